@@ -1,0 +1,148 @@
+"""`GANConfig`: the single source of hyperparameters.
+
+The search space suggests exactly these field names, exports write ``asdict(config)``, and
+``GANConfig.from_dict`` turns an unknown key (a typo) into an error instead of a silent default.
+Defaults reproduce the reference model: an MLP GAN on Iris setosa.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+from gan.errors import GanTuneError
+
+LOSSES = ("bce", "wgan-gp")
+
+
+@dataclass(frozen=True)
+class GANConfig:
+    """Hyperparameters of one GAN training. Frozen: derive variants with ``replace``."""
+
+    noise_dim: int = 10
+    g_widths: tuple[int, ...] = (16, 32)
+    d_widths: tuple[int, ...] = (32, 16)
+    g_lr: float = 2e-4
+    d_lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    batch_size: int = 32
+    epochs: int = 10_000
+    loss: str = "bce"
+    leaky_slope: float = 0.2
+    # wgan-gp only: critic steps per generator step and gradient-penalty weight.
+    n_critic: int = 5
+    gp_weight: float = 10.0
+    # Evaluation: every `eval_every` epochs, score `eval_samples` generated rows drawn from a
+    # generator seeded with `eval_seed`, so a score is repeatable for the same weights.
+    eval_every: int = 500
+    eval_samples: int = 1000
+    eval_seed: int = 12345
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        # Normalise lists (from JSON/YAML) to tuples so configs stay hashable and comparable.
+        for name in ("g_widths", "d_widths"):
+            value = getattr(self, name)
+            if isinstance(value, int):
+                value = (value,)
+            object.__setattr__(self, name, tuple(int(v) for v in value))
+        self.validate()
+
+    def validate(self) -> None:
+        def bad(msg: str) -> GanTuneError:
+            return GanTuneError(f"invalid GANConfig: {msg}")
+
+        for name in ("noise_dim", "batch_size", "epochs", "eval_every", "eval_samples", "n_critic"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise bad(f"{name} must be a positive integer, got {value!r}")
+        for name in ("g_widths", "d_widths"):
+            widths = getattr(self, name)
+            if not widths or any(w < 1 for w in widths):
+                raise bad(f"{name} must be a non-empty list of positive widths, got {list(widths)}")
+        for name in ("g_lr", "d_lr"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise bad(f"{name} must be a positive number, got {value!r}")
+        for name in ("beta1", "beta2"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and 0 <= value < 1):
+                raise bad(f"{name} must be in [0, 1), got {value!r}")
+        if self.loss not in LOSSES:
+            raise bad(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
+        if not (0 <= self.leaky_slope < 1):
+            raise bad(f"leaky_slope must be in [0, 1), got {self.leaky_slope!r}")
+        if self.gp_weight < 0:
+            raise bad(f"gp_weight must be >= 0, got {self.gp_weight!r}")
+
+    # -- conversion -------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict (tuples become lists)."""
+        out = dataclasses.asdict(self)
+        out["g_widths"] = list(self.g_widths)
+        out["d_widths"] = list(self.d_widths)
+        return out
+
+    @classmethod
+    def field_names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, source: str = "config") -> "GANConfig":
+        """Build from a mapping; unknown keys are an error that names them and the valid ones."""
+        if not isinstance(data, Mapping):
+            raise GanTuneError(f"{source}: expected a mapping of GANConfig fields, got {type(data).__name__}")
+        unknown = sorted(set(data) - set(cls.field_names()))
+        if unknown:
+            raise GanTuneError(
+                f"{source}: unknown GANConfig field(s) {', '.join(unknown)}; "
+                f"valid fields are {', '.join(cls.field_names())}"
+            )
+        try:
+            return cls(**dict(data))
+        except TypeError as exc:  # wrong value types that __post_init__ could not normalise
+            raise GanTuneError(f"{source}: {exc}") from None
+
+    def replace(self, **changes: Any) -> "GANConfig":
+        return GANConfig.from_dict({**self.to_dict(), **changes})
+
+
+def load_config(path: str | Path) -> GANConfig:
+    """Load a GANConfig from a JSON or YAML file (fields not given keep their defaults)."""
+    return GANConfig.from_dict(read_mapping(path), source=str(path))
+
+
+def read_mapping(path: str | Path) -> dict[str, Any]:
+    """Read a JSON or YAML mapping with a one-line error on every failure."""
+    p = Path(path)
+    if not p.exists():
+        raise GanTuneError(f"{p}: file not found; check the path")
+    if p.is_dir():
+        raise GanTuneError(f"{p}: is a directory; pass a .json or .yaml file")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise GanTuneError(f"{p}: cannot read as text ({exc.__class__.__name__}); pass a .json or .yaml file") from None
+    try:
+        if p.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text)
+        else:
+            data = json.loads(text)
+    except Exception as exc:  # json.JSONDecodeError, yaml.YAMLError
+        first = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+        raise GanTuneError(f"{p}: not valid {'YAML' if p.suffix.lower() in ('.yaml', '.yml') else 'JSON'} ({first})") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise GanTuneError(f"{p}: expected a mapping at the top level, got {type(data).__name__}")
+    return data
+
+
+__all__ = ["GANConfig", "LOSSES", "load_config", "read_mapping"]
