@@ -1,9 +1,122 @@
-"""`gantune tune` and `gantune export` sub-commands (Ray is imported only when they run)."""
+"""`gantune tune` and `gantune export` (Ray is imported only when they run)."""
 
 from __future__ import annotations
 
 import argparse
+import logging
+from pathlib import Path
+
+from gan.errors import GanTuneError
+
+log = logging.getLogger("gantune")
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+
+
+def _float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    from gan.config import read_mapping
+    from tuning.export import collect_trials, export_run, format_top, trials_table
+    from tuning.run import TuneOptions, run_tuning
+
+    opts = TuneOptions(
+        data=args.data,
+        columns=args.columns,
+        dropna=args.dropna,
+        holdout=args.holdout,
+        space=read_mapping(args.space) if args.space else None,
+        config=read_mapping(args.config) if args.config else None,
+        epochs=args.epochs,
+        seed=args.seed,
+        num_samples=args.num_samples,
+        max_concurrent=args.max_concurrent,
+        sampler=args.sampler,
+        scheduler=args.scheduler,
+        cpus_per_trial=args.cpus_per_trial,
+        gpus_per_trial=args.gpus_per_trial,
+        time_budget=args.time_budget,
+        storage_path=args.storage_path,
+        name=args.name,
+        reuse_actors=not args.no_reuse_actors,
+        max_failures=args.max_failures,
+        device=args.device,
+    )
+    if args.resume:
+        if args.name is None:
+            raise GanTuneError("--resume needs --name (and --storage-path) of the run to continue")
+    else:
+        opts.validate()
+    if args.out:
+        from gan.io import check_output_dir
+
+        check_output_dir(args.out, force=args.force, what="export directory")
+    _, run_dir = run_tuning(opts, resume=args.resume, address=args.address)
+    from tuning.run import read_options
+
+    records = collect_trials(run_dir, read_options(run_dir))
+    print(f"\nrun directory: {run_dir}")
+    print(format_top(trials_table(records), k=args.top))
+    if args.out:
+        summary = export_run(run_dir, args.out, force=args.force)
+        print(f"best trial {summary['best_trial']}: wd_mean {summary['wd_mean']:.4f} "
+              f"(gaussian {summary['references']['gaussian']:.4f}, resample {summary['references']['resample']:.4f}); exported to {args.out}")
+    else:
+        print(f"export the best with: gantune export {run_dir} --out DIR")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from tuning.export import export_run
+
+    summary = export_run(Path(args.run_dir), args.out, top_k=args.top_k, force=args.force)
+    print(f"best trial {summary['best_trial']}: wd_mean {summary['wd_mean']:.4f} "
+          f"({summary['trials']} trials: {summary['trials_by_status']}); exported to {args.out}")
+    return 0
 
 
 def add_subcommands(sub: argparse._SubParsersAction) -> None:
-    pass
+    from tuning.cli import add_data_args
+    from tuning.run import SAMPLERS, SCHEDULERS
+
+    p = sub.add_parser("tune", help="tune GAN hyperparameters with Ray Tune + Optuna")
+    add_data_args(p)
+    p.add_argument("--space", help="YAML/JSON file overriding search ranges or fixing fields")
+    p.add_argument("--config", help="base GANConfig (JSON/YAML) for fields the space does not search")
+    p.add_argument("--epochs", type=_int, default=3000, help="epochs per trial (default: %(default)s)")
+    p.add_argument("--seed", type=_int, default=0, help="seed of the sampler and of every trial's GAN (default: 0)")
+    p.add_argument("--num-samples", type=_int, default=20, help="number of trials (default: %(default)s)")
+    p.add_argument("--max-concurrent", type=_int, help="at most this many trials at once (default: as resources allow)")
+    p.add_argument("--sampler", default="tpe", help=f"Optuna sampler: {', '.join(SAMPLERS)} (default: tpe)")
+    p.add_argument("--scheduler", default="asha", help=f"trial scheduler: {', '.join(SCHEDULERS)} (default: asha)")
+    p.add_argument("--cpus-per-trial", type=_float, default=1.0, help="CPUs per trial, fractions allowed (default: 1)")
+    p.add_argument("--gpus-per-trial", type=_float, default=0.0, help="GPUs per trial, fractions allowed (default: 0)")
+    p.add_argument("--time-budget", type=_float, help="stop starting trials after this many seconds")
+    p.add_argument("--storage-path", default="gantune-runs", help="where run directories live; shared storage on a cluster (default: %(default)s)")
+    p.add_argument("--name", help="run name (default: tune-DATE-TIME); with --resume, the run to continue")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run (--name, --storage-path)")
+    p.add_argument("--address", help="join a Ray cluster: auto or HOST:PORT (default: embedded local Ray)")
+    p.add_argument("--max-failures", type=_int, default=2, help="retries of a failed trial (default: %(default)s)")
+    p.add_argument("--no-reuse-actors", action="store_true", help="start a fresh Ray actor per trial (slower)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda for trials (default: cuda with --gpus-per-trial, else cpu)")
+    p.add_argument("--out", help="export the best trial to this directory when the run ends")
+    p.add_argument("--force", action="store_true", help="replace an existing --out directory")
+    p.add_argument("--top", type=_int, default=5, help="rows of the final top-trials table (default: %(default)s)")
+    p.set_defaults(func=cmd_tune)
+
+    p = sub.add_parser("export", help="export the best configuration and model of a tuning run")
+    p.add_argument("run_dir", help="the run directory (storage-path/name)")
+    p.add_argument("--out", required=True, help="directory to write")
+    p.add_argument("--top-k", type=_int, help="rows in trials.csv (default: all)")
+    p.add_argument("--force", action="store_true", help="replace an existing --out directory")
+    p.set_defaults(func=cmd_export)

@@ -1,0 +1,228 @@
+"""Export the best trial of a run: config, model bundle, top-k table and a report.
+
+    OUT/best_config.json, best_config.yaml   exactly the GANConfig fields (gantune train --config)
+    OUT/model/                               the best model as a bundle (gantune sample)
+    OUT/trials.csv                           all scored trials, best first (top-k with --top-k)
+    OUT/report/histograms.png                best model: real vs generated per feature
+    OUT/report/optimization_history.png      Optuna's optimisation history
+    OUT/report/param_importances.png         Optuna's parameter importances
+    OUT/summary.json                         best trial, its scores, counts by status
+
+Works on an unfinished run (best so far). The best trial is the one with the lowest `wd_mean`
+at its last report; its config is exported with `epochs` set to that report's epoch, so
+`gantune train --config best_config.json` retrains exactly the exported model (same device).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from gan.bundle import save_bundle
+from gan.config import GANConfig
+from gan.errors import GanTuneError
+from gan.io import atomic_dir, check_output_dir, write_json_atomic, write_text_atomic
+from gan.models import build_models, sample_scaled
+from gan.report import evaluate_scaled
+from tuning.run import METRIC, STUDY_FILE, TuneOptions, read_options
+from tuning.trainable import STATE_FILE
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrialRecord:
+    trial_id: str
+    status: str  # "completed", "stopped early", "diverged", "errored", "running"
+    params: dict[str, Any]
+    last: dict[str, Any]  # the trial's last reported result
+    checkpoint: Path | None
+    error: str | None = None
+
+    @property
+    def score(self) -> float:
+        value = self.last.get(METRIC, math.inf)
+        return float(value) if value is not None and math.isfinite(value) else math.inf
+
+
+def _trial_status(trial: Any, last: dict[str, Any], epochs: int) -> str:
+    if trial.status == "ERROR":
+        return "errored"
+    if last.get("diverged"):
+        return "diverged"
+    if trial.status == "TERMINATED":
+        return "completed" if last.get("epoch", 0) >= epochs else "stopped early"
+    return trial.status.lower()
+
+
+def collect_trials(run_dir: Path, opts: TuneOptions) -> list[TrialRecord]:
+    """Read every trial of a run from Ray's experiment state (finished or not)."""
+    from ray.tune import ExperimentAnalysis
+
+    try:
+        analysis = ExperimentAnalysis(str(run_dir))
+    except Exception as exc:  # missing/corrupt experiment state
+        first = (str(exc).splitlines() or [exc.__class__.__name__])[0][:200]
+        raise GanTuneError(f"{run_dir}: cannot read the Ray Tune experiment state ({first}); is this a run directory that started trials?") from None
+    records = []
+    for trial in analysis.trials:
+        last = dict(trial.last_result or {})
+        ckpt = None
+        if trial.checkpoint is not None and trial.checkpoint.path:
+            ckpt = Path(trial.checkpoint.path)
+        params = {k: v for k, v in trial.config.items() if not k.startswith("_")}
+        error = None
+        if trial.status == "ERROR":
+            error = _error_text(trial)
+        records.append(TrialRecord(trial.trial_id, _trial_status(trial, last, opts.base_config().epochs), params, last, ckpt, error))
+    return records
+
+
+def _error_text(trial: Any) -> str:
+    path = getattr(trial, "error_file", None) or ""
+    try:
+        lines = [ln for ln in Path(path).read_text().splitlines() if ln.strip()]
+        return lines[-1][:300] if lines else "error"
+    except OSError:
+        return "error (no error file)"
+
+
+def trials_table(records: list[TrialRecord]) -> pd.DataFrame:
+    rows = []
+    for r in records:
+        row = {"trial_id": r.trial_id, "status": r.status, METRIC: r.last.get(METRIC, math.nan),
+               "wd_orig_mean": r.last.get("wd_orig_mean", math.nan), "epoch": r.last.get("epoch", 0)}
+        row.update({k: (json.dumps(v) if isinstance(v, (list, tuple)) else v) for k, v in sorted(r.params.items())})
+        if r.error:
+            row["error"] = r.error
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    if len(frame):
+        frame = frame.sort_values(METRIC, kind="stable", na_position="last").reset_index(drop=True)
+    return frame
+
+
+def choose_best(records: list[TrialRecord]) -> TrialRecord:
+    eligible = [r for r in records if r.status not in ("errored", "diverged") and math.isfinite(r.score)]
+    if not eligible:
+        counts = pd.Series([r.status for r in records]).value_counts().to_dict() if records else {}
+        raise GanTuneError(f"no trial has a finite {METRIC} yet (trials by status: {counts or 'none'}); let the run go on, or resume it")
+    return min(eligible, key=lambda r: r.score)
+
+
+def _load_generator_state(record: TrialRecord, config: GANConfig, n_features: int) -> dict[str, torch.Tensor] | None:
+    if record.checkpoint is None or not (record.checkpoint / STATE_FILE).is_file():
+        return None
+    state = torch.load(record.checkpoint / STATE_FILE, map_location="cpu", weights_only=True)
+    if int(state.get("epoch", -1)) != int(record.last.get("epoch", -2)):
+        return None  # checkpoint and last result disagree: retrain instead
+    return state["G"]
+
+
+def export_run(run_dir: str | Path, out: str | Path, *, top_k: int | None = None, force: bool = False) -> dict[str, Any]:
+    """Write the export of `run_dir` into `out` atomically; return the summary."""
+    from gan.train import train
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise GanTuneError(f"{run_dir}: no such run directory; pass the directory gantune tune printed (storage-path/name)")
+    opts = read_options(run_dir)
+    check_output_dir(out, force=force, what="export directory")
+    data = opts.load_data()
+    space = opts.search_space()
+    records = collect_trials(run_dir, opts)
+    best = choose_best(records)
+    config = space.to_config(best.params, epochs=int(best.last.get("epoch") or opts.base_config().epochs))
+    generator_state = _load_generator_state(best, config, data.n_features)
+    if generator_state is None:
+        log.info("best trial %s has no matching checkpoint; retraining its config", best.trial_id)
+        generator = train(config, data, device="cpu").generator
+    else:
+        generator, _ = build_models(config, data.n_features)
+        generator.load_state_dict(generator_state)
+    fake = sample_scaled(generator, config.eval_samples, config.eval_seed, data.scaler.constant)
+    metrics = evaluate_scaled(data, fake)
+    metrics.update(trial_id=best.trial_id, status=best.status)
+    table = trials_table(records)
+    counts = {str(k): int(v) for k, v in pd.Series([r.status for r in records]).value_counts().items()}
+    summary = {
+        "run_dir": str(run_dir.resolve()),
+        "best_trial": best.trial_id,
+        METRIC: metrics[METRIC],
+        "wd_orig_mean": metrics["wd_orig_mean"],
+        "references": {k: v[METRIC] for k, v in metrics["references"].items()},
+        "trials": len(records),
+        "trials_by_status": counts,
+        "best_config": config.to_dict(),
+    }
+    import yaml
+
+    with atomic_dir(out, force=force) as tmp:
+        write_json_atomic(tmp / "best_config.json", config.to_dict())
+        write_text_atomic(tmp / "best_config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
+        save_bundle(tmp / "model", config, generator, data, metrics)
+        write_text_atomic(tmp / "trials.csv", (table.head(top_k) if top_k else table).to_csv(index=False))
+        (tmp / "report").mkdir()
+        from gan.plots import histograms
+
+        histograms(data.train_raw, data.scaler.inverse_transform(fake), data.columns, tmp / "report" / "histograms.png",
+                   title=f"best trial {best.trial_id}: wd_mean {metrics[METRIC]:.4f}")
+        summary["report"] = _optuna_figures(run_dir, opts, tmp / "report")
+        write_json_atomic(tmp / "summary.json", summary)
+    return summary
+
+
+def _optuna_figures(run_dir: Path, opts: TuneOptions, report_dir: Path) -> dict[str, str]:
+    """Optuna's history and importance plots; a figure that cannot be made says why."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import optuna
+    from optuna.visualization import matplotlib as ovm
+
+    notes: dict[str, str] = {}
+    db = run_dir / STUDY_FILE
+    if not db.is_file():
+        return {"optuna": f"no {STUDY_FILE} in the run directory"}
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    study = optuna.load_study(study_name=opts.name, storage=f"sqlite:///{db}")
+    finite = [t for t in study.get_trials(deepcopy=False, states=[optuna.trial.TrialState.COMPLETE]) if t.value is not None and math.isfinite(t.value)]
+    # Diverged/errored trials carry inf: plot and rank on the finite ones only.
+    view = optuna.create_study(direction="minimize")
+    view.add_trials(finite)
+    import warnings
+
+    for name, fn, needed in (("optimization_history", ovm.plot_optimization_history, 1), ("param_importances", ovm.plot_param_importances, 2)):
+        if len(finite) < needed:
+            notes[name] = f"skipped: needs at least {needed} trial(s) with a finite score, found {len(finite)}"
+            continue
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # Optuna marks its matplotlib backend experimental
+                ax = fn(view)
+            fig = ax.figure if hasattr(ax, "figure") else plt.gcf()
+            fig.set_size_inches(8, 5)
+            fig.tight_layout()
+            fig.savefig(report_dir / f"{name}.png", dpi=100)
+            plt.close(fig)
+            notes[name] = f"{name}.png"
+        except Exception as exc:  # e.g. importances on a single-valued parameter space
+            notes[name] = f"skipped: {exc.__class__.__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
+    return notes
+
+
+def format_top(records_table: pd.DataFrame, k: int = 5) -> str:
+    cols = [c for c in ("trial_id", "status", METRIC, "epoch", "noise_dim", "g_lr", "d_lr", "beta1", "beta2") if c in records_table]
+    with pd.option_context("display.width", 160, "display.max_columns", 20, "display.float_format", "{:.4g}".format):
+        return records_table[cols].head(k).to_string(index=False)
+
+
+__all__ = ["export_run", "collect_trials", "choose_best", "trials_table", "format_top"]

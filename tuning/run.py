@@ -1,0 +1,289 @@
+"""Build and run the Ray Tune experiment: Optuna proposes, ASHA stops, Ray schedules.
+
+The run directory (`storage_path/name`) holds Ray's experiment state, the Optuna study in SQLite
+(`optuna.db`, open it with `optuna-dashboard sqlite:///.../optuna.db`) and `gantune.json`, the
+options the run was started with, so `--resume` and `gantune export` need nothing else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gan.config import GANConfig, load_config
+from gan.data import TabularData, load_data
+from gan.errors import GanTuneError
+from gan.io import write_json_atomic
+from tuning.space import SearchSpace
+
+log = logging.getLogger(__name__)
+
+METRIC, MODE = "wd_mean", "min"
+SAMPLERS = ("tpe", "random", "cmaes", "gp")
+SCHEDULERS = ("asha", "none")
+META_FILE = "gantune.json"
+STUDY_FILE = "optuna.db"
+
+
+@dataclass
+class TuneOptions:
+    """Everything that defines a tuning run (stored in the run directory as gantune.json)."""
+
+    data: str = "iris-setosa"
+    columns: list[str] | None = None
+    dropna: bool = False
+    holdout: float = 0.0
+    space: dict[str, Any] | None = None  # parsed --space file
+    config: dict[str, Any] | None = None  # parsed --config file: the base GANConfig
+    epochs: int = 3000
+    eval_every: int | None = None  # default: epochs // 10
+    seed: int = 0
+    num_samples: int = 20
+    max_concurrent: int | None = None
+    sampler: str = "tpe"
+    scheduler: str = "asha"
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    time_budget: float | None = None
+    storage_path: str = "gantune-runs"
+    name: str | None = None
+    reuse_actors: bool = True
+    max_failures: int = 2
+    device: str = "auto"
+    # Test hook for fault-injection tests: {"<trial index>": epoch} makes that trial raise
+    # once it reaches the epoch (every attempt, so it ends as errored after its retries).
+    fail_trials: dict[str, int] | None = None
+
+    def validate(self) -> None:
+        if self.num_samples < 1:
+            raise GanTuneError(f"--num-samples must be at least 1, got {self.num_samples}")
+        if self.epochs < 1:
+            raise GanTuneError(f"--epochs must be at least 1, got {self.epochs}")
+        if self.sampler not in SAMPLERS:
+            raise GanTuneError(f"--sampler {self.sampler!r} is unknown; use one of {', '.join(SAMPLERS)}")
+        if self.scheduler not in SCHEDULERS:
+            raise GanTuneError(f"--scheduler {self.scheduler!r} is unknown; use one of {', '.join(SCHEDULERS)}")
+        if self.cpus_per_trial <= 0:
+            raise GanTuneError(f"--cpus-per-trial must be positive, got {self.cpus_per_trial}")
+        if self.gpus_per_trial < 0:
+            raise GanTuneError(f"--gpus-per-trial must be >= 0, got {self.gpus_per_trial}")
+        if self.max_concurrent is not None and self.max_concurrent < 1:
+            raise GanTuneError(f"--max-concurrent must be at least 1, got {self.max_concurrent}")
+        if self.time_budget is not None and self.time_budget <= 0:
+            raise GanTuneError(f"--time-budget must be positive seconds, got {self.time_budget}")
+
+    @property
+    def run_dir(self) -> Path:
+        assert self.name is not None
+        return Path(self.storage_path).expanduser().resolve() / self.name
+
+    def base_config(self) -> GANConfig:
+        base = GANConfig.from_dict(self.config or {}, source="--config")
+        eval_every = self.eval_every or max(1, self.epochs // 10)
+        return base.replace(epochs=self.epochs, seed=self.seed, eval_every=min(eval_every, self.epochs))
+
+    def search_space(self) -> SearchSpace:
+        return SearchSpace(self.space, base=self.base_config(), where="--space")
+
+    def load_data(self) -> TabularData:
+        return load_data(self.data, columns=self.columns, dropna=self.dropna, holdout=self.holdout, seed=self.seed)
+
+
+def read_options(run_dir: str | Path) -> TuneOptions:
+    path = Path(run_dir) / META_FILE
+    if not path.is_file():
+        raise GanTuneError(f"{run_dir}: not a gantune tuning run (no {META_FILE}); pass the directory that gantune tune created (storage-path/name)")
+    try:
+        raw = json.loads(path.read_text())
+        return TuneOptions(**raw)
+    except (json.JSONDecodeError, TypeError):
+        raise GanTuneError(f"{path}: corrupted run metadata; this run cannot be resumed or exported") from None
+
+
+def _sampler(name: str, seed: int):
+    import optuna
+
+    if name == "tpe":
+        # constant_liar: trials still running count as bad guesses, so parallel workers spread out.
+        return optuna.samplers.TPESampler(seed=seed, constant_liar=True, multivariate=True)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name == "cmaes":
+        return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
+    return optuna.samplers.GPSampler(seed=seed)
+
+
+def _check_resources(opts: TuneOptions) -> None:
+    """Refuse up front what would leave trials pending forever."""
+    import ray
+
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    max_cpu = max((n["Resources"].get("CPU", 0) for n in nodes), default=0)
+    max_gpu = max((n["Resources"].get("GPU", 0) for n in nodes), default=0)
+    if opts.gpus_per_trial > 0 and max_gpu < opts.gpus_per_trial:
+        where = "this machine" if max_gpu == 0 and len(nodes) == 1 else "any node of the cluster"
+        raise GanTuneError(
+            f"--gpus-per-trial {opts.gpus_per_trial}: {where} has {max_gpu:g} GPU(s) visible to Ray; use --gpus-per-trial 0 or run on a GPU node"
+        )
+    if opts.cpus_per_trial > max_cpu:
+        raise GanTuneError(
+            f"--cpus-per-trial {opts.cpus_per_trial:g}: the largest node has {max_cpu:g} CPU(s); lower --cpus-per-trial"
+        )
+
+
+class _GanOptunaSearch:
+    """Factory for an OptunaSearch that tells Optuna the worst score for errored trials.
+
+    Ray's OptunaSearch records an errored trial as COMPLETE with its last reported score, which
+    would let a crashed trial win; gantune records it with an infinite score and the error flag.
+    """
+
+    @staticmethod
+    def build(space: SearchSpace, opts: TuneOptions, run_dir: Path):
+        import optuna
+        from ray.tune.search.optuna import OptunaSearch
+
+        class GanOptunaSearch(OptunaSearch):
+            def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+                if error and trial_id in self._ot_trials and trial_id not in self._completed_trials:
+                    ot_trial = self._ot_trials[trial_id]
+                    ot_trial.set_user_attr("status", "errored")
+                    result = {**(result or {}), self.metric: math.inf}
+                    error = False
+                super().on_trial_complete(trial_id, result, error)
+
+        GanOptunaSearch.__module__ = __name__
+        globals()["GanOptunaSearch"] = GanOptunaSearch  # picklable by reference for --resume
+        storage = optuna.storages.RDBStorage(f"sqlite:///{run_dir / STUDY_FILE}")
+        return GanOptunaSearch(
+            space=space, metric=METRIC, mode=MODE, sampler=_sampler(opts.sampler, opts.seed), storage=storage, study_name=opts.name
+        )
+
+
+def _trainable(opts: TuneOptions, data: TabularData):
+    from ray import tune
+
+    from tuning.trainable import gan_trainable
+
+    resources = {"cpu": opts.cpus_per_trial, "gpu": opts.gpus_per_trial}
+    return tune.with_resources(tune.with_parameters(gan_trainable, data=data), resources)
+
+
+def _constants(opts: TuneOptions, space: SearchSpace) -> dict[str, Any]:
+    return {
+        "_space": space,
+        "_threads": max(1, int(opts.cpus_per_trial)),
+        "_device": "cuda" if opts.gpus_per_trial > 0 else ("cpu" if opts.device == "auto" else opts.device),
+    }
+
+
+def _trial_name(trial: Any) -> str:
+    # "<index>_<id>": short, sortable, and free of parameter values (Ray's default puts every
+    # parameter into the directory name).
+    return f"{trial.experiment_tag.split('_', 1)[0]}_{trial.trial_id}"
+
+
+def init_ray(address: str | None, *, num_cpus: int | None = None) -> None:
+    import ray
+
+    if ray.is_initialized():
+        return
+    os.environ.setdefault("RAY_DEDUP_LOGS", "1")
+    kwargs: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING}
+    try:
+        if address:
+            ray.init(address=address, **kwargs)
+        else:
+            ray.init(num_cpus=num_cpus, **kwargs)
+    except ConnectionError as exc:
+        raise GanTuneError(f"--address {address}: cannot connect to a Ray cluster ({exc}); check the address or start the cluster") from None
+
+
+def run_tuning(opts: TuneOptions, *, resume: bool = False, address: str | None = None, num_cpus: int | None = None):
+    """Start (or resume) a tuning run; returns (ResultGrid, run_dir)."""
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+    from ray.tune.search import ConcurrencyLimiter
+
+    if resume:
+        if opts.name is None:
+            raise GanTuneError("--resume needs --name (and --storage-path) of the run to continue")
+        run_dir = opts.run_dir
+        stored = read_options(run_dir)
+        opts = stored
+    else:
+        opts.name = opts.name or time.strftime("tune-%Y%m%d-%H%M%S")
+        opts.validate()
+        run_dir = opts.run_dir
+        if run_dir.exists():
+            raise GanTuneError(f"run directory {run_dir} already exists; pass --resume to continue it or choose another --name")
+    # Fail on bad input before any Ray process starts.
+    data = opts.load_data()
+    space = opts.search_space()
+    base = opts.base_config()
+    if len(data.train_idx) < base.batch_size:
+        raise GanTuneError(f"{data.source}: {len(data.train_idx)} training rows but batch_size {base.batch_size}; set a smaller batch_size in --config")
+
+    init_ray(address, num_cpus=num_cpus)
+    _check_resources(opts)
+    trainable = _trainable(opts, data)
+
+    if resume:
+        if not tune.Tuner.can_restore(str(run_dir)):
+            raise GanTuneError(f"{run_dir}: no Ray Tune experiment state to resume (the run never started a trial); start a new run")
+        # Ray's experiment state holds the searcher (and the Optuna state); the SQLite study
+        # continues in place.
+        _GanOptunaSearch.build(space, opts, run_dir)  # registers the searcher class for unpickling
+        tuner = tune.Tuner.restore(str(run_dir), trainable=trainable, resume_unfinished=True, resume_errored=True)
+        log.info("resuming %s", run_dir)
+    else:
+        run_dir.mkdir(parents=True)
+        write_json_atomic(run_dir / META_FILE, dataclasses.asdict(opts))
+        searcher = _GanOptunaSearch.build(space, opts, run_dir)
+        if opts.max_concurrent:
+            searcher = ConcurrencyLimiter(searcher, max_concurrent=opts.max_concurrent)
+        if opts.scheduler == "asha":
+            scheduler = ASHAScheduler(
+                time_attr="epoch",
+                max_t=base.epochs,
+                grace_period=max(base.eval_every, base.epochs // 4),
+                reduction_factor=3,
+            )
+        else:
+            scheduler = FIFOScheduler()
+        param_space = _constants(opts, space)
+        if opts.fail_trials:
+            param_space["_fail_trials"] = opts.fail_trials
+        tuner = tune.Tuner(
+            trainable,
+            param_space=param_space,
+            tune_config=tune.TuneConfig(
+                metric=METRIC,
+                mode=MODE,
+                search_alg=searcher,
+                scheduler=scheduler,
+                num_samples=opts.num_samples,
+                time_budget_s=opts.time_budget,
+                reuse_actors=opts.reuse_actors,
+                trial_name_creator=_trial_name,
+                trial_dirname_creator=_trial_name,
+            ),
+            run_config=tune.RunConfig(
+                name=opts.name,
+                storage_path=str(run_dir.parent),
+                failure_config=tune.FailureConfig(max_failures=opts.max_failures),
+                # Two kept checkpoints: Ray snapshots the experiment whenever a trial has
+                # checkpointed num_to_keep times, so 1 would snapshot at every report.
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+                verbose=1,
+            ),
+        )
+    results = tuner.fit()
+    return results, run_dir

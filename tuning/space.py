@@ -1,0 +1,187 @@
+"""The Optuna define-by-run search space over `GANConfig` fields.
+
+A space is a mapping from parameter name to a spec:
+
+    noise_dim: {low: 2, high: 64, log: true}      # integer range (ints in, ints out)
+    g_lr:      {low: 1.0e-5, high: 1.0e-2, log: true}
+    batch_size: {choices: [16, 32, 64]}           # categorical
+    loss: bce                                     # a fixed value
+
+Names are `GANConfig` fields, plus four that shape the networks: `g_depth` / `d_depth` (number of
+hidden layers) and `g_width` / `d_width` (the range each hidden layer's width is drawn from). A
+name that is neither is an error at start-up, as is an inverted range. A user file overrides the
+defaults entry by entry (`--space FILE`).
+
+`SearchSpace` is picklable (Ray stores it with the searcher's state so `--resume` works) and its
+`__call__` is pure: it only asks the Optuna trial.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from gan.config import GANConfig, read_mapping
+from gan.errors import GanTuneError
+
+SHAPE_PARAMS = ("g_depth", "g_width", "d_depth", "d_width")
+MAX_DEPTH = 4
+
+# Default ranges: each contains the reference model (noise 10, G (16, 32), D (32, 16),
+# lr 2e-4, betas (0.5, 0.999)).
+DEFAULT_SPACE: dict[str, Any] = {
+    "noise_dim": {"low": 2, "high": 64, "log": True},
+    "g_depth": {"low": 1, "high": 3},
+    "g_width": {"low": 8, "high": 128, "log": True},
+    "d_depth": {"low": 1, "high": 3},
+    "d_width": {"low": 8, "high": 128, "log": True},
+    "g_lr": {"low": 1e-5, "high": 1e-2, "log": True},
+    "d_lr": {"low": 1e-5, "high": 1e-2, "log": True},
+    "beta1": {"low": 0.0, "high": 0.95},
+    "beta2": {"low": 0.9, "high": 0.9999},
+}
+
+# Fields a space may not touch: they define the trial budget and scoring, not the model.
+NOT_SEARCHABLE = ("epochs", "eval_every", "eval_samples", "eval_seed", "seed")
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    kind: str  # "int", "float", "categorical", "fixed"
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: float | None = None
+    choices: tuple[Any, ...] = ()
+    value: Any = None
+
+
+def _parse_param(name: str, spec: Any, where: str) -> Param:
+    if isinstance(spec, Mapping):
+        unknown = set(spec) - {"low", "high", "log", "step", "choices"}
+        if unknown:
+            raise GanTuneError(f"{where}: {name}: unknown key(s) {', '.join(sorted(unknown))}; use low/high/log/step or choices")
+        if "choices" in spec:
+            choices = spec["choices"]
+            if not isinstance(choices, (list, tuple)) or not choices:
+                raise GanTuneError(f"{where}: {name}: choices must be a non-empty list")
+            return Param(name, "categorical", choices=tuple(tuple(c) if isinstance(c, list) else c for c in choices))
+        if "low" not in spec or "high" not in spec:
+            raise GanTuneError(f"{where}: {name}: a range needs both low and high (or give choices, or a fixed value)")
+        low, high = spec["low"], spec["high"]
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (low, high)):
+            raise GanTuneError(f"{where}: {name}: low and high must be numbers, got {low!r} and {high!r}")
+        if low > high:
+            raise GanTuneError(f"{where}: {name}: inverted range, low {low} > high {high}; swap them")
+        log = bool(spec.get("log", False))
+        if log and low <= 0:
+            raise GanTuneError(f"{where}: {name}: a log range needs low > 0, got {low}")
+        is_int = isinstance(low, int) and isinstance(high, int) and name not in ("g_lr", "d_lr", "beta1", "beta2", "gp_weight", "leaky_slope")
+        return Param(name, "int" if is_int else "float", low=low, high=high, log=log, step=spec.get("step"))
+    return Param(name, "fixed", value=tuple(spec) if isinstance(spec, list) else spec)
+
+
+class SearchSpace:
+    """Define-by-run space: `space(trial)` suggests parameters; `to_config` builds a GANConfig."""
+
+    def __init__(self, spec: Mapping[str, Any] | None = None, *, base: GANConfig | None = None, where: str = "search space") -> None:
+        merged = dict(DEFAULT_SPACE)
+        merged.update(spec or {})
+        self.base = base or GANConfig()
+        valid = set(GANConfig.field_names()) | set(SHAPE_PARAMS)
+        unknown = sorted(set(merged) - valid)
+        if unknown:
+            raise GanTuneError(
+                f"{where}: unknown parameter(s) {', '.join(unknown)}; valid names are GANConfig fields "
+                f"({', '.join(n for n in GANConfig.field_names() if n not in NOT_SEARCHABLE)}) and {', '.join(SHAPE_PARAMS)}"
+            )
+        frozen = sorted(set(merged) & set(NOT_SEARCHABLE))
+        if frozen:
+            raise GanTuneError(f"{where}: {', '.join(frozen)} set the trial budget, not the model; use --epochs / --seed instead")
+        self.params = {name: _parse_param(name, s, where) for name, s in merged.items()}
+        # A fixed width list overrides depth/width ranges for that network.
+        for net in ("g", "d"):
+            if f"{net}_widths" in merged:
+                self.params.pop(f"{net}_depth", None)
+                self.params.pop(f"{net}_width", None)
+        for net in ("g", "d"):
+            depth = self.params.get(f"{net}_depth")
+            if depth is not None and depth.kind in ("int", "float") and not (1 <= depth.low and depth.high <= MAX_DEPTH):
+                raise GanTuneError(f"{where}: {net}_depth must lie within 1..{MAX_DEPTH}, got {depth.low}..{depth.high}")
+        # Check the space can produce valid configs: build one from the midpoint of every range.
+        self.to_config(self._midpoint())
+
+    @classmethod
+    def from_file(cls, path: str | None, *, base: GANConfig | None = None) -> "SearchSpace":
+        if path is None:
+            return cls(base=base)
+        return cls(read_mapping(path), base=base, where=str(path))
+
+    def _midpoint(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for p in self.params.values():
+            if p.kind == "fixed":
+                out[p.name] = p.value
+            elif p.kind == "categorical":
+                out[p.name] = p.choices[0]
+            else:
+                mid = math.sqrt(p.low * p.high) if p.log else (p.low + p.high) / 2
+                out[p.name] = int(round(mid)) if p.kind == "int" else mid
+        for net in ("g", "d"):
+            if f"{net}_depth" in out:
+                for i in range(int(out[f"{net}_depth"])):
+                    out[f"{net}_width_{i}"] = out[f"{net}_width"]
+        return out
+
+    def __call__(self, trial: Any) -> dict[str, Any]:
+        """Suggest every searched parameter on an Optuna trial; return the fixed ones."""
+        fixed: dict[str, Any] = {}
+        for p in self.params.values():
+            if p.name in ("g_width", "d_width"):
+                continue  # suggested per layer below, once depth is known
+            if p.kind == "fixed":
+                fixed[p.name] = list(p.value) if isinstance(p.value, tuple) else p.value
+            elif p.kind == "categorical":
+                trial.suggest_categorical(p.name, list(p.choices))
+            elif p.kind == "int":
+                trial.suggest_int(p.name, int(p.low), int(p.high), log=p.log, step=int(p.step or 1))
+            else:
+                trial.suggest_float(p.name, float(p.low), float(p.high), log=p.log, step=p.step)
+        for net in ("g", "d"):
+            depth_p = self.params.get(f"{net}_depth")
+            width_p = self.params.get(f"{net}_width")
+            if depth_p is None:
+                continue
+            depth = int(fixed.get(f"{net}_depth", trial.params.get(f"{net}_depth", 0)))
+            for i in range(depth):
+                name = f"{net}_width_{i}"
+                if width_p is None or width_p.kind == "fixed":
+                    fixed[name] = int(width_p.value if width_p else self.base.g_widths[0])
+                elif width_p.kind == "categorical":
+                    trial.suggest_categorical(name, list(width_p.choices))
+                else:
+                    trial.suggest_int(name, int(width_p.low), int(width_p.high), log=width_p.log)
+        return fixed
+
+    def to_config(self, params: Mapping[str, Any], **overrides: Any) -> GANConfig:
+        """Turn suggested + fixed parameters (flat, as Ray Tune sees them) into a GANConfig."""
+        fields = {k: v for k, v in params.items() if k in GANConfig.field_names()}
+        for net in ("g", "d"):
+            if f"{net}_depth" in params:
+                depth = int(params[f"{net}_depth"])
+                fields[f"{net}_widths"] = [int(params[f"{net}_width_{i}"]) for i in range(depth)]
+        merged = {**self.base.to_dict(), **fields, **overrides}
+        return GANConfig.from_dict(merged, source="search space")
+
+    def describe(self) -> str:
+        parts = []
+        for p in self.params.values():
+            if p.kind == "fixed":
+                parts.append(f"{p.name}={p.value}")
+            elif p.kind == "categorical":
+                parts.append(f"{p.name} in {list(p.choices)}")
+            else:
+                parts.append(f"{p.name} in [{p.low}, {p.high}]{' log' if p.log else ''}")
+        return "; ".join(parts)

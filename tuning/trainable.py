@@ -1,0 +1,73 @@
+"""The thin Ray adapter: Tune config dict -> GANConfig -> `gan.train.train` -> `tune.report`.
+
+Everything Ray-specific inside a trial lives here. The config dict holds the parameters Optuna
+suggested plus the constants the runner adds (`_space`, `_overrides`); the data arrive through
+`tune.with_parameters` (Ray's object store), so worker nodes need no copy of the input file.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from ray import tune
+
+from gan.data import TabularData
+from gan.train import Trainer, train
+
+STATE_FILE = "trainer.pt"
+CONFIG_FILE = "config.json"
+
+
+def _device(requested: str) -> str:
+    if requested != "auto":
+        return requested
+    # Ray hides all GPUs but the ones it gave this trial (CUDA_VISIBLE_DEVICES).
+    return "cuda" if torch.cuda.is_available() and os.environ.get("CUDA_VISIBLE_DEVICES", "") not in ("", "-1") else "cpu"
+
+
+def gan_trainable(params: dict[str, Any], data: TabularData) -> None:
+    """Ray Tune function trainable for one GAN configuration."""
+    import ray
+
+    space = params["_space"]
+    config = space.to_config({k: v for k, v in params.items() if not k.startswith("_")}, **params.get("_overrides", {}))
+    threads = max(1, int(params.get("_threads", 1)))
+    torch.set_num_threads(threads)
+    node_id = ray.get_runtime_context().get_node_id()
+    # Test hook (TuneOptions.fail_trials): trial directories are named "<index>_<trial id>".
+    trial_index = Path(tune.get_context().get_trial_dir()).name.split("_", 1)[0]
+    fail_at = (params.get("_fail_trials") or {}).get(trial_index)
+
+    state = None
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as ckpt_dir:
+            state = torch.load(Path(ckpt_dir) / STATE_FILE, map_location="cpu", weights_only=True)
+
+    def report(epoch: int, metrics: dict[str, Any], trainer: Trainer) -> None:
+        if fail_at is not None and epoch >= int(fail_at):
+            raise RuntimeError(f"injected failure at epoch {epoch}")
+        out = {
+            "wd_mean": metrics["wd_mean"],
+            "wd_orig_mean": metrics["wd_orig_mean"],
+            "epoch": epoch,
+            "steps": metrics["steps"],
+            "steps_per_s": metrics.get("steps_per_s", math.nan),
+            "diverged": bool(metrics.get("diverged", False)),
+            "node_id": node_id,
+            **{f"wd_{i}": v for i, v in enumerate(metrics["wd"])},
+        }
+        with tempfile.TemporaryDirectory() as tmp:
+            torch.save(trainer.state_dict(), Path(tmp) / STATE_FILE)
+            Path(tmp, CONFIG_FILE).write_text(json.dumps(config.to_dict()))
+            tune.report(out, checkpoint=tune.Checkpoint.from_directory(tmp))
+
+    # A diverged run reports wd_mean = inf once and returns: the trial ends, the run goes on.
+    train(config, data, device=_device(params.get("_device", "auto")), report=report, state=state)
+
