@@ -1,0 +1,85 @@
+"""The search space: defaults contain the reference, files override, mistakes fail at start-up."""
+
+from __future__ import annotations
+
+import json
+
+import optuna
+import pytest
+
+from gan.config import GANConfig
+from gan.errors import GanTuneError
+from tuning.space import DEFAULT_SPACE, SearchSpace
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def _configs(space: SearchSpace, n: int, seed: int = 0) -> list[GANConfig]:
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+    out = []
+    for _ in range(n):
+        trial = study.ask()
+        fixed = space(trial)
+        out.append(space.to_config({**trial.params, **fixed}))
+        study.tell(trial, 0.0)
+    return out
+
+
+def test_default_ranges_contain_the_reference_model():
+    ref = GANConfig()
+    rng = DEFAULT_SPACE
+    assert rng["noise_dim"]["low"] <= ref.noise_dim <= rng["noise_dim"]["high"]
+    for net, widths in (("g", ref.g_widths), ("d", ref.d_widths)):
+        assert rng[f"{net}_depth"]["low"] <= len(widths) <= rng[f"{net}_depth"]["high"]
+        assert all(rng[f"{net}_width"]["low"] <= w <= rng[f"{net}_width"]["high"] for w in widths)
+    for name in ("g_lr", "d_lr", "beta1", "beta2"):
+        assert rng[name]["low"] <= getattr(ref, name) <= rng[name]["high"], name
+
+
+def test_sampled_configs_are_valid_and_vary_in_shape():
+    configs = _configs(SearchSpace(), 20)
+    assert len({c.g_widths for c in configs}) > 5
+    assert {len(c.d_widths) for c in configs} <= {1, 2, 3}
+    assert all(1e-5 <= c.g_lr <= 1e-2 for c in configs)
+    # The trial budget is not searched: it comes from the base config.
+    assert {c.epochs for c in configs} == {GANConfig().epochs}
+
+
+def test_file_overrides_and_fixes_fields(tmp_path):
+    path = tmp_path / "space.yaml"
+    path.write_text("noise_dim: {low: 4, high: 8}\nloss: wgan-gp\ng_widths: [16, 32]\nbatch_size: {choices: [16, 25]}\n")
+    space = SearchSpace.from_file(str(path), base=GANConfig(epochs=7))
+    configs = _configs(space, 10)
+    assert all(4 <= c.noise_dim <= 8 for c in configs)
+    assert {c.loss for c in configs} == {"wgan-gp"}
+    assert {c.g_widths for c in configs} == {(16, 32)}
+    assert {c.batch_size for c in configs} <= {16, 25} and {c.epochs for c in configs} == {7}
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ({"g_lrr": {"low": 1e-4, "high": 1e-3}}, "unknown parameter(s) g_lrr"),
+        ({"g_lr": {"low": 1e-2, "high": 1e-4}}, "inverted range"),
+        ({"noise_dim": {"low": 4}}, "needs both low and high"),
+        ({"g_lr": {"low": 0.0, "high": 1e-3, "log": True}}, "needs low > 0"),
+        ({"epochs": 5}, "use --epochs"),
+        ({"loss": "hinge"}, "loss must be one of"),
+        ({"g_depth": {"low": 1, "high": 9}}, "g_depth must lie within"),
+        ({"beta1": {"low": 0.5, "high": 1.5}}, "beta1 must be in [0, 1)"),
+    ],
+)
+def test_mistakes_fail_at_start_up(spec, message):
+    with pytest.raises(GanTuneError) as err:
+        SearchSpace(spec)
+    assert message in str(err.value)
+
+
+def test_space_file_errors_name_the_file(tmp_path):
+    path = tmp_path / "space.json"
+    path.write_text(json.dumps({"d_lr": {"low": 3, "high": 1}}))
+    with pytest.raises(GanTuneError, match=r"space\.json: d_lr: inverted range"):
+        SearchSpace.from_file(str(path))
+    path.write_text("{not json")
+    with pytest.raises(GanTuneError, match="not valid JSON"):
+        SearchSpace.from_file(str(path))
