@@ -71,11 +71,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     from gan.io import check_output_dir
     from gan.report import evaluate_scaled, format_table
     from gan.models import sample_scaled
-    from gan.train import resolve_device, train
+    from gan.train import check_batch_size, resolve_device, train
 
     config = _config_from_args(args)
     check_output_dir(args.out, force=args.force)  # fail before training, not after
     data = _load_data(args, seed=config.seed)
+    check_batch_size(config, data)
     device = resolve_device(args.device)
     if device.type == "cpu":
         import torch

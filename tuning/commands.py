@@ -62,9 +62,15 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
         check_output_dir(args.out, force=args.force, what="export directory")
     _, run_dir = run_tuning(opts, resume=args.resume, address=args.address)
-    from tuning.run import read_options
+    from tuning.run import close_stale_study_trials, read_options
 
     records = collect_trials(run_dir, read_options(run_dir))
+    if all(r.status in ("completed", "stopped early", "diverged", "errored") for r in records):
+        stale = close_stale_study_trials(run_dir, run_dir.name)
+        if stale:
+            log.info("marked %d Optuna trial(s) left running by an earlier interruption as failed", stale)
+    else:
+        print(f"run interrupted; continue it with: gantune tune --resume --storage-path {run_dir.parent} --name {run_dir.name}")
     print(f"\nrun directory: {run_dir}")
     print(format_top(trials_table(records), k=args.top))
     if args.out:

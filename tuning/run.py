@@ -167,18 +167,17 @@ class _GanOptunaSearch:
         )
 
 
-def _trainable(opts: TuneOptions, data: TabularData):
+def _trainable(opts: TuneOptions, data: TabularData, space: SearchSpace):
     from ray import tune
 
     from tuning.trainable import gan_trainable
 
     resources = {"cpu": opts.cpus_per_trial, "gpu": opts.gpus_per_trial}
-    return tune.with_resources(tune.with_parameters(gan_trainable, data=data), resources)
+    return tune.with_resources(tune.with_parameters(gan_trainable, data=data, space=space), resources)
 
 
-def _constants(opts: TuneOptions, space: SearchSpace) -> dict[str, Any]:
+def _constants(opts: TuneOptions) -> dict[str, Any]:
     return {
-        "_space": space,
         "_threads": max(1, int(opts.cpus_per_trial)),
         "_device": "cuda" if opts.gpus_per_trial > 0 else ("cpu" if opts.device == "auto" else opts.device),
     }
@@ -233,7 +232,7 @@ def run_tuning(opts: TuneOptions, *, resume: bool = False, address: str | None =
 
     init_ray(address, num_cpus=num_cpus)
     _check_resources(opts)
-    trainable = _trainable(opts, data)
+    trainable = _trainable(opts, data, space)
 
     if resume:
         if not tune.Tuner.can_restore(str(run_dir)):
@@ -258,7 +257,7 @@ def run_tuning(opts: TuneOptions, *, resume: bool = False, address: str | None =
             )
         else:
             scheduler = FIFOScheduler()
-        param_space = _constants(opts, space)
+        param_space = _constants(opts)
         if opts.fail_trials:
             param_space["_fail_trials"] = opts.fail_trials
         tuner = tune.Tuner(
@@ -287,3 +286,20 @@ def run_tuning(opts: TuneOptions, *, resume: bool = False, address: str | None =
         )
     results = tuner.fit()
     return results, run_dir
+
+
+def close_stale_study_trials(run_dir: Path, name: str) -> int:
+    """Mark Optuna trials left RUNNING by an interrupted driver as FAIL; returns how many.
+
+    Call only once a run has finished: a resumed run tells Optuna the outcome of every trial its
+    restored searcher knows, but a trial asked for after the driver's last state snapshot is
+    unknown to it and would otherwise stay RUNNING in optuna.db forever.
+    """
+    import optuna
+
+    study = optuna.load_study(study_name=name, storage=f"sqlite:///{run_dir / STUDY_FILE}")
+    stale = [t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.RUNNING]
+    for t in stale:
+        study._storage.set_trial_user_attr(t._trial_id, "status", "interrupted")
+        study._storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL)
+    return len(stale)

@@ -1,8 +1,9 @@
 """The thin Ray adapter: Tune config dict -> GANConfig -> `gan.train.train` -> `tune.report`.
 
 Everything Ray-specific inside a trial lives here. The config dict holds the parameters Optuna
-suggested plus the constants the runner adds (`_space`, `_overrides`); the data arrive through
-`tune.with_parameters` (Ray's object store), so worker nodes need no copy of the input file.
+suggested plus the constants the runner adds (`_threads`, `_device`); the data and the search
+space arrive through `tune.with_parameters` (Ray's object store), so worker nodes need no copy of
+the input file, and nothing but plain values goes into Ray's experiment state.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from ray import tune
 
 from gan.data import TabularData
 from gan.train import Trainer, train
+from tuning.space import SearchSpace
 
 STATE_FILE = "trainer.pt"
 CONFIG_FILE = "config.json"
@@ -31,12 +33,11 @@ def _device(requested: str) -> str:
     return "cuda" if torch.cuda.is_available() and os.environ.get("CUDA_VISIBLE_DEVICES", "") not in ("", "-1") else "cpu"
 
 
-def gan_trainable(params: dict[str, Any], data: TabularData) -> None:
+def gan_trainable(params: dict[str, Any], data: TabularData, space: SearchSpace) -> None:
     """Ray Tune function trainable for one GAN configuration."""
     import ray
 
-    space = params["_space"]
-    config = space.to_config({k: v for k, v in params.items() if not k.startswith("_")}, **params.get("_overrides", {}))
+    config = space.to_config({k: v for k, v in params.items() if not k.startswith("_")})
     threads = max(1, int(params.get("_threads", 1)))
     torch.set_num_threads(threads)
     node_id = ray.get_runtime_context().get_node_id()

@@ -1,0 +1,46 @@
+"""Shared helpers for tests that drive `gantune` in subprocesses."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+GANTUNE = [sys.executable, "-m", "tuning.cli"]
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_gantune(*args: str, timeout: float = 600, cwd: str | Path | None = None, **kw) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "RAY_ADDRESS": ""}
+    return subprocess.run([*GANTUNE, *args], capture_output=True, text=True, timeout=timeout, cwd=cwd or ROOT, env=env, **kw)
+
+
+def popen_gantune(*args: str, log: Path, cwd: str | Path | None = None) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "RAY_ADDRESS": ""}
+    fh = open(log, "w")
+    # A new session so the test can kill the driver with everything it started.
+    return subprocess.Popen([*GANTUNE, *args], stdout=fh, stderr=subprocess.STDOUT, cwd=cwd or ROOT, env=env, start_new_session=True)
+
+
+def study_states(run_dir: Path) -> list[str]:
+    """Optuna trial states straight from the run's SQLite file (works while a run writes it)."""
+    db = run_dir / "optuna.db"
+    if not db.is_file():
+        return []
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as con:
+            return [row[0] for row in con.execute("SELECT state FROM trials ORDER BY number")]
+    except sqlite3.OperationalError:
+        return []
+
+
+def trial_results(run_dir: Path) -> dict[str, list[dict]]:
+    """Every reported result of every trial, read from Ray's per-trial result.json files."""
+    out = {}
+    for path in sorted(run_dir.glob("*/result.json")):
+        lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        out[path.parent.name] = lines
+    return out

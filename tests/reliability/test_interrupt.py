@@ -1,0 +1,70 @@
+"""Killing the driver mid-run and `--resume` keep finished trials and complete the run."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from tests.helpers import popen_gantune, run_gantune, study_states, trial_results
+
+pytestmark = pytest.mark.slow
+
+ARGS = ["--num-samples", "5", "--epochs", "600", "--max-concurrent", "1", "--scheduler", "none", "--seed", "3"]
+
+
+def _wait_for_completed(run_dir, n, proc, timeout=240):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if study_states(run_dir).count("COMPLETE") >= n:
+            return
+        assert proc.poll() is None, "gantune tune ended before it could be interrupted"
+        time.sleep(0.5)
+    raise AssertionError(f"fewer than {n} trials completed in {timeout}s")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+def test_interrupted_run_resumes_and_keeps_finished_trials(tmp_path, sig):
+    run_dir = tmp_path / "r"
+    proc = popen_gantune("tune", *ARGS, "--storage-path", str(tmp_path), "--name", "r", log=tmp_path / "first.log")
+    try:
+        _wait_for_completed(run_dir, 2, proc)
+        before = {k: v[-1] for k, v in trial_results(run_dir).items() if v and v[-1]["epoch"] >= 600}
+        # SIGKILL takes the driver and every Ray process it started; SIGINT is a user's Ctrl-C.
+        if sig == signal.SIGKILL:
+            os.killpg(proc.pid, signal.SIGKILL)
+        else:
+            os.kill(proc.pid, signal.SIGINT)
+        proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    if sig == signal.SIGKILL:
+        os.killpg(proc.pid, signal.SIGKILL) if _alive(proc.pid) else None
+    assert len(before) >= 2
+
+    # Running again without --resume refuses instead of overwriting.
+    again = run_gantune("tune", *ARGS, "--storage-path", str(tmp_path), "--name", "r")
+    assert again.returncode == 2 and "already exists; pass --resume" in again.stderr
+
+    resumed = run_gantune("tune", "--resume", "--storage-path", str(tmp_path), "--name", "r", "--out", str(tmp_path / "best"))
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    after = trial_results(run_dir)
+    finished = {k: v[-1] for k, v in after.items() if v and v[-1]["epoch"] >= 600}
+    assert len(finished) == 5
+    for trial, result in before.items():  # kept, not re-run
+        assert finished[trial]["wd_mean"] == result["wd_mean"]
+        assert finished[trial]["trial_id"] == result["trial_id"]
+    states = study_states(run_dir)
+    assert states.count("COMPLETE") == 5 and "RUNNING" not in states, states
+    assert (tmp_path / "best" / "best_config.json").is_file()
+
+
+def _alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False
