@@ -1,0 +1,120 @@
+"""Packed training speed: per-trial-step time of gan.packed.PackedTrainer at several pack sizes.
+
+Measured side by side in one process, interleaved, best of N (the machines are shared and noisy):
+  * reference: the reference notebook loop (`reference_loop` from bench/train_speed.py),
+  * trainer:   the single-model `gan.train.Trainer`,
+  * packed K:  K reference-size members in one PackedTrainer (per trial-step = pack step / K),
+plus one line on the cost of padding a heterogeneous pack (widths 32/64/128 mixed in one pack
+vs three shape buckets).
+
+    python bench/packed.py [--ks 1,16,64,256] [--steps 600] [--repeats 3] [--threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from train_speed import reference_loop  # noqa: E402  (bench/ is not a package)
+
+from gan.config import GANConfig  # noqa: E402
+from gan.data import load_data  # noqa: E402
+from gan.packed import PackedTrainer  # noqa: E402
+from gan.train import Trainer  # noqa: E402
+
+
+def time_per_step(fn: Callable[[], tuple[float, int]]) -> float:
+    """Seconds per (pack) step: `fn` returns (seconds spent training, steps run)."""
+    seconds, steps = fn()
+    return seconds / steps
+
+
+def timed(fn: Callable[[], int]) -> Callable[[], tuple[float, int]]:
+    def run() -> tuple[float, int]:
+        t0 = time.perf_counter()
+        steps = fn()
+        return time.perf_counter() - t0, steps
+
+    return run
+
+
+def packed_fn(data, configs: list[GANConfig], epochs: int) -> Callable[[], tuple[float, int]]:
+    def fn() -> tuple[float, int]:
+        trainer = PackedTrainer(configs, data, "cpu")  # weight init (K build_models) not timed
+        t0 = time.perf_counter()
+        trainer.run_epochs(epochs)
+        return time.perf_counter() - t0, trainer.steps
+
+    return fn
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--ks", default="1,16,64,256", help="pack sizes, comma-separated")
+    ap.add_argument("--steps", type=int, default=600, help="trial-steps of work per measurement (x K for packs, min 10 epochs)")
+    ap.add_argument("--repeats", type=int, default=3, help="interleaved repeats; the best is kept")
+    ap.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (1 core, as in the target)")
+    ap.add_argument("--no-hetero", action="store_true", help="skip the heterogeneous padding line")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    data = load_data("iris-setosa")
+    real = torch.as_tensor(data.train_scaled)
+    spe = -(-len(real) // 32)
+    ks = [int(k) for k in args.ks.split(",")]
+    single_epochs = max(10, args.steps // spe)
+
+    def trainer_fn() -> tuple[float, int]:
+        trainer = Trainer(GANConfig(epochs=single_epochs), data, "cpu")
+        t0 = time.perf_counter()
+        trainer.run_epochs(single_epochs)
+        return time.perf_counter() - t0, trainer.steps
+
+    cases: dict[str, tuple[Callable[[], tuple[float, int]], int]] = {
+        "reference": (timed(lambda: reference_loop(real, single_epochs)), 1),
+        "trainer": (trainer_fn, 1),
+    }
+    for k in ks:
+        epochs = max(5, args.steps // (spe * k) + 1)
+        cases[f"packed K={k}"] = (packed_fn(data, [GANConfig(seed=i) for i in range(k)], epochs), k)
+    if not args.no_hetero:
+        widths = (32, 64, 128)
+        mixed = [GANConfig(g_widths=(w, w), d_widths=(w, w), seed=i) for i, w in enumerate(widths * 22)][:64]
+        epochs = max(5, args.steps // (spe * 64) + 1)
+        cases["hetero K=64 one pack"] = (packed_fn(data, mixed, epochs), 64)
+        for w in widths:
+            group = [c for c in mixed if c.g_widths[0] == w]
+            cases[f"hetero bucket w={w} K={len(group)}"] = (packed_fn(data, group, epochs), len(group))
+
+    best = {name: float("inf") for name in cases}
+    # Warm-up: first calls pay for lazy initialisation (MKL, allocator).
+    reference_loop(real, 2)
+    packed_fn(data, [GANConfig(seed=i) for i in range(4)], 2)()
+    for _ in range(args.repeats):  # interleaved so that load changes hit every case alike
+        for name, (fn, k) in cases.items():
+            best[name] = min(best[name], time_per_step(fn) / k)  # seconds per trial-step
+
+    ref, single = best["reference"], best["trainer"]
+    print(f"per-trial-step time, iris-setosa, reference-size members, threads={args.threads}, best of {args.repeats}")
+    print(f"{'case':28s} {'us/trial-step':>14s} {'vs trainer':>11s} {'vs reference':>13s}")
+    for name in ("reference", "trainer", *[f"packed K={k}" for k in ks]):
+        sec = best[name]
+        print(f"{name:28s} {sec * 1e6:14.1f} {single / sec:10.1f}x {ref / sec:12.1f}x")
+    if not args.no_hetero:
+        padded = best["hetero K=64 one pack"]
+        # Bucketed: the three buckets run one after another; per trial-step = total / 64.
+        groups = {w: sum(1 for c in mixed if c.g_widths[0] == w) for w in (32, 64, 128)}
+        bucketed = sum(best[f"hetero bucket w={w} K={n}"] * n for w, n in groups.items()) / 64
+        print(
+            f"heterogeneous K=64, widths 32/64/128 mixed: one padded pack {padded * 1e6:.1f} us/trial-step, "
+            f"3 shape buckets {bucketed * 1e6:.1f} us/trial-step -> padding costs {padded / bucketed:.2f}x"
+        )
+
+
+if __name__ == "__main__":
+    main()
