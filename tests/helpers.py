@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 GANTUNE = [sys.executable, "-m", "tuning.cli"]
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -44,3 +46,13 @@ def trial_results(run_dir: Path) -> dict[str, list[dict]]:
         lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
         out[path.parent.name] = lines
     return out
+
+
+@pytest.fixture(scope="session")
+def local_ray():
+    """One embedded 2-CPU Ray instance shared by the in-process tuning tests."""
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    yield ray
+    ray.shutdown()

@@ -25,10 +25,18 @@ def _float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
 
 
+def _pack(text: str):
+    from tuning.packed import parse_pack
+
+    try:
+        return parse_pack(text)
+    except GanTuneError as exc:
+        raise argparse.ArgumentTypeError(str(exc).split(": ", 1)[-1]) from None
+
+
 def cmd_tune(args: argparse.Namespace) -> int:
     from gan.config import read_mapping
-    from tuning.export import collect_trials, export_run, format_top, trials_table
-    from tuning.run import TuneOptions, run_tuning
+    from tuning.run import TuneOptions
 
     opts = TuneOptions(
         data=args.data,
@@ -51,6 +59,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         reuse_actors=not args.no_reuse_actors,
         max_failures=args.max_failures,
         device=args.device,
+        pack=args.pack,
     )
     if args.resume:
         if args.name is None:
@@ -61,8 +70,10 @@ def cmd_tune(args: argparse.Namespace) -> int:
         from gan.io import check_output_dir
 
         check_output_dir(args.out, force=args.force, what="export directory")
+    from tuning.export import collect_trials, export_run, format_top, trials_table
+    from tuning.run import close_stale_study_trials, read_options, run_tuning
+
     _, run_dir = run_tuning(opts, resume=args.resume, address=args.address)
-    from tuning.run import close_stale_study_trials, read_options
 
     records = collect_trials(run_dir, read_options(run_dir))
     if all(r.status in ("completed", "stopped early", "diverged", "errored") for r in records):
@@ -115,6 +126,9 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-failures", type=_int, default=2, help="retries of a failed trial (default: %(default)s)")
     p.add_argument("--no-reuse-actors", action="store_true", help="start a fresh Ray actor per trial (slower)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda for trials (default: cuda with --gpus-per-trial, else cpu)")
+    p.add_argument("--pack", type=_pack, help="train K configurations per Ray trial as one vectorised model (gan.packed): "
+                   "an integer K or auto (64 on CPU, 2048 on GPU, spread over the concurrent slots); "
+                   "--num-samples still counts configurations (default: off, one per trial)")
     p.add_argument("--out", help="export the best trial to this directory when the run ends")
     p.add_argument("--force", action="store_true", help="replace an existing --out directory")
     p.add_argument("--top", type=_int, default=5, help="rows of the final top-trials table (default: %(default)s)")

@@ -60,6 +60,9 @@ class TuneOptions:
     # Test hook for fault-injection tests: {"<trial index>": epoch} makes that trial raise
     # once it reaches the epoch (every attempt, so it ends as errored after its retries).
     fail_trials: dict[str, int] | None = None
+    # Pack mode (tuning/packed.py): None = one Ray trial per configuration; an int K or "auto" =
+    # each Ray trial trains a pack of K configurations (Optuna trials) with gan.packed.
+    pack: int | str | None = None
 
     def validate(self) -> None:
         if self.num_samples < 1:
@@ -78,6 +81,10 @@ class TuneOptions:
             raise GanTuneError(f"--max-concurrent must be at least 1, got {self.max_concurrent}")
         if self.time_budget is not None and self.time_budget <= 0:
             raise GanTuneError(f"--time-budget must be positive seconds, got {self.time_budget}")
+        if self.pack is not None:
+            from tuning.packed import parse_pack
+
+            self.pack = parse_pack(self.pack)
 
     @property
     def run_dir(self) -> Path:
@@ -120,22 +127,30 @@ def _sampler(name: str, seed: int):
     return optuna.samplers.GPSampler(seed=seed)
 
 
-def _check_resources(opts: TuneOptions) -> None:
-    """Refuse up front what would leave trials pending forever."""
-    import ray
+def _check_resources(opts: TuneOptions, address: str | None) -> None:
+    """Refuse up front what would leave trials pending forever.
 
-    nodes = [n for n in ray.nodes() if n.get("Alive")]
-    max_cpu = max((n["Resources"].get("CPU", 0) for n in nodes), default=0)
-    max_gpu = max((n["Resources"].get("GPU", 0) for n in nodes), default=0)
+    An embedded run checks this machine before Ray starts; a cluster run checks the nodes that
+    are alive now (an autoscaling cluster may add more: start its GPU nodes first, or lower the ask).
+    """
+    if address is None:
+        import torch
+
+        max_cpu, max_gpu, n_nodes = float(os.cpu_count() or 1), float(torch.cuda.device_count()), 1
+    else:
+        import ray
+
+        nodes = [n for n in ray.nodes() if n.get("Alive")]
+        n_nodes = len(nodes)
+        max_cpu = max((n["Resources"].get("CPU", 0) for n in nodes), default=0)
+        max_gpu = max((n["Resources"].get("GPU", 0) for n in nodes), default=0)
+    where = "this machine" if address is None else "the largest node of the cluster"
     if opts.gpus_per_trial > 0 and max_gpu < opts.gpus_per_trial:
-        where = "this machine" if max_gpu == 0 and len(nodes) == 1 else "any node of the cluster"
         raise GanTuneError(
-            f"--gpus-per-trial {opts.gpus_per_trial}: {where} has {max_gpu:g} GPU(s) visible to Ray; use --gpus-per-trial 0 or run on a GPU node"
+            f"--gpus-per-trial {opts.gpus_per_trial:g}: {where} has {max_gpu:g} GPU(s); use --gpus-per-trial 0 or run on a GPU node"
         )
     if opts.cpus_per_trial > max_cpu:
-        raise GanTuneError(
-            f"--cpus-per-trial {opts.cpus_per_trial:g}: the largest node has {max_cpu:g} CPU(s); lower --cpus-per-trial"
-        )
+        raise GanTuneError(f"--cpus-per-trial {opts.cpus_per_trial:g}: {where} has {max_cpu:g} CPU(s) ({n_nodes} node(s)); lower --cpus-per-trial")
 
 
 class _GanOptunaSearch:
@@ -207,10 +222,6 @@ def init_ray(address: str | None, *, num_cpus: int | None = None) -> None:
 
 def run_tuning(opts: TuneOptions, *, resume: bool = False, address: str | None = None, num_cpus: int | None = None):
     """Start (or resume) a tuning run; returns (ResultGrid, run_dir)."""
-    from ray import tune
-    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
-    from ray.tune.search import ConcurrencyLimiter
-
     if resume:
         if opts.name is None:
             raise GanTuneError("--resume needs --name (and --storage-path) of the run to continue")
@@ -230,8 +241,20 @@ def run_tuning(opts: TuneOptions, *, resume: bool = False, address: str | None =
     if len(data.train_idx) < base.batch_size:
         raise GanTuneError(f"{data.source}: {len(data.train_idx)} training rows but batch_size {base.batch_size}; set a smaller batch_size in --config")
 
+    if address is None:
+        _check_resources(opts, None)
+
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+    from ray.tune.search import ConcurrencyLimiter
+
     init_ray(address, num_cpus=num_cpus)
-    _check_resources(opts)
+    if address is not None:
+        _check_resources(opts, address)
+    if opts.pack:  # each Ray trial trains a pack of configurations (tuning/packed.py)
+        from tuning.packed import build_tuner
+
+        return build_tuner(opts, data, space, run_dir, resume=resume).fit(), run_dir
     trainable = _trainable(opts, data, space)
 
     if resume:

@@ -1,13 +1,1 @@
-from __future__ import annotations
-
-import pytest
-
-
-@pytest.fixture(scope="session")
-def local_ray():
-    """One embedded 2-CPU Ray instance shared by the in-process tuning tests."""
-    import ray
-
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
-    yield ray
-    ray.shutdown()
+from tests.helpers import local_ray  # noqa: F401  (session fixture: one embedded Ray)

@@ -1,0 +1,1 @@
+from tests.helpers import local_ray  # noqa: F401  (session fixture: one embedded Ray)

@@ -1,0 +1,83 @@
+"""Bad input to `gantune tune` and `gantune export`: one line, exit 2, nothing left behind.
+
+These fail before any Ray process starts, so they run in a subprocess in about a second each.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.helpers import run_gantune
+
+
+def _check_one_line_error(proc, *needles):
+    assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("gantune: error:"), proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+@pytest.fixture
+def space_files(tmp_path):
+    typo = tmp_path / "typo.yaml"
+    typo.write_text("g_lrr: {low: 1.0e-4, high: 1.0e-3}\n")
+    inverted = tmp_path / "inverted.json"
+    inverted.write_text(json.dumps({"d_lr": {"low": 0.1, "high": 0.001}}))
+    garbage = tmp_path / "garbage.yaml"
+    garbage.write_bytes(b"\x00\xff\xfe binary \x00")
+    return {"typo": typo, "inverted": inverted, "garbage": garbage}
+
+
+@pytest.mark.parametrize(
+    "args, needles",
+    [
+        (["--num-samples", "0"], ["--num-samples must be at least 1"]),
+        (["--num-samples", "-3"], ["--num-samples must be at least 1"]),
+        (["--sampler", "bayes"], ["--sampler 'bayes' is unknown", "tpe"]),
+        (["--scheduler", "hyperband"], ["--scheduler 'hyperband' is unknown"]),
+        (["--gpus-per-trial", "1"], ["--gpus-per-trial 1", "GPU"]),
+        (["--cpus-per-trial", "512"], ["--cpus-per-trial 512", "lower --cpus-per-trial"]),
+        (["--space", "{typo}"], ["unknown parameter(s) g_lrr"]),
+        (["--space", "{inverted}"], ["d_lr: inverted range"]),
+        (["--space", "{garbage}"], ["garbage.yaml"]),
+        (["--space", "missing.yaml"], ["missing.yaml: file not found"]),
+        (["--data", "no/such.csv"], ["no such file"]),
+        (["--config", "{typo}"], ["unknown GANConfig field(s) g_lrr"]),
+    ],
+)
+def test_tune_rejects_bad_input_before_starting(tmp_path, space_files, args, needles):
+    args = [a.format(**space_files) for a in args]
+    proc = run_gantune("tune", *args, "--storage-path", str(tmp_path / "runs"), "--name", "x", timeout=120)
+    _check_one_line_error(proc, *needles)
+    assert not (tmp_path / "runs" / "x").exists()
+
+
+def test_tune_refuses_an_existing_run_without_resume(tmp_path):
+    (tmp_path / "runs" / "x").mkdir(parents=True)
+    proc = run_gantune("tune", "--storage-path", str(tmp_path / "runs"), "--name", "x", timeout=120)
+    _check_one_line_error(proc, "already exists; pass --resume")
+
+
+def test_resume_of_a_missing_run(tmp_path):
+    proc = run_gantune("tune", "--resume", "--storage-path", str(tmp_path), "--name", "nope", timeout=120)
+    _check_one_line_error(proc, "not a gantune tuning run")
+
+
+@pytest.mark.parametrize("kind", ["missing", "not_a_run", "file", "corrupt_meta"])
+def test_export_rejects_what_is_not_a_run(tmp_path, kind):
+    target = tmp_path / "target"
+    if kind == "not_a_run":
+        target.mkdir()
+        (target / "something.txt").write_text("hello")
+    elif kind == "file":
+        target.write_text("hello")
+    elif kind == "corrupt_meta":
+        target.mkdir()
+        (target / "gantune.json").write_text("{broken")
+    proc = run_gantune("export", str(target), "--out", str(tmp_path / "out"), timeout=120)
+    _check_one_line_error(proc)
+    assert not (tmp_path / "out").exists()
