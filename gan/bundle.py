@@ -104,6 +104,8 @@ def load_bundle(path: str | Path) -> ModelBundle:
     try:
         scaler = Scaler.from_dict(scaler_spec)
         columns = [str(c) for c in scaler_spec["columns"]]
+        if not (scaler.data_min.shape == scaler.data_max.shape == (len(columns),)):
+            raise ValueError("one min and one max per column")
     except (KeyError, TypeError, ValueError):
         raise GanTuneError(f"bundle {path}: scaler.json is corrupted; re-create the bundle") from None
     generator = Generator(config, len(columns))

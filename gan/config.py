@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import numbers
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Mapping
@@ -17,6 +18,19 @@ from typing import Any, Mapping
 from gan.errors import GanTuneError
 
 LOSSES = ("bce", "wgan-gp")
+
+
+def _is_int(value: Any) -> bool:
+    """An integer (Python or NumPy), but not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _parses_as_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -45,12 +59,21 @@ class GANConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        # Normalise lists (from JSON/YAML) to tuples so configs stay hashable and comparable.
+        # Normalise lists (from JSON/YAML) to tuples so configs stay hashable and comparable, and
+        # NumPy scalars (e.g. from a results table) to Python numbers. Anything else is left as
+        # given for `validate` to reject with a message (not a bare TypeError / ValueError).
         for name in ("g_widths", "d_widths"):
             value = getattr(self, name)
-            if isinstance(value, int):
+            if _is_int(value):
                 value = (value,)
-            object.__setattr__(self, name, tuple(int(v) for v in value))
+            if isinstance(value, (list, tuple)) and all(_is_int(v) for v in value):
+                object.__setattr__(self, name, tuple(int(v) for v in value))
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.type == "int" and _is_int(value):
+                object.__setattr__(self, f.name, int(value))
+            elif f.type == "float" and isinstance(value, numbers.Real) and not isinstance(value, bool):
+                object.__setattr__(self, f.name, float(value))
         self.validate()
 
     def validate(self) -> None:
@@ -61,23 +84,32 @@ class GANConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise bad(f"{name} must be a positive integer, got {value!r}")
+        for name in ("seed", "eval_seed"):
+            value = getattr(self, name)
+            # NumPy's default_rng refuses negative seeds.
+            if not _is_int(value) or value < 0:
+                raise bad(f"{name} must be a non-negative integer, got {value!r}")
         for name in ("g_widths", "d_widths"):
             widths = getattr(self, name)
-            if not widths or any(w < 1 for w in widths):
-                raise bad(f"{name} must be a non-empty list of positive widths, got {list(widths)}")
+            if not isinstance(widths, tuple) or not widths or any(w < 1 for w in widths):
+                raise bad(f"{name} must be a non-empty list of positive integer widths, got {widths!r}")
+
+        def number(name: str) -> float:
+            value = getattr(self, name)
+            if not (isinstance(value, float) and math.isfinite(value)):
+                hint = " (YAML reads 1e-3 as text: write 1.0e-3)" if isinstance(value, str) and _parses_as_float(value) else ""
+                raise bad(f"{name} must be a finite number, got {value!r}{hint}")
+            return value
+
         for name in ("g_lr", "d_lr"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-                raise bad(f"{name} must be a positive number, got {value!r}")
-        for name in ("beta1", "beta2"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and 0 <= value < 1):
-                raise bad(f"{name} must be in [0, 1), got {value!r}")
+            if not number(name) > 0:
+                raise bad(f"{name} must be a positive number, got {getattr(self, name)!r}")
+        for name in ("beta1", "beta2", "leaky_slope"):
+            if not 0 <= number(name) < 1:
+                raise bad(f"{name} must be in [0, 1), got {getattr(self, name)!r}")
         if self.loss not in LOSSES:
             raise bad(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
-        if not (0 <= self.leaky_slope < 1):
-            raise bad(f"leaky_slope must be in [0, 1), got {self.leaky_slope!r}")
-        if self.gp_weight < 0:
+        if number("gp_weight") < 0:
             raise bad(f"gp_weight must be >= 0, got {self.gp_weight!r}")
 
     # -- conversion -------------------------------------------------------------------------

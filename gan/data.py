@@ -187,8 +187,11 @@ def select_columns(frame: pd.DataFrame, where: str, columns: Sequence[str] | Non
             )
         return frame[list(columns)]
     if not numeric:
+        hint = ""
+        if len(frame.columns) == 1 and any(sep in str(frame.columns[0]) for sep in ";\t|"):
+            hint = " (the file seems to use a separator other than ','; save it as comma-separated)"
         raise GanTuneError(
-            f"{where}: no numeric columns (found {', '.join(map(str, frame.columns))}); the GAN models numeric columns only"
+            f"{where}: no numeric columns (found {', '.join(map(str, frame.columns))}); the GAN models numeric columns only{hint}"
         )
     dropped = [str(c) for c in frame.columns if c not in numeric]
     if dropped:
@@ -216,10 +219,22 @@ def load_data(
             detail = ", ".join(f"{frame.columns[i]!r}: {int(counts[i])}" for i in np.flatnonzero(counts))
             raise GanTuneError(f"{where}: NaN or infinite values in column(s) {detail}; fix the file or pass --dropna")
         keep = ~bad.any(axis=1)
-        log.warning("%s: dropped %d row(s) with NaN or infinite values (--dropna)", where, int((~keep).sum()))
+        dropped = int((~keep).sum())
         values = values[keep]
+        if len(values) < min_rows:  # one error, not a warning followed by an error
+            raise GanTuneError(
+                f"{where}: only {len(values)} usable row(s) after --dropna removed {dropped} with NaN or infinite "
+                f"values; the GAN needs at least {min_rows}"
+            )
+        log.warning("%s: dropped %d row(s) with NaN or infinite values (--dropna)", where, dropped)
     if len(values) < min_rows:
         raise GanTuneError(f"{where}: only {len(values)} usable row(s); the GAN needs at least {min_rows}")
+    # max - min must be finite for the scaler (values near +-1.8e308 overflow it).
+    with np.errstate(over="ignore"):
+        span = values.max(axis=0) - values.min(axis=0)
+    if not np.isfinite(span).all():
+        wide = ", ".join(repr(str(frame.columns[i])) for i in np.flatnonzero(~np.isfinite(span)))
+        raise GanTuneError(f"{where}: column(s) {wide} span too wide a range to scale in float64; rescale them (e.g. divide by 1e300)")
     if not (0.0 <= holdout < 1.0):
         raise GanTuneError(f"holdout must be in [0, 1), got {holdout}")
     n_hold = int(round(holdout * len(values)))
@@ -241,5 +256,9 @@ def load_data(
 
 def data_spec(data: TabularData) -> dict[str, Any]:
     """What a bundle records about its data: enough to reload it and reproduce the split."""
-    return {"source": data.source, "columns": data.columns, "n_rows": len(data.raw), "holdout_idx": data.holdout_idx.tolist()}
+    spec = {"source": data.source, "columns": data.columns, "n_rows": len(data.raw), "holdout_idx": data.holdout_idx.tolist()}
+    if data.source not in BUILTIN_DATASETS and Path(data.source).is_file():
+        # The absolute path too: `evaluate BUNDLE` may run from another working directory.
+        spec["source_path"] = str(Path(data.source).resolve())
+    return spec
 

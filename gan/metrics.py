@@ -54,13 +54,15 @@ def resample_rows(real: np.ndarray, n: int, seed: int) -> np.ndarray:
     return np.asarray(real)[rng.integers(0, len(real), size=n)]
 
 
-def reference_scores(real_scaled: np.ndarray, scaler: Scaler, n: int, seed: int) -> dict[str, dict[str, Any]]:
-    """Scores of the Gaussian-fit and resample baselines, in the same units as a model's score."""
+def reference_samples(real_scaled: np.ndarray, scaler: Scaler, n: int, seed: int) -> dict[str, np.ndarray]:
+    """Rows of the two baselines, in scaled units: a Gaussian fit and a resample of real rows."""
     gauss = gaussian_samples(real_scaled, n, seed)
     # A Gaussian is unbounded; clip to the scaled box like the generator's Tanh output.
     gauss = np.clip(gauss, -1.0, 1.0)
     gauss[:, scaler.constant] = 0.0
-    return {
-        "gaussian": score(real_scaled, gauss, scaler),
-        "resample": score(real_scaled, resample_rows(real_scaled, n, seed), scaler),
-    }
+    return {"gaussian": gauss, "resample": resample_rows(real_scaled, n, seed)}
+
+
+def reference_scores(real_scaled: np.ndarray, scaler: Scaler, n: int, seed: int) -> dict[str, dict[str, Any]]:
+    """Scores of the Gaussian-fit and resample baselines, in the same units as a model's score."""
+    return {name: score(real_scaled, rows, scaler) for name, rows in reference_samples(real_scaled, scaler, n, seed).items()}

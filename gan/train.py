@@ -11,6 +11,7 @@ weights are initialised from the same seed. Same seed, same device -> same sampl
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from dataclasses import dataclass, field
@@ -52,6 +53,16 @@ def resolve_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
+def check_batch_size(config: GANConfig, data: TabularData) -> None:
+    """Every batch is full-size: refuse tables with fewer training rows than `batch_size`."""
+    n = len(data.train_idx)
+    if n < config.batch_size:
+        raise GanTuneError(
+            f"{data.source}: {n} training rows but batch_size is {config.batch_size}; "
+            f"lower batch_size in the config to at most {n} or use more rows"
+        )
+
+
 @dataclass
 class TrainResult:
     config: GANConfig
@@ -75,11 +86,7 @@ class Trainer:
         self.device = torch.device(device)
         real = data.train_scaled  # (n_rows, n_features)
         n = len(real)
-        if n < config.batch_size:
-            raise GanTuneError(
-                f"{data.source}: {n} training rows but batch_size is {config.batch_size}; "
-                f"lower batch_size in the config to at most {n} or use more rows"
-            )
+        check_batch_size(config, data)
         self.real_np = real
         self.real = torch.as_tensor(real, device=self.device)
         self.scaler = data.scaler
@@ -179,7 +186,8 @@ class Trainer:
 
     # -- checkpoints ---------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        return {
+        """A snapshot (deep copy): training on afterwards does not change it."""
+        return copy.deepcopy({
             "G": self.G.state_dict(),
             "D": self.D.state_dict(),
             "opt_g": self.opt_g.state_dict(),
@@ -187,7 +195,7 @@ class Trainer:
             "rng": self.rng.get_state(),
             "epoch": self.epoch,
             "steps": self.steps,
-        }
+        })
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.G.load_state_dict(state["G"])
@@ -238,7 +246,10 @@ def train(
                 elapsed = time.perf_counter() - t0
                 metrics = trainer.evaluate()
                 metrics["steps_per_s"] = (trainer.steps - steps0) / elapsed if elapsed > 0 else math.nan
-                metrics["diverged"] = False
+                metrics["diverged"] = not math.isfinite(metrics["wd_mean"])
+                if metrics["diverged"]:  # the block's last step made the weights non-finite
+                    trainer.diverged_at = trainer.epoch
+                    status = f"diverged at epoch {trainer.epoch}"
             history.append({k: metrics[k] for k in ("epoch", "wd_mean")})
             if bar is not None:
                 bar.set_postfix(wd_mean=f"{metrics['wd_mean']:.4f}")

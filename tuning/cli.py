@@ -131,6 +131,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         bundle = load_bundle(source)
         spec = bundle.data
         data_source = args.data or spec.get("source") or "iris-setosa"
+        if args.data is None and not Path(data_source).exists() and spec.get("source_path"):
+            data_source = spec["source_path"]  # trained from another working directory
         data = load_data(data_source, columns=args.columns or bundle.columns, dropna=args.dropna)
         if spec.get("holdout_idx") and args.data is None:
             data.holdout_idx = np.asarray(spec["holdout_idx"], dtype=np.int64)
@@ -140,6 +142,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     else:
         data = load_data(args.data or "iris-setosa", columns=args.columns, dropna=args.dropna)
         frame, where = read_frame(source)
+        if len(frame) == 0:
+            raise GanTuneError(f"{where}: no generated rows (header only?); give a CSV with at least one row")
         missing = [c for c in data.columns if c not in frame.columns]
         if missing:
             raise GanTuneError(f"{where}: generated rows lack column(s) {', '.join(map(repr, missing))} of {data.source}; pass --columns or fix the CSV header")

@@ -60,6 +60,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
         max_failures=args.max_failures,
         device=args.device,
         pack=args.pack,
+        objective=args.objective,
+        max_copy_share=args.max_copy_share,
     )
     if args.resume:
         if args.name is None:
@@ -96,13 +98,14 @@ def cmd_tune(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from tuning.export import export_run
 
-    summary = export_run(Path(args.run_dir), args.out, top_k=args.top_k, force=args.force)
+    summary = export_run(Path(args.run_dir), args.out, top_k=args.top_k, force=args.force, max_copy_share=args.max_copy_share)
     print(f"best trial {summary['best_trial']}: wd_mean {summary['wd_mean']:.4f} "
           f"({summary['trials']} trials: {summary['trials_by_status']}); exported to {args.out}")
     return 0
 
 
 def add_subcommands(sub: argparse._SubParsersAction) -> None:
+    from gan.fidelity import DEFAULT_MAX_COPY_SHARE
     from tuning.cli import add_data_args
     from tuning.run import SAMPLERS, SCHEDULERS
 
@@ -129,6 +132,9 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pack", type=_pack, help="train K configurations per Ray trial as one vectorised model (gan.packed): "
                    "an integer K or auto (64 on CPU, 2048 on GPU, spread over the concurrent slots); "
                    "--num-samples still counts configurations (default: off, one per trial)")
+    p.add_argument("--objective", default="wd", help="wd (default), or multi-objective wd,detect_auc or wd,dcr_ratio (Pareto front in the export)")
+    p.add_argument("--max-copy-share", type=_float, default=DEFAULT_MAX_COPY_SHARE,
+                   help="memorisation guard: the exported best may have at most this share of near-copies of training rows (default: %(default)s)")
     p.add_argument("--out", help="export the best trial to this directory when the run ends")
     p.add_argument("--force", action="store_true", help="replace an existing --out directory")
     p.add_argument("--top", type=_int, default=5, help="rows of the final top-trials table (default: %(default)s)")
@@ -138,5 +144,6 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("run_dir", help="the run directory (storage-path/name)")
     p.add_argument("--out", required=True, help="directory to write")
     p.add_argument("--top-k", type=_int, help="rows in trials.csv (default: all)")
+    p.add_argument("--max-copy-share", type=_float, help="override the run's memorisation guard")
     p.add_argument("--force", action="store_true", help="replace an existing --out directory")
     p.set_defaults(func=cmd_export)

@@ -28,6 +28,7 @@ import torch
 from gan.bundle import save_bundle
 from gan.config import GANConfig
 from gan.errors import GanTuneError
+from gan.fidelity import DEFAULT_MAX_COPY_SHARE, passes_guard
 from gan.io import atomic_dir, check_output_dir, write_json_atomic, write_text_atomic
 from gan.models import build_models, sample_scaled
 from gan.report import evaluate_scaled
@@ -77,6 +78,11 @@ def collect_trials(run_dir: Path, opts: TuneOptions) -> list[TrialRecord]:
         ckpt = None
         if trial.checkpoint is not None and trial.checkpoint.path:
             ckpt = Path(trial.checkpoint.path)
+        if "_members" in trial.config:  # a pack-mode trial: one record per member (tuning/packed.py)
+            from tuning.packed import member_records
+
+            records.extend(member_records(trial, last, ckpt))
+            continue
         params = {k: v for k, v in trial.config.items() if not k.startswith("_")}
         error = None
         if trial.status == "ERROR":
@@ -94,11 +100,15 @@ def _error_text(trial: Any) -> str:
         return "error (no error file)"
 
 
+FIDELITY_COLUMNS = ("copy_share", "dcr_ratio", "corr_diff", "detect_auc")
+
+
 def trials_table(records: list[TrialRecord]) -> pd.DataFrame:
     rows = []
     for r in records:
         row = {"trial_id": r.trial_id, "status": r.status, METRIC: r.last.get(METRIC, math.nan),
                "wd_orig_mean": r.last.get("wd_orig_mean", math.nan), "epoch": r.last.get("epoch", 0)}
+        row.update({k: r.last.get(k, math.nan) for k in FIDELITY_COLUMNS})
         row.update({k: (json.dumps(v) if isinstance(v, (list, tuple)) else v) for k, v in sorted(r.params.items())})
         if r.error:
             row["error"] = r.error
@@ -109,11 +119,25 @@ def trials_table(records: list[TrialRecord]) -> pd.DataFrame:
     return frame
 
 
-def choose_best(records: list[TrialRecord]) -> TrialRecord:
-    eligible = [r for r in records if r.status not in ("errored", "diverged") and math.isfinite(r.score)]
-    if not eligible:
+def choose_best(records: list[TrialRecord], max_copy_share: float = DEFAULT_MAX_COPY_SHARE) -> TrialRecord:
+    """The lowest `wd_mean` among healthy trials that pass the memorisation guard.
+
+    A trial whose generator puts more than `max_copy_share` of its rows closer to a training row
+    than real rows are to each other (gan.fidelity) is a copier, whatever its score.
+    """
+    healthy = [r for r in records if r.status not in ("errored", "diverged") and math.isfinite(r.score)]
+    if not healthy:
         counts = pd.Series([r.status for r in records]).value_counts().to_dict() if records else {}
         raise GanTuneError(f"no trial has a finite {METRIC} yet (trials by status: {counts or 'none'}); let the run go on, or resume it")
+    # Runs from before the guard existed report no copy_share: they are not judged by it.
+    eligible = [r for r in healthy if "copy_share" not in r.last or passes_guard(r.last, max_copy_share)]
+    if not eligible:
+        shares = sorted(float(r.last.get("copy_share", math.nan)) for r in healthy)
+        raise GanTuneError(
+            f"all {len(healthy)} healthy trial(s) fail the memorisation guard (copy_share from {shares[0]:.2f} to "
+            f"{shares[-1]:.2f} > --max-copy-share {max_copy_share}); their generators copy training rows. "
+            "Raise --max-copy-share only if copying is acceptable for your use"
+        )
     return min(eligible, key=lambda r: r.score)
 
 
@@ -126,8 +150,13 @@ def _load_generator_state(record: TrialRecord, config: GANConfig, n_features: in
     return state["G"]
 
 
-def export_run(run_dir: str | Path, out: str | Path, *, top_k: int | None = None, force: bool = False) -> dict[str, Any]:
-    """Write the export of `run_dir` into `out` atomically; return the summary."""
+def export_run(
+    run_dir: str | Path, out: str | Path, *, top_k: int | None = None, force: bool = False, max_copy_share: float | None = None
+) -> dict[str, Any]:
+    """Write the export of `run_dir` into `out` atomically; return the summary.
+
+    `max_copy_share` overrides the run's memorisation guard (TuneOptions.max_copy_share).
+    """
     from gan.train import train
 
     run_dir = Path(run_dir)
@@ -138,7 +167,8 @@ def export_run(run_dir: str | Path, out: str | Path, *, top_k: int | None = None
     data = opts.load_data()
     space = opts.search_space()
     records = collect_trials(run_dir, opts)
-    best = choose_best(records)
+    guard = opts.max_copy_share if max_copy_share is None else max_copy_share
+    best = choose_best(records, guard)
     config = space.to_config(best.params, epochs=int(best.last.get("epoch") or opts.base_config().epochs))
     generator_state = _load_generator_state(best, config, data.n_features)
     if generator_state is None:
@@ -157,7 +187,10 @@ def export_run(run_dir: str | Path, out: str | Path, *, top_k: int | None = None
         "best_trial": best.trial_id,
         METRIC: metrics[METRIC],
         "wd_orig_mean": metrics["wd_orig_mean"],
+        "guard": {"max_copy_share": guard, "copy_share": metrics.get("copy_share")},
+        "fidelity": {k: metrics.get(k) for k in FIDELITY_COLUMNS},
         "references": {k: v[METRIC] for k, v in metrics["references"].items()},
+        "references_fidelity": {k: {m: v.get(m) for m in FIDELITY_COLUMNS} for k, v in metrics["references"].items()},
         "trials": len(records),
         "trials_by_status": counts,
         "best_config": config.to_dict(),
@@ -194,10 +227,32 @@ def _optuna_figures(run_dir: Path, opts: TuneOptions, report_dir: Path) -> dict[
         return {"optuna": f"no {STUDY_FILE} in the run directory"}
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     study = optuna.load_study(study_name=opts.name, storage=f"sqlite:///{db}")
-    finite = [t for t in study.get_trials(deepcopy=False, states=[optuna.trial.TrialState.COMPLETE]) if t.value is not None and math.isfinite(t.value)]
-    # Diverged/errored trials carry inf: plot and rank on the finite ones only.
+    complete = study.get_trials(deepcopy=False, states=[optuna.trial.TrialState.COMPLETE])
+    # Diverged/errored trials carry +-inf: plot and rank on the finite ones only. The history and
+    # importances use the first objective (wd_mean) also in a multi-objective run.
+    finite = [t for t in complete if t.values is not None and all(math.isfinite(v) for v in t.values)]
     view = optuna.create_study(direction="minimize")
-    view.add_trials(finite)
+    view.add_trials([optuna.trial.create_trial(params=t.params, distributions=t.distributions, value=t.values[0]) for t in finite])
+    if len(study.directions) > 1 and finite:
+        front = optuna.create_study(directions=study.directions)
+        front.add_trials(finite)
+        metrics = opts.objectives[0]
+        rows = [{"optuna_trial": t.number, **dict(zip(metrics, t.values)), **t.params} for t in front.best_trials]
+        pd.DataFrame(rows).sort_values(metrics[0]).to_csv(report_dir.parent / "pareto_front.csv", index=False)
+        notes["pareto_front_csv"] = "../pareto_front.csv"
+        try:
+            import warnings as _w
+
+            with _w.catch_warnings():
+                _w.simplefilter("ignore")
+                ax = ovm.plot_pareto_front(front, target_names=metrics)
+            ax.figure.set_size_inches(7, 5)
+            ax.figure.tight_layout()
+            ax.figure.savefig(report_dir / "pareto_front.png", dpi=100)
+            plt.close(ax.figure)
+            notes["pareto_front"] = "pareto_front.png"
+        except Exception as exc:
+            notes["pareto_front"] = f"skipped: {exc.__class__.__name__}"
     import warnings
 
     for name, fn, needed in (("optimization_history", ovm.plot_optimization_history, 1), ("param_importances", ovm.plot_param_importances, 2)):
@@ -220,7 +275,7 @@ def _optuna_figures(run_dir: Path, opts: TuneOptions, report_dir: Path) -> dict[
 
 
 def format_top(records_table: pd.DataFrame, k: int = 5) -> str:
-    cols = [c for c in ("trial_id", "status", METRIC, "epoch", "noise_dim", "g_lr", "d_lr", "beta1", "beta2") if c in records_table]
+    cols = [c for c in ("trial_id", "status", METRIC, "copy_share", "epoch", "noise_dim", "g_lr", "d_lr", "beta1", "beta2") if c in records_table]
     with pd.option_context("display.width", 160, "display.max_columns", 20, "display.float_format", "{:.4g}".format):
         return records_table[cols].head(k).to_string(index=False)
 

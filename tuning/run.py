@@ -20,6 +20,7 @@ from typing import Any
 from gan.config import GANConfig, load_config
 from gan.data import TabularData, load_data
 from gan.errors import GanTuneError
+from gan.fidelity import DEFAULT_MAX_COPY_SHARE
 from gan.io import write_json_atomic
 from tuning.space import SearchSpace
 
@@ -29,6 +30,13 @@ METRIC, MODE = "wd_mean", "min"
 SAMPLERS = ("tpe", "random", "cmaes", "gp")
 SCHEDULERS = ("asha", "none")
 META_FILE = "gantune.json"
+# Multi-objective: WD against the detection AUC (0.5 = indistinguishable) or against the DCR
+# ratio (higher = generated rows further from training rows, i.e. less copying).
+OBJECTIVES = {
+    "wd": ([METRIC], [MODE]),
+    "wd,detect_auc": ([METRIC, "detect_auc"], [MODE, "min"]),
+    "wd,dcr_ratio": ([METRIC, "dcr_ratio"], [MODE, "max"]),
+}
 STUDY_FILE = "optuna.db"
 
 
@@ -63,8 +71,22 @@ class TuneOptions:
     # Pack mode (tuning/packed.py): None = one Ray trial per configuration; an int K or "auto" =
     # each Ray trial trains a pack of K configurations (Optuna trials) with gan.packed.
     pack: int | str | None = None
+    # Optuna objective(s): "wd" (single), or "wd,detect_auc" / "wd,dcr_ratio" (multi-objective,
+    # Pareto front in the export). See OBJECTIVES.
+    objective: str = "wd"
+    # Memorisation guard for the exported best (gan.fidelity.passes_guard).
+    max_copy_share: float = DEFAULT_MAX_COPY_SHARE
+
+    @property
+    def objectives(self) -> tuple[list[str], list[str]]:
+        """(metrics, modes) for Optuna."""
+        return OBJECTIVES[self.objective]
 
     def validate(self) -> None:
+        if self.objective not in OBJECTIVES:
+            raise GanTuneError(f"--objective {self.objective!r} is unknown; use one of {', '.join(OBJECTIVES)}")
+        if not 0 <= self.max_copy_share <= 1:
+            raise GanTuneError(f"--max-copy-share must be in [0, 1], got {self.max_copy_share}")
         if self.num_samples < 1:
             raise GanTuneError(f"--num-samples must be at least 1, got {self.num_samples}")
         if self.epochs < 1:
@@ -153,33 +175,22 @@ def _check_resources(opts: TuneOptions, address: str | None) -> None:
         raise GanTuneError(f"--cpus-per-trial {opts.cpus_per_trial:g}: {where} has {max_cpu:g} CPU(s) ({n_nodes} node(s)); lower --cpus-per-trial")
 
 
-class _GanOptunaSearch:
-    """Factory for an OptunaSearch that tells Optuna the worst score for errored trials.
+def build_searcher(space: SearchSpace, opts: TuneOptions, run_dir: Path):
+    """gantune's OptunaSearch (tuning/search.py) over the run's SQLite study."""
+    import optuna
 
-    Ray's OptunaSearch records an errored trial as COMPLETE with its last reported score, which
-    would let a crashed trial win; gantune records it with an infinite score and the error flag.
-    """
+    from tuning.search import GanOptunaSearch
 
-    @staticmethod
-    def build(space: SearchSpace, opts: TuneOptions, run_dir: Path):
-        import optuna
-        from ray.tune.search.optuna import OptunaSearch
-
-        class GanOptunaSearch(OptunaSearch):
-            def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
-                if error and trial_id in self._ot_trials and trial_id not in self._completed_trials:
-                    ot_trial = self._ot_trials[trial_id]
-                    ot_trial.set_user_attr("status", "errored")
-                    result = {**(result or {}), self.metric: math.inf}
-                    error = False
-                super().on_trial_complete(trial_id, result, error)
-
-        GanOptunaSearch.__module__ = __name__
-        globals()["GanOptunaSearch"] = GanOptunaSearch  # picklable by reference for --resume
-        storage = optuna.storages.RDBStorage(f"sqlite:///{run_dir / STUDY_FILE}")
-        return GanOptunaSearch(
-            space=space, metric=METRIC, mode=MODE, sampler=_sampler(opts.sampler, opts.seed), storage=storage, study_name=opts.name
-        )
+    storage = optuna.storages.RDBStorage(f"sqlite:///{run_dir / STUDY_FILE}")
+    metrics, modes = opts.objectives
+    return GanOptunaSearch(
+        space=space,
+        metric=metrics if len(metrics) > 1 else metrics[0],
+        mode=modes if len(modes) > 1 else modes[0],
+        sampler=_sampler(opts.sampler, opts.seed),
+        storage=storage,
+        study_name=opts.name,
+    )
 
 
 def _trainable(opts: TuneOptions, data: TabularData, space: SearchSpace):
@@ -262,16 +273,18 @@ def run_tuning(opts: TuneOptions, *, resume: bool = False, address: str | None =
             raise GanTuneError(f"{run_dir}: no Ray Tune experiment state to resume (the run never started a trial); start a new run")
         # Ray's experiment state holds the searcher (and the Optuna state); the SQLite study
         # continues in place.
-        _GanOptunaSearch.build(space, opts, run_dir)  # registers the searcher class for unpickling
         tuner = tune.Tuner.restore(str(run_dir), trainable=trainable, resume_unfinished=True, resume_errored=True)
         log.info("resuming %s", run_dir)
     else:
         run_dir.mkdir(parents=True)
         write_json_atomic(run_dir / META_FILE, dataclasses.asdict(opts))
-        searcher = _GanOptunaSearch.build(space, opts, run_dir)
+        searcher = build_searcher(space, opts, run_dir)
         if opts.max_concurrent:
             searcher = ConcurrencyLimiter(searcher, max_concurrent=opts.max_concurrent)
-        if opts.scheduler == "asha":
+        multi = len(opts.objectives[0]) > 1
+        if multi and opts.scheduler == "asha":
+            log.info("--objective %s is multi-objective: ASHA ranks by one metric, so trials run to the end (--scheduler none)", opts.objective)
+        if opts.scheduler == "asha" and not multi:
             scheduler = ASHAScheduler(
                 time_attr="epoch",
                 max_t=base.epochs,
@@ -287,8 +300,8 @@ def run_tuning(opts: TuneOptions, *, resume: bool = False, address: str | None =
             trainable,
             param_space=param_space,
             tune_config=tune.TuneConfig(
-                metric=METRIC,
-                mode=MODE,
+                metric=None if multi else METRIC,
+                mode=None if multi else MODE,
                 search_alg=searcher,
                 scheduler=scheduler,
                 num_samples=opts.num_samples,

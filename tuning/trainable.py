@@ -12,6 +12,7 @@ import json
 import math
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +20,16 @@ import torch
 from ray import tune
 
 from gan.data import TabularData
+from gan.fidelity import fidelity
 from gan.train import Trainer, train
 from tuning.space import SearchSpace
 
 STATE_FILE = "trainer.pt"
 CONFIG_FILE = "config.json"
+# Checkpoint at the final report, at divergence, and otherwise at most this often: a checkpoint
+# costs a torch.save plus Ray's copy into the run directory, and for trials of a few seconds
+# the restart it saves is cheaper than checkpointing every report (bench/tune_overhead.py).
+CHECKPOINT_EVERY_S = 30.0
 
 
 def _device(requested: str) -> str:
@@ -51,9 +57,19 @@ def gan_trainable(params: dict[str, Any], data: TabularData, space: SearchSpace)
         with checkpoint.as_directory() as ckpt_dir:
             state = torch.load(Path(ckpt_dir) / STATE_FILE, map_location="cpu", weights_only=True)
 
+    real = data.train_scaled
+    holdout = data.scaler.transform(data.holdout_raw) if len(data.holdout_idx) else None
+    last_checkpoint = time.monotonic()
+
     def report(epoch: int, metrics: dict[str, Any], trainer: Trainer) -> None:
+        nonlocal last_checkpoint
         if fail_at is not None and epoch >= int(fail_at):
             raise RuntimeError(f"injected failure at epoch {epoch}")
+        final = epoch >= config.epochs or bool(metrics.get("diverged"))
+        # Memorisation guard and cross-feature scores; the classifier (about a second) only at
+        # the final report.
+        fake = trainer.sample_scaled(config.eval_samples, config.eval_seed)
+        fid = fidelity(real, fake, holdout=holdout, seed=config.eval_seed, detect=final)
         out = {
             "wd_mean": metrics["wd_mean"],
             "wd_orig_mean": metrics["wd_orig_mean"],
@@ -63,11 +79,16 @@ def gan_trainable(params: dict[str, Any], data: TabularData, space: SearchSpace)
             "diverged": bool(metrics.get("diverged", False)),
             "node_id": node_id,
             **{f"wd_{i}": v for i, v in enumerate(metrics["wd"])},
+            **fid,
         }
+        if not (final or time.monotonic() - last_checkpoint >= CHECKPOINT_EVERY_S):
+            tune.report(out)
+            return
         with tempfile.TemporaryDirectory() as tmp:
             torch.save(trainer.state_dict(), Path(tmp) / STATE_FILE)
             Path(tmp, CONFIG_FILE).write_text(json.dumps(config.to_dict()))
             tune.report(out, checkpoint=tune.Checkpoint.from_directory(tmp))
+        last_checkpoint = time.monotonic()
 
     # A diverged run reports wd_mean = inf once and returns: the trial ends, the run goes on.
     train(config, data, device=_device(params.get("_device", "auto")), report=report, state=state)

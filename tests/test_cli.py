@@ -1,0 +1,248 @@
+"""The `gantune` train / sample / evaluate commands, mostly in-process through `main(argv)`."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gan.bundle import load_bundle
+from gan.data import load_data
+from tests.conftest import make_frame, run_cli
+from tuning.cli import main
+
+pytestmark = pytest.mark.usefixtures("one_thread", "restore_logging")
+
+BUNDLE_FILES = {"bundle.json", "config.json", "scaler.json", "data.json", "generator.pt", "discriminator.pt",
+                "metrics.json", "histograms.png"}
+
+
+def error_line(capsys, *, only: bool = True) -> str:
+    """The one `gantune: error:` line; with `only`, stderr holds nothing else (no log, no traceback)."""
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    errors = [line for line in lines if line.startswith("gantune: error: ")]
+    assert len(errors) == 1 and "Traceback" not in err, err
+    if only:
+        assert lines == errors, err
+    return errors[0]
+
+
+def test_train_writes_a_complete_bundle(tmp_path, capsys):
+    out = tmp_path / "model"
+    assert main(["train", "--epochs", "3", "--seed", "2", "--out", str(out), "-q"]) == 0
+    stdout = capsys.readouterr().out
+    assert {p.name for p in out.iterdir()} == BUNDLE_FILES
+    assert (out / "histograms.png").read_bytes()[:4] == b"\x89PNG"
+    assert "MEAN" in stdout and f"bundle written to {out}" in stdout
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["status"] == "completed" and metrics["epochs"] == 3
+    assert math.isfinite(metrics["wd_mean"])
+    assert set(metrics["references"]) == {"gaussian", "resample"}
+    bundle = load_bundle(out)
+    assert bundle.config.epochs == 3 and bundle.config.seed == 2
+    assert bundle.columns == load_data("iris-setosa").columns
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]  # no temp dirs left behind
+
+
+def test_train_with_config_file_and_csv_columns(tmp_path, capsys, csv_100):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("g_widths: [8]\nd_widths: [8]\nbatch_size: 16\neval_samples: 100\n")
+    out = tmp_path / "m"
+    assert main(["train", "--data", str(csv_100), "--columns", "x2,x0", "--config", str(cfg),
+                 "--epochs", "2", "--out", str(out), "-q"]) == 0
+    bundle = load_bundle(out)
+    assert bundle.columns == ["x2", "x0"]
+    assert bundle.config.g_widths == (8,) and bundle.config.batch_size == 16 and bundle.config.epochs == 2
+
+
+def test_train_refuses_existing_non_empty_out_without_force(tmp_path, capsys):
+    out = tmp_path / "model"
+    out.mkdir()
+    (out / "keep.txt").write_text("precious")
+    assert main(["train", "--epochs", "2", "--out", str(out), "-q"]) == 2
+    line = error_line(capsys)
+    assert "--force" in line and str(out) in line
+    assert [p.name for p in out.iterdir()] == ["keep.txt"]
+    assert main(["train", "--epochs", "2", "--out", str(out), "-q", "--force"]) == 0
+    assert {p.name for p in out.iterdir()} == BUNDLE_FILES
+
+
+def test_train_into_existing_empty_dir(tmp_path, capsys):
+    out = tmp_path / "model"
+    out.mkdir()
+    assert main(["train", "--epochs", "2", "--out", str(out), "-q"]) == 0
+    assert {p.name for p in out.iterdir()} == BUNDLE_FILES
+
+
+def test_train_diverging_config_is_an_error_without_output(tmp_path, capsys):
+    cfg = tmp_path / "c.json"
+    cfg.write_text(json.dumps({"loss": "wgan-gp", "g_lr": 1e6, "d_lr": 1e6, "eval_every": 5}))
+    out = tmp_path / "m"
+    assert main(["train", "--config", str(cfg), "--epochs", "20", "--out", str(out), "-q"]) == 2
+    line = error_line(capsys, only=False)  # after the "training on cpu" log line
+    assert "diverged at epoch" in line and "g_lr" in line
+    assert not out.exists()
+
+
+def test_sample_to_csv_and_stdout(tmp_path, capsys, tiny_bundle):
+    out = tmp_path / "rows.csv"
+    assert main(["sample", str(tiny_bundle), "-n", "25", "-o", str(out), "--seed", "4"]) == 0
+    assert "wrote 25 rows x 4 columns" in capsys.readouterr().out
+    rows = pd.read_csv(out)
+    assert rows.shape == (25, 4) and list(rows.columns) == load_bundle(tiny_bundle).columns
+
+    assert main(["sample", str(tiny_bundle), "-n", "25", "--seed", "4"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    from io import StringIO
+
+    np.testing.assert_allclose(pd.read_csv(StringIO(captured.out)).to_numpy(), rows.to_numpy())
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["-o", "{tmp}"], "is a directory"),
+        (["-o", "{tmp}/no/such/dir/x.csv"], "does not exist"),
+    ],
+)
+def test_sample_bad_output_paths(tmp_path, capsys, tiny_bundle, args, needle):
+    args = [a.format(tmp=tmp_path) for a in args]
+    assert main(["sample", str(tiny_bundle), *args]) == 2
+    assert needle in error_line(capsys)
+
+
+def test_sample_from_missing_bundle(tmp_path, capsys):
+    assert main(["sample", str(tmp_path / "nope")]) == 2
+    assert "nope" in error_line(capsys)
+
+
+def test_evaluate_bundle_table_json_and_figure(tmp_path, capsys, tiny_bundle):
+    fig = tmp_path / "h.png"
+    assert main(["evaluate", str(tiny_bundle), "--figure", str(fig), "-n", "300"]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[0].split() == ["feature", "wd", "wd_orig", "gaussian", "resample"]
+    assert any(line.startswith("MEAN") for line in lines)
+    assert "sepal length (cm)" in out and f"histograms written to {fig}" in out
+    assert fig.read_bytes()[:4] == b"\x89PNG"
+
+    fig.unlink()
+    assert main(["evaluate", str(tiny_bundle), "--figure", "", "-n", "300", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert not fig.exists()
+    assert report["columns"] == load_bundle(tiny_bundle).columns
+    assert math.isfinite(report["wd_mean"]) and len(report["wd"]) == 4
+    assert report["references"]["resample"]["wd_mean"] < report["references"]["gaussian"]["wd_mean"] + 1
+    # The table's MEAN is the JSON's wd_mean, to 4 decimals.
+    mean_line = next(line for line in lines if line.startswith("MEAN"))
+    assert mean_line.split()[1] == f"{report['wd_mean']:.4f}"
+
+
+def test_evaluate_csv_of_real_rows_scores_near_zero(tmp_path, capsys):
+    real = load_data("iris-setosa")
+    csv = tmp_path / "real.csv"
+    pd.DataFrame(real.raw, columns=real.columns).to_csv(csv, index=False)
+    fig = tmp_path / "h.png"
+    assert main(["evaluate", str(csv), "--json", "--figure", str(fig)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["wd_mean"] == pytest.approx(0.0, abs=1e-6)  # float32 training rows
+    assert fig.is_file()
+
+
+def test_evaluate_csv_scores_like_the_bundle(tmp_path, capsys, tiny_bundle):
+    csv = tmp_path / "gen.csv"
+    assert main(["sample", str(tiny_bundle), "-n", "400", "-o", str(csv), "--seed", "1"]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(csv), "--json", "--figure", ""]) == 0
+    from_csv = json.loads(capsys.readouterr().out)
+    assert main(["evaluate", str(tiny_bundle), "-n", "400", "--seed", "1", "--json", "--figure", ""]) == 0
+    from_bundle = json.loads(capsys.readouterr().out)
+    assert from_csv["wd_mean"] == pytest.approx(from_bundle["wd_mean"], rel=1e-6)
+
+
+def test_evaluate_csv_missing_a_column_is_a_clear_error(tmp_path, capsys):
+    real = load_data("iris-setosa")
+    csv = tmp_path / "gen.csv"
+    pd.DataFrame(real.raw[:, :3], columns=real.columns[:3]).to_csv(csv, index=False)
+    assert main(["evaluate", str(csv), "--figure", ""]) == 2
+    line = error_line(capsys)
+    assert "petal width (cm)" in line and "gen.csv" in line
+
+
+def test_evaluate_csv_with_text_cells_is_a_clear_error(tmp_path, capsys):
+    frame = make_frame(50, 4)
+    frame["x1"] = frame["x1"].astype(object)
+    frame.loc[3, "x1"] = "oops"
+    csv = tmp_path / "gen.csv"
+    frame.to_csv(csv, index=False)
+    data = tmp_path / "real.csv"
+    make_frame(50, 4, seed=1).to_csv(data, index=False)
+    assert main(["evaluate", str(csv), "--data", str(data), "--figure", ""]) == 2
+    assert "'x1'" in error_line(capsys)
+
+
+def test_evaluate_bundle_against_other_data_names_the_columns(capsys, tiny_bundle):
+    assert main(["evaluate", str(tiny_bundle), "--data", "wine", "--figure", ""]) == 2
+    assert "sepal length (cm)" in error_line(capsys)
+
+
+def test_usage_errors_exit_2(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--epochs", "0"])
+    assert exc.value.code == 2
+    assert "--epochs" in capsys.readouterr().err
+
+
+def test_subprocess_train_and_bad_input(tmp_path):
+    """The real console script: success is quiet on stderr; a bad input is one line, exit 2."""
+    out = tmp_path / "m"
+    ok = run_cli("train", "--epochs", "2", "--out", str(out), "-q")
+    assert ok.returncode == 0, ok.stderr
+    assert "Traceback" not in ok.stderr and "Warning" not in ok.stderr
+    # Only the one informational log line on stderr.
+    assert ok.stderr.strip().splitlines() == ["iris-setosa: 50 rows x 4 numeric columns; training on cpu for 2 epochs"]
+    assert {p.name for p in out.iterdir()} == BUNDLE_FILES
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\n1,x\n")
+    proc = run_cli("train", "--data", str(bad), "--columns", "b", "--out", str(tmp_path / "m2"))
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("gantune: error: ")
+    assert "'b'" in proc.stderr and "not numeric" in proc.stderr
+    assert not (tmp_path / "m2").exists()
+
+
+@pytest.mark.slow
+def test_definition_of_done_default_training_reaches_target(tmp_path, capsys):
+    """`gantune train` with the reference defaults (10,000 epochs) on iris-setosa: wd_mean < 0.09."""
+    out = tmp_path / "m"
+    assert main(["train", "--out", str(out), "-q"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["epochs"] == 10_000 and metrics["status"] == "completed"
+    assert metrics["wd_mean"] < 0.09
+
+
+def test_evaluate_header_only_csv_is_a_clear_error(tmp_path, capsys):
+    csv = tmp_path / "gen.csv"
+    csv.write_text(",".join(load_data("iris-setosa").columns) + "\n")
+    assert main(["evaluate", str(csv), "--figure", ""]) == 2
+    assert "no generated rows" in error_line(capsys)
+
+
+def test_evaluate_bundle_trained_on_a_relative_csv_from_another_directory(tmp_path, capsys, monkeypatch):
+    work, elsewhere = tmp_path / "work", tmp_path / "elsewhere"
+    work.mkdir()
+    elsewhere.mkdir()
+    make_frame(64, 3).to_csv(work / "table.csv", index=False)
+    monkeypatch.chdir(work)
+    assert main(["train", "--data", "table.csv", "--epochs", "2", "--out", "m", "-q"]) == 0
+    monkeypatch.chdir(elsewhere)
+    capsys.readouterr()
+    assert main(["evaluate", str(work / "m"), "--json", "--figure", "", "-n", "200"]) == 0
+    assert json.loads(capsys.readouterr().out)["columns"] == ["x0", "x1", "x2"]

@@ -1,0 +1,66 @@
+"""The memorisation guard: the tuner never crowns a generator that copies training rows."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+
+from gan.errors import GanTuneError
+from gan.fidelity import passes_guard
+from tuning.export import TrialRecord, choose_best, collect_trials, export_run
+from tuning.run import STUDY_FILE, TuneOptions, read_options, run_tuning
+
+
+def _record(tid: str, wd: float, copy_share: float, status: str = "completed") -> TrialRecord:
+    return TrialRecord(tid, status, {}, {"wd_mean": wd, "copy_share": copy_share, "epoch": 10}, None)
+
+
+def test_choose_best_skips_copiers_and_refuses_when_all_copy():
+    records = [_record("copier", 0.01, 0.9), _record("honest", 0.05, 0.05), _record("worse", 0.08, 0.02)]
+    assert choose_best(records, 0.25).trial_id == "honest"
+    assert choose_best(records, 0.95).trial_id == "copier"  # the guard is a threshold, not a ban on low WD
+    with pytest.raises(GanTuneError, match="fail the memorisation guard"):
+        choose_best([_record("a", 0.01, 0.9), _record("b", 0.02, 0.5)], 0.25)
+
+
+@pytest.mark.slow
+def test_tuning_run_that_can_collapse_onto_rows_never_exports_a_copier(local_ray, tmp_path):
+    # 8 rows: a GAN with a high learning rate learns to emit (near-)copies of them, which scores
+    # the best WD; a slow one spreads its rows and passes the guard with a worse WD.
+    rng = np.random.default_rng(0)
+    data = tmp_path / "few.csv"
+    pd.DataFrame(rng.uniform(0, 10, (8, 3)), columns=list("abc")).to_csv(data, index=False)
+    space = {"g_lr": {"choices": [1e-5, 5e-3]}, "d_lr": {"choices": [1e-5, 5e-3]}, "g_widths": [64, 64], "d_widths": [64, 64]}
+    opts = TuneOptions(data=str(data), config={"batch_size": 8}, space=space, epochs=600, eval_every=200, num_samples=6,
+                       sampler="random", seed=2, scheduler="none", storage_path=str(tmp_path), name="g")
+    _, run_dir = run_tuning(opts)
+    records = [r for r in collect_trials(run_dir, read_options(run_dir)) if math.isfinite(r.score)]
+    lowest_wd = min(records, key=lambda r: r.score)
+    assert not passes_guard(lowest_wd.last), "precondition: the lowest-WD trial copies rows"
+    assert any(passes_guard(r.last) for r in records), "precondition: some trial passes the guard"
+
+    summary = export_run(run_dir, tmp_path / "out")
+    assert summary["best_trial"] != lowest_wd.trial_id
+    assert summary["guard"]["copy_share"] <= summary["guard"]["max_copy_share"]
+    exported = json.loads((tmp_path / "out" / "model" / "metrics.json").read_text())
+    assert exported["passes_guard"] is True
+    table = pd.read_csv(tmp_path / "out" / "trials.csv")
+    assert {"copy_share", "dcr_ratio", "corr_diff", "detect_auc"} <= set(table.columns)
+
+
+@pytest.mark.slow
+def test_multi_objective_run_exports_a_pareto_front(local_ray, tmp_path):
+    opts = TuneOptions(epochs=30, eval_every=10, num_samples=4, objective="wd,detect_auc", storage_path=str(tmp_path), name="m")
+    _, run_dir = run_tuning(opts)
+    study = optuna.load_study(study_name="m", storage=f"sqlite:///{run_dir / STUDY_FILE}")
+    assert len(study.directions) == 2
+    assert all(len(t.values) == 2 and 0.0 <= t.values[1] <= 1.0 for t in study.trials)
+    export_run(run_dir, tmp_path / "out")
+    front = pd.read_csv(tmp_path / "out" / "pareto_front.csv")
+    assert 1 <= len(front) <= 4 and {"wd_mean", "detect_auc"} <= set(front.columns)
+    assert (tmp_path / "out" / "report" / "pareto_front.png").is_file()
