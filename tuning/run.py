@@ -204,6 +204,7 @@ def _trainable(opts: TuneOptions, data: TabularData, space: SearchSpace):
 
 def _constants(opts: TuneOptions) -> dict[str, Any]:
     return {
+        "_detect": "detect_auc" in opts.objectives[0],
         "_threads": max(1, int(opts.cpus_per_trial)),
         "_device": "cuda" if opts.gpus_per_trial > 0 else ("cpu" if opts.device == "auto" else opts.device),
     }
