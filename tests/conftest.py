@@ -105,3 +105,8 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subpro
     else:  # not installed as a console script: same entry point through the interpreter
         cmd = [sys.executable, "-c", "from tuning.cli import main_entry; main_entry()"]
     return subprocess.run([*cmd, *args], capture_output=True, text=True, timeout=timeout, cwd=cwd or ROOT, env=env)
+
+
+# One embedded 2-CPU Ray instance shared by every in-process tuning test (tests/tuning,
+# tests/reliability): starting Ray costs seconds, and a process can hold only one.
+from tests.helpers import local_ray  # noqa: E402,F401

@@ -260,6 +260,9 @@ def run_tuning(opts: TuneOptions, *, resume: bool = False, address: str | None =
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
     from ray.tune.search import ConcurrencyLimiter
 
+    # One forced snapshot per finished trial is intended (see CheckpointConfig below); Ray would
+    # otherwise warn about it for runs of many short trials.
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     init_ray(address, num_cpus=num_cpus)
     if address is not None:
         _check_resources(opts, address)
@@ -315,9 +318,10 @@ def run_tuning(opts: TuneOptions, *, resume: bool = False, address: str | None =
                 name=opts.name,
                 storage_path=str(run_dir.parent),
                 failure_config=tune.FailureConfig(max_failures=opts.max_failures),
-                # Two kept checkpoints: Ray snapshots the experiment whenever a trial has
-                # checkpointed num_to_keep times, so 1 would snapshot at every report.
-                checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+                # num_to_keep=1: Ray snapshots the experiment state whenever a trial has
+                # checkpointed num_to_keep times, so each trial's final checkpoint also records
+                # the trial as finished for --resume (periodic snapshots alone come every 10 s+).
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
                 verbose=1,
             ),
         )

@@ -39,6 +39,8 @@ def space_files(tmp_path):
         (["--num-samples", "-3"], ["--num-samples must be at least 1"]),
         (["--sampler", "bayes"], ["--sampler 'bayes' is unknown", "tpe"]),
         (["--scheduler", "hyperband"], ["--scheduler 'hyperband' is unknown"]),
+        (["--objective", "wd,fun"], ["--objective 'wd,fun' is unknown", "wd,detect_auc"]),
+        (["--max-copy-share", "2"], ["--max-copy-share must be in [0, 1]"]),
         (["--gpus-per-trial", "1"], ["--gpus-per-trial 1", "GPU"]),
         (["--cpus-per-trial", "512"], ["--cpus-per-trial 512", "lower --cpus-per-trial"]),
         (["--space", "{typo}"], ["unknown parameter(s) g_lrr"]),

@@ -24,8 +24,10 @@ def two_node_cluster():
 
 def test_tune_on_two_node_cluster_uses_both_nodes(two_node_cluster, tmp_path):
     proc = run_gantune(
-        "tune", "--address", two_node_cluster.address, "--num-samples", "4", "--epochs", "800",
-        "--scheduler", "none", "--storage-path", str(tmp_path), "--name", "c", "--out", str(tmp_path / "best"),
+        "tune", "--address", two_node_cluster.address, "--num-samples", "4", "--epochs", "400",
+        # A fresh actor per trial: with actor reuse, a trial whose actor is still starting on
+        # the second node may be handed the first node's freed actor instead.
+        "--no-reuse-actors", "--scheduler", "none", "--storage-path", str(tmp_path), "--name", "c", "--out", str(tmp_path / "best"),
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     results = trial_results(tmp_path / "c")

@@ -1,1 +1,0 @@
-from tests.helpers import local_ray  # noqa: F401  (session fixture: one embedded Ray)
