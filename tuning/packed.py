@@ -466,13 +466,7 @@ def build_tuner(opts: Any, data: TabularData, space: Any, run_dir: Path, *, resu
             trial_name_creator=runmod._trial_name,
             trial_dirname_creator=runmod._trial_name,
         ),
-        run_config=tune.RunConfig(
-            name=opts.name,
-            storage_path=str(run_dir.parent),
-            failure_config=tune.FailureConfig(max_failures=opts.max_failures),
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
-            verbose=1,
-        ),
+        run_config=runmod.run_config(opts, run_dir, num_to_keep=2),
     )
 
 

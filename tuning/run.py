@@ -210,6 +210,27 @@ def _constants(opts: TuneOptions) -> dict[str, Any]:
     }
 
 
+def run_config(opts: TuneOptions, run_dir: Path, *, num_to_keep: int = 1):
+    """Ray's RunConfig for a gantune run (both modes)."""
+    from ray import tune
+    from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
+
+    return tune.RunConfig(
+        name=opts.name,
+        storage_path=str(run_dir.parent),
+        failure_config=tune.FailureConfig(max_failures=opts.max_failures),
+        # num_to_keep=1: Ray snapshots the experiment state whenever a trial has checkpointed
+        # num_to_keep times, so each trial's final checkpoint also records the trial as
+        # finished for --resume (periodic snapshots alone come every 10 s or more).
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=num_to_keep),
+        verbose=1,
+        # JSON and CSV results (ExperimentAnalysis and export read them); no TensorBoard event
+        # files, which the driver would write at every report of every trial. Ray adds its
+        # default loggers unless TUNE_DISABLE_AUTO_CALLBACK_LOGGERS is set (run_tuning sets it).
+        callbacks=[CSVLoggerCallback(), JsonLoggerCallback()],
+    )
+
+
 def _trial_name(trial: Any) -> str:
     # "<index>_<id>": short, sortable, and free of parameter values (Ray's default puts every
     # parameter into the directory name).
@@ -263,6 +284,8 @@ def run_tuning(opts: TuneOptions, *, resume: bool = False, address: str | None =
     # One forced snapshot per finished trial is intended (see CheckpointConfig below); Ray would
     # otherwise warn about it for runs of many short trials.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    # Loggers come from run_config() alone (no TensorBoard files).
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     init_ray(address, num_cpus=num_cpus)
     if address is not None:
         _check_resources(opts, address)
@@ -314,16 +337,7 @@ def run_tuning(opts: TuneOptions, *, resume: bool = False, address: str | None =
                 trial_name_creator=_trial_name,
                 trial_dirname_creator=_trial_name,
             ),
-            run_config=tune.RunConfig(
-                name=opts.name,
-                storage_path=str(run_dir.parent),
-                failure_config=tune.FailureConfig(max_failures=opts.max_failures),
-                # num_to_keep=1: Ray snapshots the experiment state whenever a trial has
-                # checkpointed num_to_keep times, so each trial's final checkpoint also records
-                # the trial as finished for --resume (periodic snapshots alone come every 10 s+).
-                checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-                verbose=1,
-            ),
+            run_config=run_config(opts, run_dir),
         )
     results = tuner.fit()
     return results, run_dir
