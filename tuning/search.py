@@ -23,6 +23,12 @@ class GanOptunaSearch(OptunaSearch):
         modes = self.mode if isinstance(self.mode, list) else [self.mode]
         return {m: (math.inf if mode == "min" else -math.inf) for m, mode in zip(metrics, modes)}
 
+    def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
+        # Ray's OptunaSearch writes every intermediate score to the study (one SQLite commit per
+        # report per trial, on the driver, while the trial waits). The study uses no Optuna
+        # pruner (ASHA stops trials from Ray's own results), so only final scores are stored.
+        return
+
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
         if trial_id in self._ot_trials and trial_id not in self._completed_trials:
             worst = self._worst()
