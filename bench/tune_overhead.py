@@ -3,7 +3,9 @@
 The ideal is the same N trainings run back to back in one process, divided by the number of
 trials Ray ran at once. Every trial trains the same reference config (every field fixed), so the
 compute is identical on both sides; only scheduling, actor start-up, reporting and checkpointing
-differ. Printed: wall times and the ratio, with and without `reuse_actors`.
+differ. Printed: wall times and the ratio, with and without `reuse_actors`, and with `--pack auto`
+(the same configurations trained as packs, one Ray trial per pack; in-pack halving is off here
+because the scheduler is `none`, so every configuration trains its full epochs as in the ideal).
 
     python bench/tune_overhead.py [--trials 8] [--epochs 1000] [--concurrent 2]
 (1000 epochs on iris-setosa = 2000 steps: 50 rows in batches of 32.)
@@ -35,10 +37,10 @@ def ideal(trials: int, config: GANConfig) -> float:
     return time.perf_counter() - t0
 
 
-def through_ray(trials: int, epochs: int, concurrent: int, reuse: bool) -> float:
+def through_ray(trials: int, epochs: int, concurrent: int, reuse: bool, pack: str | None = None) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         opts = TuneOptions(epochs=epochs, num_samples=trials, scheduler="none", sampler="random", space=FIXED,
-                           storage_path=tmp, name="bench", reuse_actors=reuse, max_concurrent=concurrent)
+                           storage_path=tmp, name="bench", reuse_actors=reuse, max_concurrent=concurrent, pack=pack)
         t0 = time.perf_counter()
         run_tuning(opts)
         return time.perf_counter() - t0
@@ -58,13 +60,15 @@ def main() -> None:
     base = ideal(args.trials, config) / args.concurrent
     for reuse in (True, False):
         wall = through_ray(args.trials, args.epochs, args.concurrent, reuse)
-        rows.append((reuse, wall))
+        rows.append((f"reuse_actors={reuse}", wall))
+    # Pack mode: the same N configurations as ceil(N / concurrent)-member packs, one Ray trial each.
+    rows.append(("--pack auto", through_ray(args.trials, args.epochs, args.concurrent, True, pack="auto")))
     ideal_again = ideal(args.trials, config) / args.concurrent  # the machine is noisy: bracket
     base = min(base, ideal_again)
     print(f"\n{args.trials} trials x {args.epochs} epochs, {args.concurrent} at once")
     print(f"ideal (in-process, serial / {args.concurrent}): {base:7.2f} s")
-    for reuse, wall in rows:
-        print(f"ray tune, reuse_actors={str(reuse):5s}:      {wall:7.2f} s  ratio {wall / base:.2f}x")
+    for label, wall in rows:
+        print(f"ray tune, {label:19s}: {wall:7.2f} s  ratio {wall / base:.2f}x")
 
 
 if __name__ == "__main__":
