@@ -12,7 +12,9 @@ from tests.helpers import popen_gantune, run_gantune, study_states, trial_result
 
 pytestmark = pytest.mark.slow
 
-ARGS = ["--num-samples", "5", "--epochs", "600", "--max-concurrent", "1", "--scheduler", "none", "--seed", "3"]
+# 4,000 steps a trial: long enough that the run is still going when the test interrupts it,
+# also on a fast idle machine.
+ARGS = ["--num-samples", "5", "--epochs", "2000", "--max-concurrent", "1", "--scheduler", "none", "--seed", "3"]
 
 
 def _wait_for_completed(run_dir, n, proc, timeout=240):
@@ -34,7 +36,7 @@ def test_interrupted_run_resumes_and_keeps_finished_trials(tmp_path, sig):
         # Optuna hears of a finished trial a moment before Ray's state snapshot records it; a
         # trial caught in that window is re-run on resume (same seed, same result), so wait it out.
         time.sleep(2)
-        before = {k: v[-1] for k, v in trial_results(run_dir).items() if v and v[-1]["epoch"] >= 600}
+        before = {k: v[-1] for k, v in trial_results(run_dir).items() if v and v[-1]["epoch"] >= 2000}
         # SIGKILL takes the driver and every Ray process it started; SIGINT is a user's Ctrl-C.
         if sig == signal.SIGKILL:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -55,7 +57,7 @@ def test_interrupted_run_resumes_and_keeps_finished_trials(tmp_path, sig):
     resumed = run_gantune("tune", "--resume", "--storage-path", str(tmp_path), "--name", "r", "--out", str(tmp_path / "best"))
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     after = trial_results(run_dir)
-    finished = {k: v[-1] for k, v in after.items() if v and v[-1]["epoch"] >= 600}
+    finished = {k: v[-1] for k, v in after.items() if v and v[-1]["epoch"] >= 2000}
     assert len(finished) == 5
     for trial, result in before.items():  # kept, not re-run
         assert finished[trial]["wd_mean"] == result["wd_mean"]

@@ -32,14 +32,17 @@ def test_killed_worker_node_loses_nothing_but_trials_in_flight(three_node_cluste
     cluster, workers = three_node_cluster
     victim = workers[0]
     run_dir = tmp_path / "w"
-    proc = popen_gantune("tune", "--address", cluster.address, "--num-samples", "6", "--epochs", "1500", "--scheduler", "none",
+    # Trials long enough (8,000 steps) to be caught running on the victim node on a fast, idle
+    # machine, and a fresh actor per trial so that trials spread over all three nodes.
+    proc = popen_gantune("tune", "--address", cluster.address, "--num-samples", "6", "--epochs", "4000", "--scheduler", "none",
+                         "--no-reuse-actors",
                          "--max-failures", "3", "--storage-path", str(tmp_path), "--name", "w", "--out", str(tmp_path / "best"),
                          log=tmp_path / "tune.log")
     try:
         # Wait until some trial has reported from the victim node, then kill that node.
         deadline = time.time() + 240
         while time.time() < deadline:
-            on_victim = [t for t, rs in trial_results(run_dir).items() if rs and rs[-1]["node_id"] == victim.node_id and rs[-1]["epoch"] < 1500]
+            on_victim = [t for t, rs in trial_results(run_dir).items() if rs and rs[-1]["node_id"] == victim.node_id and rs[-1]["epoch"] < 4000]
             if on_victim:
                 break
             assert proc.poll() is None, (tmp_path / "tune.log").read_text()[-3000:]
@@ -52,7 +55,7 @@ def test_killed_worker_node_loses_nothing_but_trials_in_flight(three_node_cluste
         if proc.poll() is None:
             proc.kill()
     results = trial_results(run_dir)
-    finished = {t: rs[-1] for t, rs in results.items() if rs and rs[-1]["epoch"] >= 1500}
+    finished = {t: rs[-1] for t, rs in results.items() if rs and rs[-1]["epoch"] >= 4000}
     assert len(finished) == 6, {t: rs[-1]["epoch"] if rs else None for t, rs in results.items()}
     # The interrupted trial was retried elsewhere and finished there.
     assert all(finished[t]["node_id"] != victim.node_id for t in on_victim)
