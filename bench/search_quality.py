@@ -60,6 +60,12 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--samplers", default="tpe,random")
     args = ap.parse_args()
+    # TPE proposes at random until 10 trials have completed (Optuna's n_startup_trials), and a
+    # round is asked before any of its trials completes: with fewer than 10 + round trials, TPE
+    # and random search propose the very same configurations.
+    if args.trials < 10 + 2 * args.round:
+        print(f"note: with {args.trials} trials in rounds of {args.round}, TPE has at most "
+              f"{max(0, args.trials - 10 - args.round)} guided proposals; use more trials or smaller rounds")
     torch.set_num_threads(1)
     data = load_data("iris-setosa")
     base = GANConfig(epochs=args.epochs, eval_every=max(1, args.epochs // 10))
