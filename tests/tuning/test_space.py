@@ -83,3 +83,19 @@ def test_space_file_errors_name_the_file(tmp_path):
     path.write_text("{not json")
     with pytest.raises(GanTuneError, match="not valid JSON"):
         SearchSpace.from_file(str(path))
+
+
+@pytest.mark.parametrize("name", ["tpe", "random", "cmaes", "gp"])
+def test_every_sampler_drives_the_space(name):
+    # Each --sampler must be constructible (cmaes needs its package) and propose valid configs.
+    from tuning.run import _sampler
+
+    study = optuna.create_study(sampler=_sampler(name, 0))
+    space = SearchSpace()
+    for i in range(4):
+        trial = study.ask()
+        fixed = space(trial)
+        config = space.to_config({**trial.params, **fixed})
+        study.tell(trial, float(i))
+        assert isinstance(config, GANConfig)
+    assert len(study.trials) == 4
