@@ -120,6 +120,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 # -- evaluate ----------------------------------------------------------------------------------
 def cmd_evaluate(args: argparse.Namespace) -> int:
     import numpy as np
+    import pandas as pd
 
     from gan.bundle import load_bundle
     from gan.data import load_data, read_frame
@@ -136,7 +137,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         data = load_data(data_source, columns=args.columns or bundle.columns, dropna=args.dropna)
         if spec.get("holdout_idx") and args.data is None:
             data.holdout_idx = np.asarray(spec["holdout_idx"], dtype=np.int64)
-            data.scaler = bundle.scaler
         data.scaler = bundle.scaler  # score in the units the model was trained in
         fake = bundle.sample_scaled(args.n, seed=args.seed)
     else:
@@ -147,7 +147,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         missing = [c for c in data.columns if c not in frame.columns]
         if missing:
             raise GanTuneError(f"{where}: generated rows lack column(s) {', '.join(map(repr, missing))} of {data.source}; pass --columns or fix the CSV header")
-        values = frame[data.columns].apply(lambda s: __import__("pandas").to_numeric(s, errors="coerce")).to_numpy(dtype=np.float64)
+        values = frame[data.columns].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
         bad = ~np.isfinite(values)
         if bad.any():
             col = data.columns[int(np.argmax(bad.any(axis=0)))]

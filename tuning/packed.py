@@ -36,6 +36,8 @@ being seeded, trains to the same result.
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import math
 import pickle
@@ -445,7 +447,7 @@ def build_tuner(opts: Any, data: TabularData, space: Any, run_dir: Path, *, resu
         logging.getLogger(__name__).warning("--pack: loss %s cannot be packed; each configuration is trained alone inside its pack trial", base.loss)
     k = resolve_pack_size(opts.pack, opts.num_samples, gpu=opts.gpus_per_trial > 0, slots=_slots(opts))
     run_dir.mkdir(parents=True)
-    write_json_atomic(run_dir / runmod.META_FILE, __import__("dataclasses").asdict(opts))
+    write_json_atomic(run_dir / runmod.META_FILE, dataclasses.asdict(opts))
     searcher: Any = PackSearcher(space, storage_url=f"sqlite:///{run_dir / runmod.STUDY_FILE}", study_name=opts.name,
                                  sampler=runmod._sampler(opts.sampler, opts.seed), num_samples=opts.num_samples, pack_size=k)
     logging.getLogger(__name__).info("pack mode: %d configurations in %d packs of up to %d", opts.num_samples, searcher.n_packs, k)
