@@ -31,13 +31,13 @@ import optuna
 import ray
 
 from tuning.export import collect_trials
-from tuning.run import STUDY_FILE, TuneOptions, read_options, run_tuning
+from tuning.run import load_study, TuneOptions, read_options, run_tuning
 
 REFERENCE_SPACE = {"noise_dim": 10, "g_widths": [16, 32], "d_widths": [32, 16]}
 
 
 def _best(run_dir: Path) -> float:
-    study = optuna.load_study(study_name=run_dir.name, storage=f"sqlite:///{run_dir / STUDY_FILE}")
+    study = load_study(run_dir, run_dir.name)
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE and t.value is not None
             and t.user_attrs.get("status") not in ("interrupted", "errored")]
     return min((t.value for t in done if math.isfinite(t.value)), default=math.inf)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -28,15 +27,19 @@ def popen_gantune(*args: str, log: Path, cwd: str | Path | None = None) -> subpr
 
 
 def study_states(run_dir: Path) -> list[str]:
-    """Optuna trial states straight from the run's SQLite file (works while a run writes it)."""
-    db = run_dir / "optuna.db"
-    if not db.is_file():
+    """Optuna trial states read from the run's journal (works while a run writes it: a
+    half-written last line is skipped by Optuna's reader)."""
+    import optuna
+
+    from tuning.run import STUDY_FILE, load_study
+
+    if not (run_dir / STUDY_FILE).is_file():
         return []
     try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as con:
-            return [row[0] for row in con.execute("SELECT state FROM trials ORDER BY number")]
-    except sqlite3.OperationalError:
+        study = load_study(run_dir, run_dir.name)
+    except (KeyError, ValueError):  # the study record itself is not written yet
         return []
+    return [t.state.name for t in sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)]
 
 
 def trial_results(run_dir: Path) -> dict[str, list[dict]]:

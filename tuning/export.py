@@ -32,7 +32,7 @@ from gan.fidelity import DEFAULT_MAX_COPY_SHARE, passes_guard
 from gan.io import atomic_dir, check_output_dir, write_json_atomic, write_text_atomic
 from gan.models import build_models, sample_scaled
 from gan.report import evaluate_scaled
-from tuning.run import METRIC, STUDY_FILE, TuneOptions, read_options
+from tuning.run import METRIC, STUDY_FILE, TuneOptions, load_study, read_options
 from tuning.trainable import STATE_FILE
 
 log = logging.getLogger(__name__)
@@ -222,11 +222,11 @@ def _optuna_figures(run_dir: Path, opts: TuneOptions, report_dir: Path) -> dict[
     from optuna.visualization import matplotlib as ovm
 
     notes: dict[str, str] = {}
-    db = run_dir / STUDY_FILE
-    if not db.is_file():
-        return {"optuna": f"no {STUDY_FILE} in the run directory"}
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    study = optuna.load_study(study_name=opts.name, storage=f"sqlite:///{db}")
+    try:
+        study = load_study(run_dir, opts.name)
+    except GanTuneError:
+        return {"optuna": f"no {STUDY_FILE} in the run directory"}
     complete = study.get_trials(deepcopy=False, states=[optuna.trial.TrialState.COMPLETE])
     # Diverged/errored trials carry +-inf: plot and rank on the finite ones only. The history and
     # importances use the first objective (wd_mean) also in a multi-objective run.

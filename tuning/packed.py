@@ -4,7 +4,7 @@ Why: a reference-size tabular GAN step is ~1 ms of framework overhead and almost
 so `gan.packed.PackedTrainer` trains K configurations as one vectorised model. Pack mode puts
 that trainer under Ray Tune without changing what Optuna or the export see:
 
-* `PackSearcher` (a Ray `Searcher`) asks K trials of the run's Optuna study (`optuna.db`) per
+* `PackSearcher` (a Ray `Searcher`) asks K trials of the run's Optuna study (`optuna.log`) per
   Ray trial and tells each one back on its own with its own final `wd_mean` (inf when it
   diverged or the pack errored). Optuna's view stays one trial per configuration, and
   `num_samples` counts configurations: the searcher stops after asking that many, splitting them
@@ -310,13 +310,13 @@ class PackSearcher(Searcher):
 
     State kept (and pickled by `save` for --resume): the sampler, how many configurations have
     been asked, and for each Ray trial the Optuna numbers of its members. The study itself lives
-    in SQLite and is re-opened lazily (it is not pickled).
+    in the run's journal file and is re-opened lazily (it is not pickled).
     """
 
-    def __init__(self, space: Any, *, storage_url: str, study_name: str, sampler: Any, num_samples: int, pack_size: int) -> None:
+    def __init__(self, space: Any, *, run_dir: str | Path, study_name: str, sampler: Any, num_samples: int, pack_size: int) -> None:
         super().__init__(metric=METRIC, mode=MODE)
         self._space = space
-        self._storage_url = storage_url
+        self._run_dir = str(run_dir)
         self._study_name = study_name
         self._sampler = sampler
         self._num_samples = int(num_samples)
@@ -336,7 +336,9 @@ class PackSearcher(Searcher):
         if self._study is None:
             import optuna
 
-            self._study = optuna.create_study(storage=self._storage_url, study_name=self._study_name, sampler=self._sampler,
+            from tuning.run import study_storage
+
+            self._study = optuna.create_study(storage=study_storage(Path(self._run_dir)), study_name=self._study_name, sampler=self._sampler,
                                               direction="minimize", load_if_exists=True)
         return self._study
 
@@ -410,18 +412,6 @@ class PackSearcher(Searcher):
 # ---------------------------------------------------------------------------------------------
 # Runner (called by tuning.run.run_tuning) and export
 # ---------------------------------------------------------------------------------------------
-def _slots(opts: Any) -> int:
-    """Packs Ray can run at once: --max-concurrent, else what the cluster's resources allow."""
-    import ray
-
-    if opts.max_concurrent:
-        return int(opts.max_concurrent)
-    res = ray.cluster_resources()
-    if opts.gpus_per_trial > 0:
-        return max(1, int(res.get("GPU", 0) // opts.gpus_per_trial))
-    return max(1, int(res.get("CPU", 1) // opts.cpus_per_trial))
-
-
 def build_tuner(opts: Any, data: TabularData, space: Any, run_dir: Path, *, resume: bool):
     """The Tuner of a pack-mode run (tuning.run.run_tuning's pack branch)."""
     import logging
@@ -438,6 +428,7 @@ def build_tuner(opts: Any, data: TabularData, space: Any, run_dir: Path, *, resu
     if resume:
         if not tune.Tuner.can_restore(str(run_dir)):
             raise GanTuneError(f"{run_dir}: no Ray Tune experiment state to resume (the run never started a trial); start a new run")
+        runmod.study_storage(run_dir, writer=True)  # clear a killed driver's stale lock / torn line
         return tune.Tuner.restore(str(run_dir), trainable=trainable, resume_unfinished=True, resume_errored=True)
 
     if len(opts.objectives[0]) > 1:
@@ -445,10 +436,10 @@ def build_tuner(opts: Any, data: TabularData, space: Any, run_dir: Path, *, resu
     base = opts.base_config()
     if base.loss not in _PACKABLE_LOSSES:
         logging.getLogger(__name__).warning("--pack: loss %s cannot be packed; each configuration is trained alone inside its pack trial", base.loss)
-    k = resolve_pack_size(opts.pack, opts.num_samples, gpu=opts.gpus_per_trial > 0, slots=_slots(opts))
+    k = resolve_pack_size(opts.pack, opts.num_samples, gpu=opts.gpus_per_trial > 0, slots=runmod.concurrent_slots(opts))
     run_dir.mkdir(parents=True)
     write_json_atomic(run_dir / runmod.META_FILE, dataclasses.asdict(opts))
-    searcher: Any = PackSearcher(space, storage_url=f"sqlite:///{run_dir / runmod.STUDY_FILE}", study_name=opts.name,
+    searcher: Any = PackSearcher(space, run_dir=run_dir, study_name=opts.name,
                                  sampler=runmod._sampler(opts.sampler, opts.seed), num_samples=opts.num_samples, pack_size=k)
     logging.getLogger(__name__).info("pack mode: %d configurations in %d packs of up to %d", opts.num_samples, searcher.n_packs, k)
     if opts.max_concurrent:

@@ -24,7 +24,7 @@ class GanOptunaSearch(OptunaSearch):
         return {m: (math.inf if mode == "min" else -math.inf) for m, mode in zip(metrics, modes)}
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
-        # Ray's OptunaSearch writes every intermediate score to the study (one SQLite commit per
+        # Ray's OptunaSearch writes every intermediate score to the study (one journal write per
         # report per trial, on the driver, while the trial waits). The study uses no Optuna
         # pruner (ASHA stops trials from Ray's own results), so only final scores are stored.
         return

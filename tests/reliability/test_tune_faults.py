@@ -10,15 +10,17 @@ import pytest
 
 from gan.errors import GanTuneError
 from tuning.export import choose_best, collect_trials, export_run
-from tuning.run import STUDY_FILE, TuneOptions, read_options, run_tuning
+from tuning.run import load_study, TuneOptions, read_options, run_tuning
 
 pytestmark = pytest.mark.slow
 
 
 def test_diverged_and_errored_trials_are_recorded_and_skipped(local_ray, tmp_path):
-    # g_lr 1e20 makes a trial's loss non-finite at once; trial 2 raises at epoch 20 on every try.
+    # g_lr 1e20 makes a trial's loss non-finite at once; trial 2 raises at epoch 20 on every try,
+    # after reporting a finite score at epoch 10. No ASHA: it could stop trial 2 at epoch 10,
+    # before its failure, depending on which trials reach that rung first.
     space = {"g_lr": {"choices": [2e-4, 1e20]}}
-    opts = TuneOptions(epochs=40, eval_every=10, num_samples=6, sampler="random", seed=1, space=space,
+    opts = TuneOptions(epochs=40, eval_every=10, num_samples=6, sampler="random", seed=1, space=space, scheduler="none",
                        storage_path=str(tmp_path), name="f", max_failures=1, fail_trials={"2": 20})
     results, run_dir = run_tuning(opts)
     records = {r.trial_id: r for r in collect_trials(run_dir, read_options(run_dir))}
@@ -32,7 +34,7 @@ def test_diverged_and_errored_trials_are_recorded_and_skipped(local_ray, tmp_pat
             assert r.params["g_lr"] == 1e20 and math.isinf(r.last["wd_mean"])
 
     # Optuna sees the worst score for both kinds, and no trial is left running.
-    study = optuna.load_study(study_name="f", storage=f"sqlite:///{run_dir / STUDY_FILE}")
+    study = load_study(run_dir, "f")
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
     assert sum(math.isinf(t.value) for t in study.trials) == statuses["errored"] + statuses["diverged"]
     assert [t.user_attrs.get("status") for t in study.trials].count("errored") == 1

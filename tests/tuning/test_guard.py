@@ -13,7 +13,7 @@ import pytest
 from gan.errors import GanTuneError
 from gan.fidelity import passes_guard
 from tuning.export import TrialRecord, choose_best, collect_trials, export_run
-from tuning.run import STUDY_FILE, TuneOptions, read_options, run_tuning
+from tuning.run import load_study, TuneOptions, read_options, run_tuning
 
 
 def _record(tid: str, wd: float, copy_share: float, status: str = "completed") -> TrialRecord:
@@ -57,7 +57,7 @@ def test_tuning_run_that_can_collapse_onto_rows_never_exports_a_copier(local_ray
 def test_multi_objective_run_exports_a_pareto_front(local_ray, tmp_path):
     opts = TuneOptions(epochs=30, eval_every=10, num_samples=4, objective="wd,detect_auc", storage_path=str(tmp_path), name="m")
     _, run_dir = run_tuning(opts)
-    study = optuna.load_study(study_name="m", storage=f"sqlite:///{run_dir / STUDY_FILE}")
+    study = load_study(run_dir, "m")
     assert len(study.directions) == 2
     assert all(len(t.values) == 2 and 0.0 <= t.values[1] <= 1.0 for t in study.trials)
     export_run(run_dir, tmp_path / "out")

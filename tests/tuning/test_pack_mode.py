@@ -16,12 +16,12 @@ from gan.errors import GanTuneError
 from gan.train import train
 from tuning.export import choose_best, collect_trials, export_run
 from tuning.packed import PackSearcher, halving_rungs, pack_sizes, parse_pack, resolve_pack_size, train_pack
-from tuning.run import STUDY_FILE, TuneOptions, read_options, run_tuning
+from tuning.run import load_study, TuneOptions, read_options, run_tuning
 from tuning.space import SearchSpace
 
 
 def _study(run_dir):
-    return optuna.load_study(study_name=run_dir.name, storage=f"sqlite:///{run_dir / STUDY_FILE}")
+    return load_study(run_dir, run_dir.name)
 
 
 # -- fast unit checks (no Ray trial) ------------------------------------------------------------
@@ -59,7 +59,7 @@ def test_train_pack_members_match_solo_training():
 
 def test_searcher_tells_each_member_its_own_score_and_inf_when_diverged(tmp_path):
     space = SearchSpace(base=GANConfig(epochs=10, eval_every=10))
-    searcher = PackSearcher(space, storage_url=f"sqlite:///{tmp_path / 'o.db'}", study_name="s",
+    searcher = PackSearcher(space, run_dir=tmp_path, study_name="s",
                             sampler=optuna.samplers.RandomSampler(seed=0), num_samples=5, pack_size=3)
     a, b = searcher.suggest("a"), searcher.suggest("b")
     assert searcher.suggest("c") == "FINISHED"
@@ -73,7 +73,7 @@ def test_searcher_tells_each_member_its_own_score_and_inf_when_diverged(tmp_path
     searcher.on_trial_complete("a", {"wd_mean": 0.3, "members": rows})
     # Save / restore (what --resume does) keeps the asked-and-told bookkeeping.
     searcher.save(str(tmp_path / "s.pkl"))
-    restored = PackSearcher(space, storage_url="sqlite:///unused.db", study_name="x", sampler=None, num_samples=1, pack_size=1)
+    restored = PackSearcher(space, run_dir=tmp_path / "unused", study_name="x", sampler=None, num_samples=1, pack_size=1)
     restored.restore(str(tmp_path / "s.pkl"))
     assert restored.suggest("d") == "FINISHED"
     restored.on_trial_complete("b", None, error=True)

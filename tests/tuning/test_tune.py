@@ -15,7 +15,7 @@ from gan.config import GANConfig, load_config
 from gan.data import load_data
 from gan.train import train
 from tuning.export import export_run
-from tuning.run import STUDY_FILE, TuneOptions, run_tuning
+from tuning.run import STUDY_FILE, TuneOptions, load_study, run_tuning, study_storage
 
 pytestmark = pytest.mark.slow
 
@@ -27,7 +27,7 @@ def _opts(tmp_path, name, **kw) -> TuneOptions:
 
 
 def _study_params(run_dir) -> list[dict]:
-    study = optuna.load_study(study_name=run_dir.name, storage=f"sqlite:///{run_dir / STUDY_FILE}")
+    study = load_study(run_dir, run_dir.name)
     return [t.params for t in sorted(study.trials, key=lambda t: t.number)]
 
 
@@ -35,7 +35,7 @@ def test_tune_export_and_retrain_reproduces_the_best(local_ray, tmp_path):
     opts = _opts(tmp_path, "run")
     results, run_dir = run_tuning(opts)
     assert len(results) == 4 and not results.errors
-    study = optuna.load_study(study_name="run", storage=f"sqlite:///{run_dir / STUDY_FILE}")
+    study = load_study(run_dir, "run")
     assert [t.state for t in study.trials].count(optuna.trial.TrialState.COMPLETE) == 4
 
     out = tmp_path / "export"
@@ -70,3 +70,25 @@ def test_same_seed_proposes_the_same_configurations(local_ray, tmp_path):
     other = _opts(tmp_path, "c", epochs=10, eval_every=10, num_samples=1, max_concurrent=1, scheduler="none", seed=8)
     _, run_dir = run_tuning(other)
     assert _study_params(run_dir)[0] != firsts[0][0]
+
+
+def test_study_journal_recovers_from_a_killed_driver(tmp_path):
+    """What SIGKILL can leave in the study journal: a stale lock and a torn last line. The
+    driver's writer open clears both, and the trials written before stay intact."""
+    study = optuna.create_study(study_name="run", storage=study_storage(tmp_path, writer=True))
+    study.add_trial(optuna.trial.create_trial(params={"x": 1.0}, distributions={"x": optuna.distributions.FloatDistribution(0, 2)}, value=0.5))
+    log_file = tmp_path / STUDY_FILE
+    with open(log_file, "ab") as fh:
+        fh.write(b'{"op_code": 4, "worker_id": "x", "study_id": 0, "dat')  # torn append
+    (tmp_path / f"{STUDY_FILE}.lock").symlink_to(log_file)  # lock of a dead writer
+    study = optuna.load_study(study_name="run", storage=study_storage(tmp_path, writer=True))
+    study.tell(study.ask(), 0.25)  # would block 30 s on the lock, then corrupt the log
+    values = [t.value for t in load_study(tmp_path, "run").trials]
+    assert values == [0.5, 0.25]
+    assert not (tmp_path / f"{STUDY_FILE}.lock").exists()
+
+
+def test_legacy_sqlite_study_is_still_read(tmp_path):
+    optuna.create_study(study_name="old", storage=f"sqlite:///{tmp_path / 'optuna.db'}").add_trial(
+        optuna.trial.create_trial(params={}, distributions={}, value=1.0))
+    assert [t.value for t in load_study(tmp_path, "old").trials] == [1.0]
