@@ -10,15 +10,30 @@ The run uses Optuna and gantune in-process, not Ray: Ray schedules trials but do
 which configurations a sampler proposes, and the in-process loop makes 10 searches affordable on
 2 cores. bench/tune_overhead.py measures what Ray adds.
 
+A search's best is chosen as `gantune export` chooses it: the lowest wd_mean among trials that
+pass the memorisation guard (copy_share <= 0.25). Because the minimum over many trials of a
+noisy score is biased low, the best is also re-scored on 5 fresh sample seeds ("fresh").
+
+`--goal` measures the issue's goal instead: one real `gantune tune` run (embedded Ray, Optuna,
+the default space, 10,000 epochs, one trial per config or --goal-pack) with the export's guard, the
+exported best re-scored on fresh seeds, against wd_mean <= 0.050 while passing the guard. It also
+prints the floor the data's recording resolution puts under any continuous generator (iris is
+recorded to 0.1 cm): real rows jittered uniformly within their own 0.1 cm cell.
+
     python bench/search_quality.py [--trials 24] [--round 8] [--epochs 1000] [--seeds 5]
+    python bench/search_quality.py --goal [--goal-budget 900] [--goal-pack auto --goal-samples 128]
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
+import math
 import statistics
+import tempfile
 import time
 
+import numpy as np
 import optuna
 import torch
 
@@ -27,29 +42,96 @@ from gan.data import load_data
 from gan.fidelity import DEFAULT_MAX_COPY_SHARE, fidelity, passes_guard
 from gan.models import sample_scaled
 from gan.packed import train_packed
+from gan.metrics import score
 from gan.train import train
 from tuning.run import _sampler
 from tuning.space import SearchSpace
 
+GOAL = 0.050
+FRESH_SEEDS = (1, 2, 3, 4, 5)  # sample seeds other than the eval_seed the search saw
 
-def search(sampler: str, seed: int, trials: int, round_size: int, base: GANConfig, data) -> tuple[float, dict]:
+
+def fresh_score(generator, config: GANConfig, data) -> tuple[float, float]:
+    """Mean and sd of wd_mean over samples the search never scored."""
+    vals = [score(data.train_scaled, sample_scaled(generator, config.eval_samples, config.eval_seed + s, data.scaler.constant),
+                  data.scaler)["wd_mean"] for s in FRESH_SEEDS]
+    return float(np.mean(vals)), float(np.std(vals))
+
+
+def search(sampler: str, seed: int, trials: int, round_size: int, base: GANConfig, data) -> tuple[float, dict, tuple[float, float]]:
+    """Best guard-passing wd_mean of one search, its fidelity, and its fresh-seed score."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     space = SearchSpace(base=base)
     study = optuna.create_study(direction="minimize", sampler=_sampler(sampler, seed))
-    best = (float("inf"), None)
+    best = (math.inf, None, None)
     while len(study.trials) < trials:
         asked = [study.ask() for _ in range(min(round_size, trials - len(study.trials)))]
         fixed = [space(t) for t in asked]  # suggest first: t.params fills as space(t) runs
         configs = [space.to_config({**t.params, **f}) for t, f in zip(asked, fixed)]
         results = train_packed(configs, data, max_pack=round_size)
         for t, r in zip(asked, results):
-            study.tell(t, r.metrics["wd_mean"])
-            if r.metrics["wd_mean"] < best[0]:
-                best = (r.metrics["wd_mean"], r)
-    _, result = best
-    real = data.train_scaled
-    fake = sample_scaled(result.generator(), result.config.eval_samples, result.config.eval_seed, data.scaler.constant)
-    return best[0], fidelity(real, fake, seed=0)
+            wd = r.metrics["wd_mean"]
+            study.tell(t, wd)
+            if wd < best[0] and r.generator_state is not None:
+                c = r.config
+                fake = sample_scaled(r.generator(), c.eval_samples, c.eval_seed, data.scaler.constant)
+                fid = fidelity(data.train_scaled, fake, seed=0)
+                if passes_guard(fid):  # export's rule: a copier is never the best
+                    best = (wd, r, fid)
+    wd, result, fid = best
+    if result is None:
+        return math.inf, {"copy_share": math.nan, "dcr_ratio": math.nan, "corr_diff": math.nan, "detect_auc": math.nan}, (math.nan, math.nan)
+    return wd, fid, fresh_score(result.generator(), result.config, data)
+
+
+def resolution_floor(data, step: float = 0.1, seeds: int = 3) -> tuple[float, float]:
+    """wd_mean and copy_share of real rows jittered uniformly within their own recording cell."""
+    raw = data.scaler.inverse_transform(data.train_scaled)
+    wds, copies = [], []
+    for seed in range(seeds):
+        rng = np.random.default_rng(seed)
+        rows = raw[rng.integers(0, len(raw), 1000)] + rng.uniform(-step / 2, step / 2, size=(1000, raw.shape[1]))
+        fake = data.scaler.transform(rows)
+        wds.append(score(data.train_scaled, fake, data.scaler)["wd_mean"])
+        copies.append(fidelity(data.train_scaled, fake, seed=0, detect=False)["copy_share"])
+    return float(np.mean(wds)), float(np.mean(copies))
+
+
+def goal(args) -> None:
+    """One real tuning run at the reference budget, exported with the guard, against GOAL."""
+    import ray
+
+    from gan.bundle import load_bundle
+    from tuning.export import export_run
+    from tuning.run import TuneOptions, run_tuning
+
+    logging.getLogger("ray").setLevel(logging.ERROR)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    data = load_data("iris-setosa")
+    floor_wd, floor_copy = resolution_floor(data)
+    print(f"resolution floor (real rows + uniform jitter within their 0.1 cm cell): wd_mean {floor_wd:.4f}, "
+          f"copy_share {floor_copy:.3f} (guard {'pass' if floor_copy <= DEFAULT_MAX_COPY_SHARE else 'FAIL'})", flush=True)
+    ray.init(num_cpus=args.cpus, include_dashboard=False, logging_level="ERROR")
+    with tempfile.TemporaryDirectory() as tmp:
+        opts = TuneOptions(epochs=10_000, num_samples=args.goal_samples, pack=args.goal_pack or None,
+                           time_budget=args.goal_budget, seed=args.goal_seed, storage_path=tmp, name="goal")
+        t0 = time.perf_counter()
+        _, run_dir = run_tuning(opts, num_cpus=args.cpus)
+        wall = time.perf_counter() - t0
+        summary = export_run(run_dir, f"{tmp}/export")
+        bundle = load_bundle(f"{tmp}/export/model")
+        mean, sd = fresh_score(bundle.generator, bundle.config, data)
+    fid, done = summary["fidelity"], summary["trials_by_status"]
+    wd = summary["wd_mean"]
+    print(f"\ngantune tune --epochs 10000 --num-samples {args.goal_samples} --pack {args.goal_pack or 'off'} "
+          f"--time-budget {args.goal_budget} --seed {args.goal_seed}: {wall:.0f} s, trials {done}")
+    print(f"exported best (guard max_copy_share {summary['guard']['max_copy_share']}, scored at epoch "
+          f"{summary['best_config']['epochs']}): wd_mean {wd:.4f}, fresh seeds "
+          f"{mean:.4f} +- {sd:.4f}; copy_share {fid['copy_share']:.3f} dcr_ratio {fid['dcr_ratio']:.2f} "
+          f"corr_diff {fid['corr_diff']:.3f} detect_auc {fid['detect_auc']:.3f}")
+    print(f"references: {', '.join(f'{k} {v:.4f}' for k, v in summary['references'].items())}")
+    verdict = "MET" if mean <= GOAL else f"MISSED by {mean - GOAL:.4f} ({mean / GOAL:.2f}x)"
+    print(f"goal wd_mean <= {GOAL} while passing the guard (fresh-seed score): {verdict}")
 
 
 def main() -> None:
@@ -59,7 +141,19 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=1000)
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--samplers", default="tpe,random")
+    ap.add_argument("--goal", action="store_true", help="run the 10,000-epoch goal check instead (real gantune tune)")
+    ap.add_argument("--goal-samples", type=int, default=10_000, help="configurations (the time budget ends the run first)")
+    ap.add_argument("--goal-budget", type=float, default=900.0, help="seconds")
+    # One trial per config by default: in an equal-time comparison on the default space it found
+    # the better best (bench/pack_tuning.py --space default: 0.0594 vs 0.0665 for --pack auto,
+    # whose packs are all asked before any result, so TPE cannot learn in between).
+    ap.add_argument("--goal-pack", default="0", help="--pack of the goal run (K or auto); 0 = one trial per config")
+    ap.add_argument("--goal-seed", type=int, default=0)
+    ap.add_argument("--cpus", type=int, default=2)
     args = ap.parse_args()
+    if args.goal:
+        args.goal_pack = None if args.goal_pack in ("0", "off") else args.goal_pack
+        return goal(args)
     # TPE proposes at random until 10 trials have completed (Optuna's n_startup_trials), and a
     # round is asked before any of its trials completes: with fewer than 10 + round trials, TPE
     # and random search propose the very same configurations.
@@ -76,9 +170,9 @@ def main() -> None:
     for sampler in args.samplers.split(","):
         scores = []
         for seed in range(args.seeds):
-            wd, fid = search(sampler, seed, args.trials, args.round, base, data)
+            wd, fid, (fresh, fresh_sd) = search(sampler, seed, args.trials, args.round, base, data)
             scores.append(wd)
-            print(f"{sampler:6s} seed {seed}: best wd_mean {wd:.4f}  copy_share {fid['copy_share']:.3f} "
+            print(f"{sampler:6s} seed {seed}: best wd_mean {wd:.4f} (fresh seeds {fresh:.4f} +- {fresh_sd:.4f})  copy_share {fid['copy_share']:.3f} "
                   f"(guard {'pass' if passes_guard(fid) else 'FAIL'} at {DEFAULT_MAX_COPY_SHARE})  "
                   f"dcr_ratio {fid['dcr_ratio']:.2f}  corr_diff {fid['corr_diff']:.3f}  detect_auc {fid['detect_auc']:.3f}", flush=True)
         medians[sampler] = statistics.median(scores)

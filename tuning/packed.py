@@ -375,9 +375,14 @@ class PackSearcher(Searcher):
                     status = "interrupted"
                 if status == "diverged" or not math.isfinite(value):
                     value = math.inf
-            trial_db_id = self.study._storage.get_trial_id_from_study_id_trial_number(self.study._study_id, number)
-            self.study._storage.set_trial_user_attr(trial_db_id, "status", status)
             try:
+                storage = self.study._storage
+                trial_db_id = storage.get_trial_id_from_study_id_trial_number(self.study._study_id, number)
+                if storage.get_trial(trial_db_id).state.is_finished():
+                    # Told already: a pack that finished just before a kill, which the restored
+                    # Ray state did not yet record, re-runs on --resume (seeded: same scores).
+                    continue
+                storage.set_trial_user_attr(trial_db_id, "status", status)
                 self.study.tell(number, value, state=optuna.trial.TrialState.COMPLETE, skip_if_finished=True)
             except Exception as exc:  # never let one member's bookkeeping fail the run
                 import logging
@@ -459,7 +464,9 @@ def build_tuner(opts: Any, data: TabularData, space: Any, run_dir: Path, *, resu
             trial_name_creator=runmod._trial_name,
             trial_dirname_creator=runmod._trial_name,
         ),
-        run_config=runmod.run_config(opts, run_dir, num_to_keep=2),
+        # One checkpoint per pack (its last report); keeping 1 makes Ray snapshot the experiment
+        # there, so a finished pack is recorded as finished for --resume (see run_config).
+        run_config=runmod.run_config(opts, run_dir, num_to_keep=1),
     )
 
 
