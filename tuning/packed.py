@@ -430,10 +430,7 @@ def build_tuner(opts: Any, data: TabularData, space: Any, run_dir: Path, *, resu
 
     resources = {"cpu": opts.cpus_per_trial, "gpu": opts.gpus_per_trial}
     trainable = tune.with_resources(tune.with_parameters(pack_trainable, data=data, space=space), resources)
-    if resume:
-        if not tune.Tuner.can_restore(str(run_dir)):
-            raise GanTuneError(f"{run_dir}: no Ray Tune experiment state to resume (the run never started a trial); start a new run")
-        runmod.study_storage(run_dir, writer=True)  # clear a killed driver's stale lock / torn line
+    if resume:  # run_tuning has checked the state and cleared the study journal
         return tune.Tuner.restore(str(run_dir), trainable=trainable, resume_unfinished=True, resume_errored=True)
 
     if len(opts.objectives[0]) > 1:

@@ -362,21 +362,18 @@ def run_tuning(opts: TuneOptions, *, resume: bool = False, address: str | None =
     init_ray(address, num_cpus=num_cpus)
     if address is not None:
         _check_resources(opts, address)
-    if opts.pack:  # each Ray trial trains a pack of configurations (tuning/packed.py)
-        from tuning.packed import build_tuner
-
-        tuner = build_tuner(opts, data, space, run_dir, resume=resume)
-        with _pending_trials(concurrent_slots(opts)):
-            return tuner.fit(), run_dir
-    trainable = _trainable(opts, data, space)
-
     if resume:
         if not tune.Tuner.can_restore(str(run_dir)):
             raise GanTuneError(f"{run_dir}: no Ray Tune experiment state to resume (the run never started a trial); start a new run")
         # Ray's experiment state holds the searcher (and the Optuna state); the study's journal
-        # continues in place.
-        study_storage(run_dir, writer=True)  # clear a killed driver's stale lock / torn line
-        tuner = tune.Tuner.restore(str(run_dir), trainable=trainable, resume_unfinished=True, resume_errored=True)
+        # continues in place, once what a killed driver left in it is cleared.
+        study_storage(run_dir, writer=True)
+    if opts.pack:  # each Ray trial trains a pack of configurations (tuning/packed.py)
+        from tuning.packed import build_tuner
+
+        tuner = build_tuner(opts, data, space, run_dir, resume=resume)
+    elif resume:
+        tuner = tune.Tuner.restore(str(run_dir), trainable=_trainable(opts, data, space), resume_unfinished=True, resume_errored=True)
         log.info("resuming %s", run_dir)
     else:
         run_dir.mkdir(parents=True)
@@ -400,7 +397,7 @@ def run_tuning(opts: TuneOptions, *, resume: bool = False, address: str | None =
         if opts.fail_trials:
             param_space["_fail_trials"] = opts.fail_trials
         tuner = tune.Tuner(
-            trainable,
+            _trainable(opts, data, space),
             param_space=param_space,
             tune_config=tune.TuneConfig(
                 metric=None if multi else METRIC,
