@@ -461,9 +461,9 @@ def build_tuner(opts: Any, data: TabularData, space: Any, run_dir: Path, *, resu
             trial_name_creator=runmod._trial_name,
             trial_dirname_creator=runmod._trial_name,
         ),
-        # One checkpoint per pack (its last report); keeping 1 makes Ray snapshot the experiment
-        # there, so a finished pack is recorded as finished for --resume (see run_config).
-        run_config=runmod.run_config(opts, run_dir, num_to_keep=1),
+        # One checkpoint per pack, at its last report: run_config's num_to_keep=1 makes Ray
+        # snapshot the experiment there, so a finished pack is recorded for --resume.
+        run_config=runmod.run_config(opts, run_dir),
     )
 
 

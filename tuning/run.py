@@ -47,13 +47,8 @@ STUDY_FILE = "optuna.log"
 LEGACY_STUDY_FILE = "optuna.db"  # runs made before the journal: still exported / resumed
 
 
-def study_storage(run_dir: Path, *, writer: bool = False):
-    """The Optuna storage of the run in `run_dir`.
-
-    `writer=True` is for the run's driver (its only writer): it first clears what a killed
-    driver can leave behind, a stale lock (Optuna would wait 30 s for it) and a half-written last
-    line (which would corrupt the next append).
-    """
+def study_storage(run_dir: Path):
+    """The Optuna storage of the run in `run_dir` (its journal; SQLite for older runs)."""
     import optuna
     from optuna.storages.journal import JournalFileBackend
 
@@ -61,16 +56,24 @@ def study_storage(run_dir: Path, *, writer: bool = False):
     path = run_dir / STUDY_FILE
     if legacy.is_file() and not path.exists():
         return optuna.storages.RDBStorage(f"sqlite:///{legacy}")
-    if writer:
-        lock = Path(f"{path}.lock")
-        if lock.is_symlink() or lock.exists():
-            lock.unlink()
-        if path.is_file() and path.stat().st_size:
-            with open(path, "rb+") as fh:
-                data = fh.read()
-                if not data.endswith(b"\n"):
-                    fh.truncate(data.rfind(b"\n") + 1)
     return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
+
+
+def repair_study_journal(run_dir: Path) -> None:
+    """Clear what a killed driver can leave in the study journal, before a driver writes to it
+    again (--resume): a stale lock, which Optuna would wait 30 s for, and a half-written last
+    line, which would corrupt the next append."""
+    path = run_dir / STUDY_FILE
+    lock = Path(f"{path}.lock")
+    if lock.is_symlink() or lock.exists():
+        lock.unlink()
+    if not path.is_file() or not path.stat().st_size:
+        return
+    with open(path, "rb+") as fh:
+        fh.seek(-1, os.SEEK_END)
+        if fh.read(1) != b"\n":  # torn: cut back to the end of the last whole line
+            fh.seek(0)
+            fh.truncate(fh.read().rfind(b"\n") + 1)
 
 
 def load_study(run_dir: Path, name: str):
@@ -221,7 +224,7 @@ def build_searcher(space: SearchSpace, opts: TuneOptions, run_dir: Path):
     """gantune's OptunaSearch (tuning/search.py) over the run's study (`study_storage`)."""
     from tuning.search import GanOptunaSearch
 
-    storage = study_storage(run_dir, writer=True)
+    storage = study_storage(run_dir)
     metrics, modes = opts.objectives
     return GanOptunaSearch(
         space=space,
@@ -250,7 +253,7 @@ def _constants(opts: TuneOptions) -> dict[str, Any]:
     }
 
 
-def run_config(opts: TuneOptions, run_dir: Path, *, num_to_keep: int = 1):
+def run_config(opts: TuneOptions, run_dir: Path):
     """Ray's RunConfig for a gantune run (both modes)."""
     from ray import tune
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
@@ -262,7 +265,7 @@ def run_config(opts: TuneOptions, run_dir: Path, *, num_to_keep: int = 1):
         # num_to_keep=1: Ray snapshots the experiment state whenever a trial has checkpointed
         # num_to_keep times, so each trial's final checkpoint also records the trial as
         # finished for --resume (periodic snapshots alone come every 10 s or more).
-        checkpoint_config=tune.CheckpointConfig(num_to_keep=num_to_keep),
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
         verbose=1,
         # JSON and CSV results (ExperimentAnalysis and export read them); no TensorBoard event
         # files, which the driver would write at every report of every trial. Ray adds its
@@ -367,7 +370,7 @@ def run_tuning(opts: TuneOptions, *, resume: bool = False, address: str | None =
             raise GanTuneError(f"{run_dir}: no Ray Tune experiment state to resume (the run never started a trial); start a new run")
         # Ray's experiment state holds the searcher (and the Optuna state); the study's journal
         # continues in place, once what a killed driver left in it is cleared.
-        study_storage(run_dir, writer=True)
+        repair_study_journal(run_dir)
     if opts.pack:  # each Ray trial trains a pack of configurations (tuning/packed.py)
         from tuning.packed import build_tuner
 

@@ -15,7 +15,7 @@ from gan.config import GANConfig, load_config
 from gan.data import load_data
 from gan.train import train
 from tuning.export import export_run
-from tuning.run import STUDY_FILE, TuneOptions, load_study, run_tuning, study_storage
+from tuning.run import STUDY_FILE, TuneOptions, load_study, repair_study_journal, run_tuning, study_storage
 
 pytestmark = pytest.mark.slow
 
@@ -74,14 +74,15 @@ def test_same_seed_proposes_the_same_configurations(local_ray, tmp_path):
 
 def test_study_journal_recovers_from_a_killed_driver(tmp_path):
     """What SIGKILL can leave in the study journal: a stale lock and a torn last line. The
-    driver's writer open clears both, and the trials written before stay intact."""
-    study = optuna.create_study(study_name="run", storage=study_storage(tmp_path, writer=True))
+    driver's repair (run on --resume) clears both, and the trials written before stay intact."""
+    study = optuna.create_study(study_name="run", storage=study_storage(tmp_path))
     study.add_trial(optuna.trial.create_trial(params={"x": 1.0}, distributions={"x": optuna.distributions.FloatDistribution(0, 2)}, value=0.5))
     log_file = tmp_path / STUDY_FILE
     with open(log_file, "ab") as fh:
         fh.write(b'{"op_code": 4, "worker_id": "x", "study_id": 0, "dat')  # torn append
     (tmp_path / f"{STUDY_FILE}.lock").symlink_to(log_file)  # lock of a dead writer
-    study = optuna.load_study(study_name="run", storage=study_storage(tmp_path, writer=True))
+    repair_study_journal(tmp_path)
+    study = optuna.load_study(study_name="run", storage=study_storage(tmp_path))
     study.tell(study.ask(), 0.25)  # would block 30 s on the lock, then corrupt the log
     values = [t.value for t in load_study(tmp_path, "run").trials]
     assert values == [0.5, 0.25]
