@@ -2,12 +2,15 @@
 
     bundle.json       format marker and version
     config.json       GANConfig fields (loadable by `gantune train --config`)
-    scaler.json       column names and per-column min / max (original units)
-    data.json         data source, row count and held-out row indices
+    transformer.json  column types, labels, ranges, precision: the fitted table transformer
+    data.json         data source, row count, held-out row indices, left-out columns
     generator.pt      generator state dict (torch.save; loaded with weights_only=True)
     discriminator.pt  discriminator state dict
     metrics.json      final scores, reference scores, status, score history
-    histograms.png    real vs generated, per feature
+    histograms.png    real vs generated, per column
+
+Version 1 bundles (numeric columns only, `scaler.json`) still load: their columns become numeric
+columns with min-max scaling and no rounding, which is exactly how they were trained.
 """
 
 from __future__ import annotations
@@ -21,35 +24,44 @@ import numpy as np
 import pandas as pd
 import torch
 
+from gan.columns import ColumnSpec
 from gan.config import GANConfig
-from gan.data import Scaler, TabularData, data_spec
+from gan.data import TabularData, data_spec
 from gan.errors import GanTuneError
 from gan.io import atomic_dir, write_json_atomic
-from gan.models import Generator, sample_scaled
+from gan.models import Generator, sample_encoded
+from gan.transform import TableTransformer
 
 FORMAT = "gantune-bundle"
-VERSION = 1
-REQUIRED = ("bundle.json", "config.json", "scaler.json", "generator.pt")
+VERSION = 2
+REQUIRED = ("bundle.json", "config.json", "generator.pt")
 
 
 @dataclass
 class ModelBundle:
     config: GANConfig
     generator: Generator
-    scaler: Scaler
-    columns: list[str]
+    transformer: TableTransformer
     metrics: dict[str, Any]
     data: dict[str, Any]
     path: Path | None = None
 
-    def sample_scaled(self, n: int, seed: int = 0) -> np.ndarray:
-        return sample_scaled(self.generator, n, seed, self.scaler.constant)
+    @property
+    def columns(self) -> list[str]:
+        return self.transformer.columns
 
-    def sample(self, n: int, seed: int = 0) -> pd.DataFrame:
-        """`n` rows in original units with the original column names."""
+    def sample_encoded(self, n: int, seed: int = 0) -> np.ndarray:
+        return sample_encoded(self.generator, n, seed)
+
+    def sample_values(self, n: int, seed: int = 0) -> np.ndarray:
+        """`n` rows as a value matrix (see gan.transform)."""
         if n < 1:
             raise GanTuneError(f"-n must be a positive number of rows, got {n}")
-        return pd.DataFrame(self.scaler.inverse_transform(self.sample_scaled(n, seed)), columns=self.columns)
+        return self.transformer.decode(self.sample_encoded(n, seed))
+
+    def sample(self, n: int, seed: int = 0) -> pd.DataFrame:
+        """`n` rows with the original column names, labels, dtypes and missing cells."""
+        return self.transformer.to_frame(self.sample_values(n, seed))
 
 
 def save_bundle(
@@ -65,9 +77,9 @@ def save_bundle(
 ) -> Path:
     """Write a bundle atomically: a crash leaves either no directory or a complete one."""
     with atomic_dir(out, force=force) as tmp:
-        write_json_atomic(tmp / "bundle.json", {"format": FORMAT, "version": VERSION, "n_features": data.n_features})
+        write_json_atomic(tmp / "bundle.json", {"format": FORMAT, "version": VERSION, "n_columns": data.n_columns, "width": data.width})
         write_json_atomic(tmp / "config.json", config.to_dict())
-        write_json_atomic(tmp / "scaler.json", {"columns": data.columns, **data.scaler.to_dict()})
+        write_json_atomic(tmp / "transformer.json", data.transformer.to_dict())
         write_json_atomic(tmp / "data.json", data_spec(data))
         write_json_atomic(tmp / "metrics.json", metrics)
         torch.save({k: v.detach().cpu() for k, v in generator.state_dict().items()}, tmp / "generator.pt")
@@ -75,10 +87,10 @@ def save_bundle(
             torch.save({k: v.detach().cpu() for k, v in discriminator.state_dict().items()}, tmp / "discriminator.pt")
         if figure:
             bundle = load_bundle(tmp)
-            fake = bundle.sample(config.eval_samples, seed=config.eval_seed).to_numpy()
+            fake = bundle.sample_values(config.eval_samples, seed=config.eval_seed)
             from gan.plots import histograms
 
-            histograms(data.train_raw, fake, data.columns, tmp / "histograms.png", title=f"wd_mean {metrics.get('wd_mean', float('nan')):.4f}")
+            histograms(data.transformer, data.train_values, fake, tmp / "histograms.png", title=f"wd_mean {metrics.get('wd_mean', float('nan')):.4f}")
     return Path(out)
 
 
@@ -86,7 +98,17 @@ def _read_json(path: Path, bundle: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        raise GanTuneError(f"bundle {bundle}: {path.name} is unreadable or corrupted; re-create the bundle with gantune train or export") from None
+        raise GanTuneError(f"bundle {path}: {path.name} is unreadable or corrupted; re-create the bundle with gantune train or export") from None
+
+
+def _legacy_transformer(spec: Any) -> TableTransformer:
+    """A version-1 bundle's scaler.json as the transformer it amounts to."""
+    columns = [str(c) for c in spec["columns"]]
+    lo, hi = [float(x) for x in spec["data_min"]], [float(x) for x in spec["data_max"]]
+    if not (len(lo) == len(hi) == len(columns)):
+        raise ValueError("one min and one max per column")
+    specs = [ColumnSpec(c, "numeric", low=a, high=b, decimals=None) for c, a, b in zip(columns, lo, hi)]
+    return TableTransformer(specs, encoding="minmax", round_values=False, bounds={c: (a, b) for c, a, b in zip(columns, lo, hi)})
 
 
 def load_bundle(path: str | Path) -> ModelBundle:
@@ -94,21 +116,23 @@ def load_bundle(path: str | Path) -> ModelBundle:
     if not path.is_dir():
         raise GanTuneError(f"bundle {path}: not a directory; pass the directory written by gantune train --out or export --out")
     missing = [name for name in REQUIRED if not (path / name).is_file()]
+    if not (path / "transformer.json").is_file() and not (path / "scaler.json").is_file():
+        missing.append("transformer.json")
     if missing:
         raise GanTuneError(f"bundle {path}: missing {', '.join(missing)}; re-create the bundle with gantune train or export")
     meta = _read_json(path / "bundle.json", path)
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise GanTuneError(f"bundle {path}: bundle.json is not a gantune bundle marker; re-create the bundle")
+    if int(meta.get("version", 1)) > VERSION:
+        raise GanTuneError(f"bundle {path}: written by a newer gantune (format {meta.get('version')}); upgrade gantune")
     config = GANConfig.from_dict(_read_json(path / "config.json", path), source=str(path / "config.json"))
-    scaler_spec = _read_json(path / "scaler.json", path)
+    name = "transformer.json" if (path / "transformer.json").is_file() else "scaler.json"
+    spec = _read_json(path / name, path)
     try:
-        scaler = Scaler.from_dict(scaler_spec)
-        columns = [str(c) for c in scaler_spec["columns"]]
-        if not (scaler.data_min.shape == scaler.data_max.shape == (len(columns),)):
-            raise ValueError("one min and one max per column")
-    except (KeyError, TypeError, ValueError):
-        raise GanTuneError(f"bundle {path}: scaler.json is corrupted; re-create the bundle") from None
-    generator = Generator(config, len(columns))
+        transformer = TableTransformer.from_dict(spec) if name == "transformer.json" else _legacy_transformer(spec)
+    except (KeyError, TypeError, ValueError, GanTuneError):
+        raise GanTuneError(f"bundle {path}: {name} is corrupted; re-create the bundle") from None
+    generator = Generator(config, transformer.layout)
     try:
         state = torch.load(path / "generator.pt", map_location="cpu", weights_only=True)
         generator.load_state_dict(state)
@@ -117,4 +141,4 @@ def load_bundle(path: str | Path) -> ModelBundle:
     generator.eval()
     metrics = _read_json(path / "metrics.json", path) if (path / "metrics.json").is_file() else {}
     data = _read_json(path / "data.json", path) if (path / "data.json").is_file() else {}
-    return ModelBundle(config, generator, scaler, columns, metrics, data, path)
+    return ModelBundle(config, generator, transformer, metrics, data, path)

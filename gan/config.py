@@ -45,14 +45,22 @@ class GANConfig:
     beta1: float = 0.5
     beta2: float = 0.999
     batch_size: int = 32
+    # Budget: `epochs` passes over the training rows, or, when `steps` is set, that many
+    # optimisation steps (one D step and one G step each) whatever the table's size. Epochs suit
+    # small tables (the reference: 10,000 epochs of 50 rows = 20,000 steps); steps keep the
+    # cost of a trial the same on 50 rows and on 1,000,000.
     epochs: int = 10_000
+    steps: int | None = None
     loss: str = "bce"
     leaky_slope: float = 0.2
+    # Temperature of the Gumbel-softmax over each categorical block of G's output (CTGAN: 0.2).
+    gumbel_tau: float = 0.2
     # wgan-gp only: critic steps per generator step and gradient-penalty weight.
     n_critic: int = 5
     gp_weight: float = 10.0
-    # Evaluation: every `eval_every` epochs, score `eval_samples` generated rows drawn from a
-    # generator seeded with `eval_seed`, so a score is repeatable for the same weights.
+    # Evaluation: every `eval_every` epochs (steps, when `steps` sets the budget), score
+    # `eval_samples` generated rows drawn from a generator seeded with `eval_seed`, so a score is
+    # repeatable for the same weights.
     eval_every: int = 500
     eval_samples: int = 1000
     eval_seed: int = 12345
@@ -70,7 +78,7 @@ class GANConfig:
                 object.__setattr__(self, name, tuple(int(v) for v in value))
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.type == "int" and _is_int(value):
+            if f.type in ("int", "int | None") and _is_int(value):
                 object.__setattr__(self, f.name, int(value))
             elif f.type == "float" and isinstance(value, numbers.Real) and not isinstance(value, bool):
                 object.__setattr__(self, f.name, float(value))
@@ -84,6 +92,8 @@ class GANConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise bad(f"{name} must be a positive integer, got {value!r}")
+        if self.steps is not None and (isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1):
+            raise bad(f"steps must be a positive integer or null, got {self.steps!r}")
         for name in ("seed", "eval_seed"):
             value = getattr(self, name)
             # NumPy's default_rng refuses negative seeds.
@@ -111,6 +121,24 @@ class GANConfig:
             raise bad(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
         if number("gp_weight") < 0:
             raise bad(f"gp_weight must be >= 0, got {self.gp_weight!r}")
+        if not number("gumbel_tau") > 0:
+            raise bad(f"gumbel_tau must be a positive number, got {self.gumbel_tau!r}")
+
+    # -- budget in steps -------------------------------------------------------------------------
+    # Batches are always `batch_size` rows: the rows run through one seeded permutation per
+    # epoch, and a batch that reaches an epoch's end continues into the next permutation. An
+    # epoch is therefore n_rows / batch_size steps (50 rows, batch 32: 1.5625 steps), and
+    # 10,000 epochs show every row 10,000 times, as with a short last batch per epoch.
+    def steps_per_epoch(self, n_rows: int) -> float:
+        return n_rows / self.batch_size
+
+    def total_steps(self, n_rows: int) -> int:
+        """Optimisation steps of the whole run on a table of `n_rows` training rows."""
+        return self.steps if self.steps is not None else max(1, math.ceil(self.epochs * n_rows / self.batch_size - 1e-9))
+
+    def eval_interval(self, n_rows: int) -> int:
+        """Steps between evaluations (`eval_every` epochs, or steps under a steps budget)."""
+        return self.eval_every if self.steps is not None else max(1, round(self.eval_every * n_rows / self.batch_size))
 
     # -- conversion -------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

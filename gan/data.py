@@ -16,12 +16,14 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from gan.columns import ColumnPlan, ColumnSpec, infer_columns, load_metadata
 from gan.errors import GanTuneError
+from gan.transform import TableTransformer
 
 log = logging.getLogger(__name__)
 
 DEFAULT_DATA = "iris-setosa"
-BUILTIN_DATASETS = ("iris-setosa", "iris", "wine", "breast-cancer")
+BUILTIN_DATASETS = ("iris-setosa", "iris", "wine", "breast-cancer", "penguins")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 
 
@@ -33,6 +35,13 @@ def _load_builtin(name: str) -> pd.DataFrame:
         frame = bunch.data
         if name == "iris-setosa":
             frame = frame[bunch.target.to_numpy() == 0]
+    elif name == "penguins":
+        # Palmer penguins (Horst, Hill & Gorman, CC0): 344 rows, numeric, integer and
+        # categorical columns with missing values. Ships with the package (gan/datasets/).
+        from importlib.resources import files
+
+        with files("gan").joinpath("datasets", "penguins.csv").open("rb") as fh:
+            return pd.read_csv(fh)
     elif name == "wine":
         frame = datasets.load_wine(as_frame=True).data
     else:
@@ -40,80 +49,101 @@ def _load_builtin(name: str) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
-class Scaler:
-    """Per-feature min-max scaling to [-1, 1].
-
-    Hand-written rather than sklearn's MinMaxScaler for two reasons: it serialises to plain JSON
-    (bundles load without unpickling), and a constant column round-trips to exactly its constant
-    (sklearn's inverse maps generated values back to a spread around it).
-    """
-
-    def __init__(self, data_min: np.ndarray, data_max: np.ndarray) -> None:
-        self.data_min = np.asarray(data_min, dtype=np.float64)
-        self.data_max = np.asarray(data_max, dtype=np.float64)
-        self.constant = self.data_max == self.data_min
-        # Half-range; 1 for constant columns so transform never divides by zero.
-        self.half_range = np.where(self.constant, 1.0, (self.data_max - self.data_min) / 2.0)
-
-    @classmethod
-    def fit(cls, x: np.ndarray) -> "Scaler":
-        return cls(np.min(x, axis=0), np.max(x, axis=0))
-
-    def transform(self, x: np.ndarray) -> np.ndarray:
-        z = (np.asarray(x, dtype=np.float64) - self.data_min) / self.half_range - 1.0
-        return np.where(self.constant, 0.0, z)
-
-    def inverse_transform(self, z: np.ndarray) -> np.ndarray:
-        x = (np.asarray(z, dtype=np.float64) + 1.0) * self.half_range + self.data_min
-        return np.where(self.constant, self.data_min, x)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"data_min": self.data_min.tolist(), "data_max": self.data_max.tolist()}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Scaler":
-        return cls(np.array(d["data_min"]), np.array(d["data_max"]))
-
-
 @dataclass
 class TabularData:
-    """Real rows in original units and scaled to [-1, 1], with the scaler that links them."""
+    """A table ready for the GAN: the value matrix of every row, its transformer, the split.
 
-    columns: list[str]
-    raw: np.ndarray  # (n_rows, n_features), original units, float64
-    scaler: Scaler
+    `values` (rows x columns, float64) holds every row, training and held out; numeric cells are
+    the values themselves, categorical cells the label's index, missing cells NaN (see
+    `gan.transform`). The transformer was fitted on the training rows.
+    """
+
     source: str
+    transformer: TableTransformer
+    values: np.ndarray  # (n_rows, n_columns)
     holdout_idx: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    left_out: dict[str, str] = field(default_factory=dict)
+    seed: int = 0  # seeds the dequantisation and missing fill of the encoded training rows
+    options: dict[str, Any] = field(default_factory=dict)  # load_data's options, for the record
+    _encoded: np.ndarray | None = field(default=None, repr=False, compare=False)
+    _scorer: Any = field(default=None, repr=False, compare=False)
+    _reference: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def columns(self) -> list[str]:
+        return self.transformer.columns
+
+    @property
+    def specs(self) -> list[ColumnSpec]:
+        return self.transformer.specs
+
+    @property
+    def n_columns(self) -> int:
+        return self.transformer.n_columns
+
+    @property
+    def width(self) -> int:
+        """Width of an encoded row (G's output, D's input)."""
+        return self.transformer.width
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.values)
 
     @property
     def train_idx(self) -> np.ndarray:
-        return np.setdiff1d(np.arange(len(self.raw)), self.holdout_idx)
+        return np.setdiff1d(np.arange(len(self.values)), self.holdout_idx)
 
     @property
-    def train_raw(self) -> np.ndarray:
-        return self.raw[self.train_idx]
+    def train_values(self) -> np.ndarray:
+        return self.values[self.train_idx] if len(self.holdout_idx) else self.values
 
     @property
-    def train_scaled(self) -> np.ndarray:
-        """Training rows in scaled units, float32: what the GAN learns from."""
-        return self.scaler.transform(self.train_raw).astype(np.float32)
+    def holdout_values(self) -> np.ndarray:
+        return self.values[self.holdout_idx]
 
     @property
-    def holdout_raw(self) -> np.ndarray:
-        return self.raw[self.holdout_idx]
+    def train_encoded(self) -> np.ndarray:
+        """Training rows encoded, float32 (n_train, width): what the GAN learns from."""
+        if self._encoded is None:
+            self._encoded = self.transformer.encode(self.train_values, seed=self.seed)
+        return self._encoded
 
     @property
-    def n_features(self) -> int:
-        return self.raw.shape[1]
+    def scorer(self):
+        """`gan.metrics.Scorer` against the training rows (built once, then reused)."""
+        if self._scorer is None:
+            from gan.metrics import Scorer
+
+            self._scorer = Scorer(self.transformer, self.train_values)
+        return self._scorer
+
+    @property
+    def reference(self):
+        """`gan.fidelity.RealReference` of the training (and held-out) rows, built once."""
+        if self._reference is None:
+            from gan.fidelity import RealReference
+
+            holdout = self.holdout_values if len(self.holdout_idx) else None
+            self._reference = RealReference(self.transformer, self.train_values, holdout, seed=0)
+        return self._reference
 
     @property
     def constant_columns(self) -> list[str]:
-        return [c for c, k in zip(self.columns, self.scaler.constant) if k]
+        t = self.transformer
+        return [s.name for j, s in enumerate(t.specs) if s.is_numeric and t.bounds[s.name][0] == t.bounds[s.name][1]]
+
+    def frame(self, values: np.ndarray | None = None) -> pd.DataFrame:
+        """A value matrix (default: every row) as a frame with the original labels and dtypes."""
+        return self.transformer.to_frame(self.values if values is None else values)
 
     def describe(self) -> str:
-        text = f"{self.source}: {len(self.raw)} rows x {self.n_features} numeric columns"
+        kinds: dict[str, int] = {}
+        for s in self.specs:
+            kinds[s.kind] = kinds.get(s.kind, 0) + 1
+        text = f"{self.source}: {self.n_rows} rows x {self.n_columns} columns ({', '.join(f'{v} {k}' for k, v in kinds.items())})"
         if len(self.holdout_idx):
-            text += f" ({len(self.holdout_idx)} held out)"
+            text += f", {len(self.holdout_idx)} rows held out"
         return text
 
 
@@ -133,8 +163,12 @@ def _check_duplicate_header(path: Path) -> None:
         raise GanTuneError(f"{path}: duplicated column name(s) {', '.join(map(repr, dups))}; rename them so each column is unique")
 
 
-def read_frame(source: str | Path) -> tuple[pd.DataFrame, str]:
-    """Read a built-in dataset name or a CSV/Parquet path into a DataFrame."""
+def read_frame(source: str | Path, *, na_values: Sequence[str] | None = None) -> tuple[pd.DataFrame, str]:
+    """Read a built-in dataset name or a CSV/Parquet path into a DataFrame.
+
+    `na_values`: extra strings that mark a missing cell in a CSV (pandas' defaults -- empty,
+    NA, NaN, null, ... -- always count).
+    """
     name = str(source)
     if name in BUILTIN_DATASETS:
         return _load_builtin(name), name
@@ -152,7 +186,7 @@ def read_frame(source: str | Path) -> tuple[pd.DataFrame, str]:
             frame = pd.read_parquet(path)
         else:
             _check_duplicate_header(path)
-            frame = pd.read_csv(path)
+            frame = pd.read_csv(path, na_values=list(na_values) if na_values else None, low_memory=False)
     except GanTuneError:
         raise
     except UnicodeDecodeError:
@@ -166,99 +200,138 @@ def read_frame(source: str | Path) -> tuple[pd.DataFrame, str]:
     if frame.columns.duplicated().any():
         dups = sorted(set(frame.columns[frame.columns.duplicated()].astype(str)))
         raise GanTuneError(f"{path}: duplicated column name(s) {', '.join(map(repr, dups))}; rename them so each column is unique")
+    frame.columns = [str(c) for c in frame.columns]
     return frame, str(path)
 
 
 def select_columns(frame: pd.DataFrame, where: str, columns: Sequence[str] | None) -> pd.DataFrame:
-    """Choose the numeric columns to model: the named ones, or all numeric ones."""
+    """The named columns (any type), or all of them; checks the table has data rows."""
     if len(frame) == 0:
         raise GanTuneError(f"{where}: no data rows (header only?); the file needs at least 2 rows")
-    numeric = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])]
-    if columns:
-        missing = [c for c in columns if c not in frame.columns]
-        if missing:
-            raise GanTuneError(
-                f"{where}: column(s) {', '.join(map(repr, missing))} not found; available: {', '.join(map(str, frame.columns))}"
-            )
-        non_numeric = [c for c in columns if c not in numeric]
-        if non_numeric:
-            raise GanTuneError(
-                f"{where}: column(s) {', '.join(map(repr, non_numeric))} are not numeric; choose numeric columns with --columns"
-            )
-        return frame[list(columns)]
-    if not numeric:
-        hint = ""
+    if not columns:
         if len(frame.columns) == 1 and any(sep in str(frame.columns[0]) for sep in ";\t|"):
-            hint = " (the file seems to use a separator other than ','; save it as comma-separated)"
+            raise GanTuneError(f"{where}: one column named {frame.columns[0]!r}: the file seems to use a separator other than ','; save it as comma-separated")
+        return frame
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
         raise GanTuneError(
-            f"{where}: no numeric columns (found {', '.join(map(str, frame.columns))}); the GAN models numeric columns only{hint}"
+            f"{where}: column(s) {', '.join(map(repr, missing))} not found; available: {', '.join(map(str, frame.columns))}"
         )
-    dropped = [str(c) for c in frame.columns if c not in numeric]
-    if dropped:
-        log.warning("%s: ignoring non-numeric column(s) %s", where, ", ".join(dropped))
-    return frame[numeric]
+    return frame[list(columns)]
+
+
+def plan_columns(frame: pd.DataFrame, where: str, metadata: str | Path | None = None) -> ColumnPlan:
+    """Column types of `frame` (inferred, overridden by a metadata file); left-out columns noted."""
+    meta = load_metadata(metadata, list(frame.columns), where) if metadata else None
+    return infer_columns(frame, where, meta)
 
 
 def load_data(
     source: str | Path = DEFAULT_DATA,
     *,
     columns: Sequence[str] | None = None,
+    metadata: str | Path | None = None,
     dropna: bool = False,
     holdout: float = 0.0,
     seed: int = 0,
     min_rows: int = 2,
+    encoding: str = "minmax",
+    margin: float = 0.0,
+    round_values: bool = True,
+    na_values: Sequence[str] | None = None,
+    quiet: bool = False,
 ) -> TabularData:
-    """Load, validate and scale a dataset. `holdout` keeps a seeded fraction of rows out of training."""
-    frame, where = read_frame(source)
+    """Load a table, decide its column types, split off a seeded holdout, fit the transformer.
+
+    Missing values are modelled; `dropna` drops rows with a missing (or infinite) value in a
+    modelled column instead. `holdout` keeps a seeded fraction of rows out of training.
+    """
+    frame, where = read_frame(source, na_values=na_values)
     frame = select_columns(frame, where, columns)
-    values = frame.to_numpy(dtype=np.float64)
-    bad = ~np.isfinite(values)
-    if bad.any():
-        if not dropna:
-            counts = bad.sum(axis=0)
-            detail = ", ".join(f"{frame.columns[i]!r}: {int(counts[i])}" for i in np.flatnonzero(counts))
-            raise GanTuneError(f"{where}: NaN or infinite values in column(s) {detail}; fix the file or pass --dropna")
-        keep = ~bad.any(axis=1)
+    if dropna:
+        numeric = frame.select_dtypes("number").columns
+        if len(numeric):
+            frame = frame.copy()
+            frame[numeric] = frame[numeric].replace([np.inf, -np.inf], np.nan)
+    plan = plan_columns(frame, where, metadata)
+    if dropna and plan.specs:
+        keep = frame[plan.columns].notna().all(axis=1).to_numpy()
         dropped = int((~keep).sum())
-        values = values[keep]
-        if len(values) < min_rows:  # one error, not a warning followed by an error
-            raise GanTuneError(
-                f"{where}: only {len(values)} usable row(s) after --dropna removed {dropped} with NaN or infinite "
-                f"values; the GAN needs at least {min_rows}"
-            )
-        log.warning("%s: dropped %d row(s) with NaN or infinite values (--dropna)", where, dropped)
-    if len(values) < min_rows:
-        raise GanTuneError(f"{where}: only {len(values)} usable row(s); the GAN needs at least {min_rows}")
-    # max - min must be finite for the scaler (values near +-1.8e308 overflow it).
-    with np.errstate(over="ignore"):
-        span = values.max(axis=0) - values.min(axis=0)
-    if not np.isfinite(span).all():
-        wide = ", ".join(repr(str(frame.columns[i])) for i in np.flatnonzero(~np.isfinite(span)))
-        raise GanTuneError(f"{where}: column(s) {wide} span too wide a range to scale in float64; rescale them (e.g. divide by 1e300)")
+        if dropped:
+            if keep.sum() < min_rows:  # one error, not a warning followed by an error
+                raise GanTuneError(
+                    f"{where}: only {int(keep.sum())} usable row(s) after --dropna removed {dropped} with missing "
+                    f"values; the GAN needs at least {min_rows}"
+                )
+            frame = frame[keep].reset_index(drop=True)
+            if not quiet:
+                log.warning("%s: dropped %d row(s) with missing values (--dropna)", where, dropped)
+            plan = plan_columns(frame, where, metadata)
+    if not quiet:
+        for name, reason in plan.left_out.items():
+            log.warning("%s: leaving out column %r: %s", where, name, reason)
+    if not plan.specs:
+        reasons = "; ".join(f"{k}: {v}" for k, v in plan.left_out.items())
+        raise GanTuneError(f"{where}: no column left to model ({reasons}); declare column types in a metadata file (--metadata)")
+    if len(frame) < min_rows:
+        raise GanTuneError(f"{where}: only {len(frame)} usable row(s); the GAN needs at least {min_rows}")
+    values = TableTransformer(plan.specs).values(frame, where)
+    for j, s in enumerate(plan.specs):
+        if s.is_numeric:
+            # max - min must be finite for the scaler (values near +-1.8e308 overflow it).
+            with np.errstate(over="ignore"):
+                span = np.nanmax(values[:, j]) - np.nanmin(values[:, j])
+            if not np.isfinite(span):
+                raise GanTuneError(f"{where}: column {s.name!r} spans too wide a range to scale in float64; rescale it (e.g. divide by 1e300)")
     if not (0.0 <= holdout < 1.0):
         raise GanTuneError(f"holdout must be in [0, 1), got {holdout}")
-    n_hold = int(round(holdout * len(values)))
+    n = len(values)
+    n_hold = int(round(holdout * n))
     rng = np.random.default_rng(seed)
-    holdout_idx = np.sort(rng.permutation(len(values))[:n_hold]) if n_hold else np.zeros(0, dtype=np.int64)
-    if len(values) - n_hold < min_rows:
-        raise GanTuneError(f"{where}: holdout {holdout} leaves {len(values) - n_hold} training row(s); lower --holdout")
+    holdout_idx = np.sort(rng.permutation(n)[:n_hold]) if n_hold else np.zeros(0, dtype=np.int64)
+    if n - n_hold < min_rows:
+        raise GanTuneError(f"{where}: holdout {holdout} leaves {n - n_hold} training row(s); lower --holdout")
     train = np.delete(values, holdout_idx, axis=0)
-    scaler = Scaler.fit(train)
-    data = TabularData([str(c) for c in frame.columns], values, scaler, where, holdout_idx)
-    if data.constant_columns:
-        log.warning(
-            "%s: constant column(s) %s are kept and generated as their constant value",
-            where,
-            ", ".join(map(repr, data.constant_columns)),
-        )
+    for j, s in enumerate(plan.specs):
+        if s.is_numeric and np.isnan(train[:, j]).all():
+            raise GanTuneError(f"{where}: column {s.name!r} has no values in the training rows; lower --holdout or leave the column out")
+    transformer = TableTransformer.fit(plan.specs, train, encoding=encoding, margin=margin, round_values=round_values)
+    options = {"columns": list(columns) if columns else None, "metadata": str(metadata) if metadata else None, "dropna": dropna,
+               "holdout": holdout, "encoding": encoding, "margin": margin, "round_values": round_values,
+               "na_values": list(na_values) if na_values else None}
+    data = TabularData(where, transformer, values, holdout_idx, plan.left_out, seed=seed, options=options)
+    if data.constant_columns and not quiet:
+        log.warning("%s: constant column(s) %s are kept and generated as their constant value", where, ", ".join(map(repr, data.constant_columns)))
     return data
+
+
+def data_for_transformer(
+    source: str | Path,
+    transformer: TableTransformer,
+    *,
+    holdout_idx: Sequence[int] | None = None,
+    na_values: Sequence[str] | None = None,
+    dropna: bool = False,
+) -> TabularData:
+    """A table read with an already fitted transformer (a bundle's): same columns, labels and
+    units as the model. A missing column or an unseen label is an error naming it."""
+    frame, where = read_frame(source, na_values=na_values)
+    values = transformer.values(frame, where)
+    if dropna:
+        values = values[~np.isnan(values).any(axis=1)]
+    hold = np.asarray(holdout_idx if holdout_idx else [], dtype=np.int64)
+    if len(hold) and hold.max() >= len(values):
+        hold = np.zeros(0, dtype=np.int64)  # the file changed since training: score on every row
+    if len(values) - len(hold) < 2:
+        raise GanTuneError(f"{where}: only {len(values) - len(hold)} usable row(s) to score against; it needs at least 2")
+    return TabularData(where, transformer, values, hold, options={"dropna": dropna, "na_values": list(na_values) if na_values else None})
 
 
 def data_spec(data: TabularData) -> dict[str, Any]:
     """What a bundle records about its data: enough to reload it and reproduce the split."""
-    spec = {"source": data.source, "columns": data.columns, "n_rows": len(data.raw), "holdout_idx": data.holdout_idx.tolist()}
+    spec = {"source": data.source, "columns": data.columns, "n_rows": data.n_rows, "holdout_idx": data.holdout_idx.tolist(),
+            "left_out": data.left_out, **{k: v for k, v in data.options.items() if k in ("dropna", "na_values", "metadata")}}
     if data.source not in BUILTIN_DATASETS and Path(data.source).is_file():
         # The absolute path too: `evaluate BUNDLE` may run from another working directory.
         spec["source_path"] = str(Path(data.source).resolve())
     return spec
-

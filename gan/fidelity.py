@@ -40,7 +40,7 @@ N(0, 0.05) noise dcr_ratio ~0.28 / copy_share ~0.9.
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier
@@ -61,6 +61,10 @@ __all__ = [
     "detect_auc",
     "fidelity",
     "passes_guard",
+    "RealReference",
+    "association_matrix",
+    "distance_features",
+    "table_fidelity",
 ]
 
 # A generated row is a "near-copy" when its DCR is below this quantile of the real rows'
@@ -245,6 +249,8 @@ def detect_auc(
     n_folds: int = DEFAULT_DETECT_FOLDS,
     max_rows: int = DEFAULT_DETECT_MAX_ROWS,
     n_repeats: int | None = None,
+    categorical: np.ndarray | None = None,
+    allow_nan: bool = False,
 ) -> float:
     """Mean cross-validated ROC AUC of a classifier separating real (0) from generated (1) rows.
 
@@ -264,13 +270,18 @@ def detect_auc(
     one OpenMP thread: the result is identical, and on a loaded 2-core box the default two
     threads took 28 s instead of 0.6 s for 50 + 50 rows (oversubscription).
 
+    `categorical`: boolean mask of columns holding label codes (0, 1, ...), split natively by the
+    trees; `allow_nan`: missing cells (NaN) are data, which the trees route on their own.
+
     Deterministic for a given seed. NaN when fewer than 2 rows per class or non-finite input.
     Expect a slight downward bias on tiny tables: two samples of one distribution with 50 rows
     per class score ~0.45 on average (the usual pessimism of cross-validated AUC under the null).
     """
     real, fake = _check_pair(real, fake)
-    if not (np.isfinite(real).all() and np.isfinite(fake).all()):
+    finite = (lambda a: not np.isinf(a).any()) if allow_nan else (lambda a: np.isfinite(a).all())
+    if not (finite(real) and finite(fake)):
         return float("nan")
+    cat_mask = None if categorical is None or not np.any(categorical) else np.asarray(categorical, dtype=bool)
     rng = np.random.default_rng(seed)
     n = min(len(real), len(fake), max_rows)
     if n < 2:
@@ -287,7 +298,8 @@ def detect_auc(
             split_seed, model_seed = (int(s) for s in rng.integers(0, 2**31 - 1, size=2))
             folds = StratifiedKFold(n_splits=min(n_folds, n), shuffle=True, random_state=split_seed)
             for train_idx, test_idx in folds.split(x, y):
-                clf = HistGradientBoostingClassifier(max_iter=100, early_stopping=False, random_state=model_seed)
+                clf = HistGradientBoostingClassifier(max_iter=100, early_stopping=False, random_state=model_seed,
+                                                     categorical_features=cat_mask)
                 clf.fit(x[train_idx], y[train_idx])
                 aucs.append(roc_auc_score(y[test_idx], clf.predict_proba(x[test_idx])[:, 1]))
     return float(np.mean(aucs))
@@ -334,3 +346,211 @@ def passes_guard(metrics: Mapping[str, Any], max_copy_share: float = DEFAULT_MAX
     """
     share = float(metrics["copy_share"])
     return bool(share <= max_copy_share)  # False for NaN
+
+
+# ---------------------------------------------------------------------------------------------
+# Mixed tables: the same scores on value matrices (gan.transform), real side prepared once
+# ---------------------------------------------------------------------------------------------
+# Nearest-neighbour searches are the only scores whose exact cost grows with rows x rows; on
+# large tables they use seeded samples (documented in the README, "Scores on large tables"):
+# the training rows a DCR is measured against (every generated row is a query) ...
+MAX_REFERENCE_ROWS = 100_000
+# ... and the real rows whose leave-one-out / holdout distances set the copy threshold.
+MAX_QUERY_ROWS = 5_000
+# Rows used for the association matrix (Pearson / Cramer's V / correlation ratio).
+MAX_ASSOCIATION_ROWS = 50_000
+# Categorical columns with more labels than this are given to the detection classifier as
+# numbers: HistGradientBoosting's native categorical splits take codes below its 255 bins.
+_MAX_NATIVE_CATEGORIES = 250
+
+
+def distance_features(transformer: Any, values: np.ndarray) -> np.ndarray:
+    """Rows as points for nearest-neighbour distances (DCR): (n, p) float64.
+
+    Numeric columns: the real range mapped to [-1, 1] (the units of `wd`); a missing cell is 0
+    there plus 1 in an indicator coordinate (columns with missing values only). Categorical
+    columns: one-hot scaled by 1/sqrt(2), so two different labels are exactly 1 apart, like
+    the 0/1 ground distance of the categorical score; missing is one more label. A numeric-only
+    table without missing values gives exactly the scaled rows.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    parts = []
+    for j, spec in enumerate(transformer.specs):
+        col = values[:, j]
+        na = np.isnan(col)
+        if spec.is_numeric:
+            lo, hi = transformer.bounds[spec.name]
+            scaled = np.where(na, 0.0, (col - lo) / (hi - lo) * 2.0 - 1.0 if hi > lo else 0.0)
+            parts.append(scaled[:, None])
+            if spec.has_missing:
+                parts.append(na[:, None].astype(np.float64))
+        else:
+            k = len(spec.categories) + (1 if spec.has_missing else 0)
+            codes = np.where(na, len(spec.categories), col).astype(np.int64)
+            codes = np.minimum(codes, k - 1)  # missing in fake rows of a column never missing in real ones
+            onehot = np.zeros((len(col), k))
+            onehot[np.arange(len(col)), codes] = 1.0 / math.sqrt(2.0)
+            parts.append(onehot)
+    return np.hstack(parts) if parts else np.zeros((len(values), 0))
+
+
+def _pearson(x: np.ndarray, y: np.ndarray) -> float:
+    ok = ~(np.isnan(x) | np.isnan(y))
+    if ok.sum() < 2:
+        return 0.0
+    x, y = x[ok], y[ok]
+    sx, sy = x.std(), y.std()
+    if sx <= _CONSTANT_STD or sy <= _CONSTANT_STD:
+        return 0.0
+    return float(np.clip(((x - x.mean()) * (y - y.mean())).mean() / (sx * sy), -1.0, 1.0))
+
+
+def _codes(col: np.ndarray, n_labels: int) -> np.ndarray:
+    return np.where(np.isnan(col), n_labels, col).astype(np.int64)
+
+
+def _cramers_v(a: np.ndarray, b: np.ndarray) -> float:
+    """Cramer's V of two label-code columns (missing already a label): 0 independent, 1 tied."""
+    _, ai = np.unique(a, return_inverse=True)
+    _, bi = np.unique(b, return_inverse=True)
+    r, c = ai.max() + 1, bi.max() + 1
+    if min(r, c) < 2:
+        return 0.0
+    table = np.zeros((r, c))
+    np.add.at(table, (ai, bi), 1.0)
+    n = table.sum()
+    expected = table.sum(1, keepdims=True) * table.sum(0, keepdims=True) / n
+    chi2 = float(((table - expected) ** 2 / expected).sum())
+    return float(min(1.0, math.sqrt(chi2 / (n * (min(r, c) - 1)))))
+
+
+def _correlation_ratio(x: np.ndarray, codes: np.ndarray) -> float:
+    """Correlation ratio eta of a numeric column on a label column: 0 no link, 1 determined."""
+    ok = ~np.isnan(x)
+    x, codes = x[ok], codes[ok]
+    if len(x) < 2 or x.std() <= _CONSTANT_STD:
+        return 0.0
+    _, g = np.unique(codes, return_inverse=True)
+    counts = np.bincount(g).astype(np.float64)
+    means = np.bincount(g, weights=x) / counts
+    between = float((counts * (means - x.mean()) ** 2).sum())
+    total = float(((x - x.mean()) ** 2).sum())
+    return float(min(1.0, math.sqrt(between / total)))
+
+
+def association_matrix(values: np.ndarray, specs: Sequence[Any]) -> np.ndarray:
+    """Pairwise association of columns: (d, d), diagonal 1.
+
+    Pearson r (signed) for two numeric columns (rows where both are present), Cramer's V for two
+    categorical columns, the correlation ratio for a numeric and a categorical one; missing is a
+    label of a categorical column. On an all-numeric table this is the Pearson matrix, so
+    `corr_diff` keeps its meaning there.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    d = len(specs)
+    out = np.eye(d)
+    codes = {j: _codes(values[:, j], len(s.categories)) for j, s in enumerate(specs) if not s.is_numeric}
+    for i in range(d):
+        for j in range(i + 1, d):
+            a, b = specs[i], specs[j]
+            if a.is_numeric and b.is_numeric:
+                v = _pearson(values[:, i], values[:, j])
+            elif not a.is_numeric and not b.is_numeric:
+                v = _cramers_v(codes[i], codes[j])
+            elif a.is_numeric:
+                v = _correlation_ratio(values[:, i], codes[j])
+            else:
+                v = _correlation_ratio(values[:, j], codes[i])
+            out[i, j] = out[j, i] = v
+    return out
+
+
+def _sample_rows(x: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    return x if len(x) <= k else x[np.sort(rng.choice(len(x), k, replace=False))]
+
+
+class RealReference:
+    """The real side of every fidelity score, prepared once per table (a fitted nearest-neighbour
+    index, the copy threshold's reference distances, the real association matrix)."""
+
+    def __init__(self, transformer: Any, train_values: np.ndarray, holdout_values: np.ndarray | None = None, *, seed: int = 0) -> None:
+        rng = np.random.default_rng(seed)
+        self.transformer = transformer
+        self.specs = transformer.specs
+        train_values = np.asarray(train_values, dtype=np.float64)
+        self.n_train = len(train_values)
+        features = distance_features(transformer, train_values)
+        self.reference = _sample_rows(features, MAX_REFERENCE_ROWS, rng)  # DCR is measured against these
+        with threadpool_limits(limits=1):
+            self.nn = NearestNeighbors(n_neighbors=1, algorithm="auto").fit(self.reference)
+        distinct = np.unique(self.reference, axis=0)
+        if len(distinct) < 2:
+            self.loo = np.zeros(0)
+        else:
+            queries = _sample_rows(distinct, MAX_QUERY_ROWS, rng)
+            with threadpool_limits(limits=1):
+                nn2 = NearestNeighbors(n_neighbors=2, algorithm="auto").fit(distinct)
+                dist, _ = nn2.kneighbors(queries)
+            self.loo = dist[:, 1]  # the nearest *other* distinct row (the first is the row itself)
+        self.holdout = None
+        if holdout_values is not None and len(holdout_values):
+            h = _sample_rows(distance_features(transformer, holdout_values), MAX_QUERY_ROWS, rng)
+            self.holdout = self.dcr(h)
+        self.assoc_rows = _sample_rows(train_values, MAX_ASSOCIATION_ROWS, rng)
+        self.assoc = association_matrix(self.assoc_rows, self.specs)
+        self.detect_rows = _sample_rows(train_values, DEFAULT_DETECT_MAX_ROWS, rng)
+        self.categorical = np.array([(not s.is_numeric) and len(s.categories) <= _MAX_NATIVE_CATEGORIES for s in self.specs])
+        # Columns constant in the real rows carry no association to reproduce.
+        self._varying = np.array([
+            (s.is_numeric and transformer.bounds[s.name][1] > transformer.bounds[s.name][0])
+            or (not s.is_numeric and len(s.categories) + (1 if s.has_missing else 0) > 1)
+            for s in self.specs
+        ])
+
+    def dcr(self, features: np.ndarray) -> np.ndarray:
+        with threadpool_limits(limits=1):
+            dist, _ = self.nn.kneighbors(features)
+        return dist[:, 0]
+
+    def corr_diff(self, fake_values: np.ndarray) -> float:
+        keep = self._varying
+        if keep.sum() < 2:
+            return 0.0
+        rows = _sample_rows(np.asarray(fake_values, dtype=np.float64), MAX_ASSOCIATION_ROWS, np.random.default_rng(0))
+        fake = association_matrix(rows, self.specs)
+        idx = np.flatnonzero(keep)
+        diff = np.abs(self.assoc[np.ix_(idx, idx)] - fake[np.ix_(idx, idx)])
+        return float(diff[np.triu_indices(len(idx), k=1)].mean())
+
+
+def table_fidelity(
+    ref: RealReference,
+    fake_values: np.ndarray,
+    *,
+    seed: int = 0,
+    copy_quantile: float = DEFAULT_COPY_QUANTILE,
+    detect: bool = True,
+) -> dict[str, float]:
+    """`fidelity` for value matrices of any table (numeric, categorical, missing cells).
+
+    Same keys and meaning as `fidelity`: DCR and the guard in `distance_features` space, the
+    association-matrix difference as `corr_diff`, the detection AUC of a classifier that splits
+    categorical codes natively and routes missing cells itself.
+    """
+    fake_values = np.asarray(fake_values, dtype=np.float64)
+    if np.isinf(fake_values).any() or len(fake_values) == 0:
+        nan = float("nan")
+        keys = ["dcr_median", "dcr_real_median", "dcr_ratio", "copy_threshold", "copy_share"]
+        if ref.holdout is not None:
+            keys += ["dcr_real_median_holdout", "dcr_ratio_holdout", "copy_threshold_holdout", "copy_share_holdout"]
+        return {**{k: nan for k in keys}, "corr_diff": nan, "detect_auc": nan}
+    dcr = ref.dcr(distance_features(ref.transformer, fake_values))
+    out = {"dcr_median": float(np.median(dcr))}
+    out.update(_copy_block(dcr, ref.loo, copy_quantile, ""))
+    if ref.holdout is not None:
+        out.update(_copy_block(dcr, ref.holdout, copy_quantile, "_holdout"))
+    out["corr_diff"] = ref.corr_diff(fake_values)
+    out["detect_auc"] = (
+        detect_auc(ref.detect_rows, fake_values, seed=seed, categorical=ref.categorical, allow_nan=True) if detect else float("nan")
+    )
+    return out

@@ -1,11 +1,102 @@
-"""Generator and discriminator MLPs built from a widths tuple."""
+"""Generator and discriminator MLPs built from a widths tuple, and G's per-column output head."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Union
+
+import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from gan.config import GANConfig
+
+# Uniforms are clamped into (0, 1) before the Gumbel transform -log(-log(u)).
+_U_EPS = 1e-10
+
+
+@dataclass(frozen=True)
+class OutputLayout:
+    """An encoded row (see gan.transform): `n_tanh` numeric slots, then one-hot blocks.
+
+    G's head applies tanh to the first `n_tanh` outputs and a (Gumbel-)softmax to each block.
+    """
+
+    width: int
+    n_tanh: int
+    blocks: tuple[int, ...] = ()  # width of each one-hot block, in order
+
+    @property
+    def n_soft(self) -> int:
+        """Outputs under a softmax (= Gumbel uniforms a generator step needs per row)."""
+        return self.width - self.n_tanh
+
+    def to_dict(self) -> dict:
+        return {"width": self.width, "n_tanh": self.n_tanh, "blocks": list(self.blocks)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "OutputLayout":
+        return cls(int(d["width"]), int(d["n_tanh"]), tuple(int(b) for b in d.get("blocks", ())))
+
+    @classmethod
+    def numeric(cls, n: int) -> "OutputLayout":
+        return cls(n, n, ())
+
+
+LayoutLike = Union[OutputLayout, int]
+
+
+def as_layout(layout: LayoutLike) -> OutputLayout:
+    return OutputLayout.numeric(layout) if isinstance(layout, int) else layout
+
+
+def gumbel(u: torch.Tensor) -> torch.Tensor:
+    """Gumbel(0, 1) noise from uniforms. Hand-written instead of F.gumbel_softmax: that draws
+    from torch's global generator, and every draw here must come from the trainer's own seeded
+    stream (a packed member must reproduce a lone trainer's draws exactly)."""
+    return -torch.log(-torch.log(u.clamp(_U_EPS, 1.0 - _U_EPS)))
+
+
+class OutputHead(nn.Module):
+    """tanh on the numeric slots, softmax((logits + Gumbel) / tau) over each one-hot block.
+
+    Vectorised over blocks: the block logits are gathered into a padded (..., n_blocks, max
+    width) tensor (padding -inf), one softmax runs over the last axis, and the valid entries are
+    gathered back; the cost does not grow with the number of categorical columns. Works on any
+    leading shape with features last. With `u` None the softmax is plain (no noise).
+    """
+
+    def __init__(self, layout: OutputLayout, tau: float) -> None:
+        super().__init__()
+        self.layout = layout
+        self.tau = float(tau)
+        widths = layout.blocks
+        if widths:
+            w_max = max(widths)
+            pad = layout.n_soft  # index of the -inf column appended to the soft slice
+            gather = np.full((len(widths), w_max), pad, dtype=np.int64)
+            back = []
+            pos = 0
+            for b, w in enumerate(widths):
+                gather[b, :w] = np.arange(pos, pos + w)
+                back.extend(b * w_max + np.arange(w))
+                pos += w
+            self.register_buffer("gather_idx", torch.from_numpy(gather), persistent=False)
+            self.register_buffer("back_idx", torch.tensor(back, dtype=torch.long), persistent=False)
+
+    def forward(self, logits: torch.Tensor, u: torch.Tensor | None = None) -> torch.Tensor:
+        lay = self.layout
+        if not lay.blocks:
+            return torch.tanh(logits)
+        num = torch.tanh(logits[..., : lay.n_tanh])
+        soft = logits[..., lay.n_tanh :]  # (..., n_soft)
+        if u is not None:
+            soft = soft + gumbel(u)
+        padded = torch.cat([soft, soft.new_full((*soft.shape[:-1], 1), float("-inf"))], dim=-1)
+        grouped = padded[..., self.gather_idx]  # (..., n_blocks, w_max)
+        probs = F.softmax(grouped * (1.0 / self.tau), dim=-1).flatten(-2)[..., self.back_idx]  # (..., n_soft)
+        return torch.cat([num, probs], dim=-1)
 
 
 def _mlp(in_dim: int, widths: tuple[int, ...], out_dim: int, activation: type[nn.Module] | nn.Module) -> list[nn.Module]:
@@ -18,56 +109,64 @@ def _mlp(in_dim: int, widths: tuple[int, ...], out_dim: int, activation: type[nn
 
 
 class Generator(nn.Module):
-    """noise (batch, noise_dim) -> rows (batch, n_features) in [-1, 1]: Linear/ReLU stack, Tanh out."""
+    """noise (batch, noise_dim) -> encoded rows (batch, width): a Linear/ReLU stack and the
+    output head (tanh for numeric slots, Gumbel-softmax per one-hot block)."""
 
-    def __init__(self, config: GANConfig, n_features: int) -> None:
+    def __init__(self, config: GANConfig, layout: LayoutLike) -> None:
         super().__init__()
+        layout = as_layout(layout)
         self.noise_dim = config.noise_dim
-        self.net = nn.Sequential(*_mlp(config.noise_dim, config.g_widths, n_features, nn.ReLU), nn.Tanh())
+        self.layout = layout
+        self.net = nn.Sequential(*_mlp(config.noise_dim, config.g_widths, layout.width, nn.ReLU))
+        self.head = OutputHead(layout, config.gumbel_tau)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z)
+    def forward(self, z: torch.Tensor, u: torch.Tensor | None = None) -> torch.Tensor:
+        return self.head(self.net(z), u)
 
 
 class Discriminator(nn.Module):
-    """rows (batch, n_features) -> logits (batch, 1).
+    """encoded rows (batch, width) -> logits (batch, 1).
 
     Outputs raw logits (no Sigmoid): the losses use the log-sigmoid form, which stays finite where
     Sigmoid followed by BCELoss saturates; the WGAN-GP critic needs unbounded scores anyway.
     """
 
-    def __init__(self, config: GANConfig, n_features: int) -> None:
+    def __init__(self, config: GANConfig, layout: LayoutLike) -> None:
         super().__init__()
-        self.net = nn.Sequential(*_mlp(n_features, config.d_widths, 1, nn.LeakyReLU(config.leaky_slope)))
+        self.net = nn.Sequential(*_mlp(as_layout(layout).width, config.d_widths, 1, nn.LeakyReLU(config.leaky_slope)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
 
-def build_models(config: GANConfig, n_features: int, device: torch.device | str = "cpu") -> tuple[Generator, Discriminator]:
+def build_models(config: GANConfig, layout: LayoutLike, device: torch.device | str = "cpu") -> tuple[Generator, Discriminator]:
     """Both networks, initialised from `config.seed` without touching the global RNG state."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
-        generator = Generator(config, n_features)
-        discriminator = Discriminator(config, n_features)
+        generator = Generator(config, layout)
+        discriminator = Discriminator(config, layout)
     return generator.to(device), discriminator.to(device)
 
 
+def sample_noise(n: int, noise_dim: int, n_soft: int, seed: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Seeded CPU noise for sampling: z (n, noise_dim), then Gumbel uniforms (n, n_soft)."""
+    gen = torch.Generator().manual_seed(seed)
+    z = torch.randn(n, noise_dim, generator=gen)
+    u = torch.rand(n, n_soft, generator=gen) if n_soft else None
+    return z, u
+
+
 @torch.no_grad()
-def sample_scaled(generator: Generator, n: int, seed: int, constant: "np.ndarray | None" = None) -> "np.ndarray":
-    """`n` generated rows in scaled units, float64 (n, n_features).
+def sample_encoded(generator: Generator, n: int, seed: int) -> np.ndarray:
+    """`n` generated rows in the encoded space, float64 (n, width).
 
-    Noise comes from a seeded CPU generator, so the same weights give the same rows on any device.
-    Constant columns (`constant` mask) are set to 0, which the scaler maps back to the constant.
+    Noise comes from a seeded CPU generator, so the same weights give the same rows on any
+    device. One-hot blocks get Gumbel noise: their argmax is a draw from softmax(logits).
     """
-    import numpy as np
-
     device = next(generator.parameters()).device
-    z = torch.randn(n, generator.noise_dim, generator=torch.Generator().manual_seed(seed)).to(device)
+    z, u = sample_noise(n, generator.noise_dim, generator.layout.n_soft, seed)
     was_training = generator.training
     generator.eval()
-    rows = generator(z).cpu().numpy().astype(np.float64)
+    rows = generator(z.to(device), None if u is None else u.to(device)).cpu().numpy().astype(np.float64)
     generator.train(was_training)
-    if constant is not None:
-        rows[:, np.asarray(constant, dtype=bool)] = 0.0
     return rows

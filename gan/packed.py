@@ -8,15 +8,22 @@ per layer for all of them pays that overhead once per step instead of K times.
 Exactness contract: a member trained inside a pack ends with the same weights (to float rounding)
 as the same config trained alone by `gan.train.Trainer`, whatever else rides in the pack, because
 
-* weights start from `gan.models.build_models(config, n_features)` (seeded by `config.seed`);
-* every member owns a `torch.Generator` seeded with `config.seed` and makes exactly Trainer's
-  calls on it (same shapes, same order, same `block_epochs` rule, same run_epochs chunking at
-  every `eval_every` epochs), so its permutations and noise do not depend on the pack;
+* weights start from `gan.models.build_models(config, layout)` (seeded by `config.seed`);
+* every member owns a `gan.train.BatchStream` -- the very object a lone Trainer draws its rows,
+  noise and Gumbel uniforms from -- and takes its batches in the same order, so its stream does
+  not depend on the pack, on when it joined, or on how the run is cut into segments;
+* G's output head is `gan.models.OutputHead` (tanh slots, Gumbel-softmax blocks), applied to the
+  stacked logits;
 * heterogeneous shapes are zero-padded to the pack maximum and masked (see `_StackedMLP`);
-* the optimiser is Adam with per-member lr / betas written out by hand (`_adam_step`), following
-  torch.optim.Adam's formulas (eps=1e-8, bias correction, no weight decay, no amsgrad);
+* the optimiser is Adam with per-member lr / betas and a per-member step count (bias
+  correction), written out by hand (`_adam_step`), following torch.optim.Adam's formulas
+  (eps=1e-8, bias correction, no weight decay, no amsgrad);
 * members never interact: the pack's loss is the sum of the members' losses, so the gradient for
   member k's weights is exactly the gradient of member k's loss.
+
+Every member keeps its own step count, budget (`GANConfig.total_steps`) and evaluation points, so
+members may start at different times (`add`) and leave at any step (`drop`); a segment of steps
+runs up to the nearest evaluation point of any live member.
 
 Public API: `PackedTrainer`, `MemberResult`, `Halving`, `bucket_configs`, `train_packed`.
 """
@@ -36,20 +43,18 @@ from torch import nn
 from gan.config import GANConfig
 from gan.data import TabularData
 from gan.errors import GanTuneError
-from gan.metrics import score
-from gan.models import Discriminator, Generator, build_models
-
-# Keep the block rule identical to Trainer's: the random stream of a member depends on it.
-from gan.train import _BLOCK_NUMBERS, StopTraining
+from gan.models import Discriminator, Generator, OutputHead, OutputLayout, build_models, sample_noise
+from gan.train import BatchStream, StopTraining, diverged_metrics
 
 # Adam's eps: torch.optim.Adam's default, which Trainer uses.
 _ADAM_EPS = 1e-8
-# Upper bound on the numbers held in the pack's per-segment batch buffers (perms + noise for all
-# members); a segment is cut shorter than an eval chunk when the pack is large.
+# Upper bound on the numbers held in the pack's per-segment batch buffers (rows + noise +
+# uniforms for all members); a segment is cut shorter than an evaluation interval when the pack
+# is large.
 _SEGMENT_NUMBERS = 1 << 22
 
 PackReportFn = Callable[[int, int, dict[str, Any]], Any]
-"""`report(epoch, member_index, metrics)`; raise `gan.train.StopTraining` to stop that member."""
+"""`report(steps, member_index, metrics)`; raise `gan.train.StopTraining` to stop that member."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -189,12 +194,12 @@ def _member_plan(in_dim: int, widths: tuple[int, ...], out_dim: int, depth: int)
 class MemberResult:
     """What one member of a pack ended with; mirrors `gan.train.TrainResult`."""
 
-    index: int  # position in the configs list given to PackedTrainer
+    index: int  # position in the configs list given to PackedTrainer (or the id given to add)
     config: GANConfig
-    n_features: int
-    status: str = "pending"  # "completed", "diverged at epoch N", "stopped at epoch N"
-    epochs_done: int = 0
+    layout: OutputLayout
+    status: str = "pending"  # "running", "completed", "diverged at step N", "stopped at step N"
     steps: int = 0
+    epoch: float = 0.0
     metrics: dict[str, Any] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)
     generator_state: dict[str, torch.Tensor] | None = None
@@ -208,14 +213,14 @@ class MemberResult:
         """The member as a regular `Generator` (e.g. for `gan.bundle.save_bundle`)."""
         if self.generator_state is None:
             raise GanTuneError(f"member {self.index} has no exported weights yet (status {self.status!r})")
-        g = Generator(self.config, self.n_features)
+        g = Generator(self.config, self.layout)
         g.load_state_dict(self.generator_state)
         return g
 
     def discriminator(self) -> Discriminator:
         if self.discriminator_state is None:
             raise GanTuneError(f"member {self.index} has no exported weights yet (status {self.status!r})")
-        d = Discriminator(self.config, self.n_features)
+        d = Discriminator(self.config, self.layout)
         d.load_state_dict(self.discriminator_state)
         return d
 
@@ -225,28 +230,32 @@ class _Member:
     """Per-member training state that is not part of the stacked tensors."""
 
     result: MemberResult
-    rng: torch.Generator
-    block_epochs: int
+    stream: BatchStream
+    total_steps: int
+    eval_interval: int
     g_plan: tuple[list[int], list[tuple[int, int]], dict[int, int]]
     d_plan: tuple[list[int], list[tuple[int, int]], dict[int, int]]
-    epoch: int = 0
-    chunk_left: int = 0  # epochs left in the current Trainer.run_epochs-equivalent call
-    # The current random block, exactly as Trainer draws it, and how much of it is used.
-    perms: torch.Tensor | None = None  # (block, n) int64
-    noise: torch.Tensor | None = None  # (block, steps_per_epoch, batch, noise_dim)
-    offset: int = 0
 
     @property
     def config(self) -> GANConfig:
         return self.result.config
 
+    @property
+    def steps(self) -> int:
+        return self.stream.step
+
+    def next_stop(self) -> int:
+        """The step of this member's next evaluation (or its last step)."""
+        return min((self.steps // self.eval_interval + 1) * self.eval_interval, self.total_steps)
+
 
 @dataclass(frozen=True)
 class Halving:
-    """Successive halving inside a pack: at each rung epoch keep the best 1/eta by `wd_mean`.
+    """Successive halving inside a pack: at each rung (a step count) keep the best 1/eta by
+    `wd_mean`.
 
-    Rungs must be multiples of `eval_every` (members are only scored there). Dropped members
-    end with status "stopped at epoch N" and their weights are exported at that point.
+    Rungs must be evaluation points of the members (multiples of their `eval_interval`).
+    Dropped members end with status "stopped at step N" and their weights are exported there.
     """
 
     rungs: tuple[int, ...]
@@ -264,9 +273,8 @@ class Halving:
 # Compatibility and bucketing
 # ---------------------------------------------------------------------------------------------
 # Fields every member of one pack must share: batches are formed per step for all members at
-# once (batch_size; the last, shorter batch of an epoch must line up), one loss function, and
-# evaluation/chunking (eval_every decides where Trainer restarts its random blocks).
-_SHARED_FIELDS = ("batch_size", "loss", "eval_every")
+# once (batch_size), one loss function, one output head (gumbel_tau).
+_SHARED_FIELDS = ("batch_size", "loss", "gumbel_tau")
 _SUPPORTED_LOSSES = ("bce",)
 
 
@@ -345,13 +353,13 @@ class PackedTrainer:
     """Train K compatible GAN configs at once; each member reproduces `gan.train.train`.
 
     Members may differ in noise_dim, g_widths, d_widths (width and depth), g_lr, d_lr, beta1,
-    beta2, leaky_slope, seed, epochs, eval_samples and eval_seed. They must share batch_size,
-    loss (bce) and eval_every (see `check_packable`).
+    beta2, leaky_slope, seed, budget (epochs / steps), eval_every, eval_samples and eval_seed.
+    They must share batch_size, loss (bce) and gumbel_tau (see `check_packable`).
 
     Usage::
 
         trainer = PackedTrainer(configs, data)
-        results = trainer.run(report=lambda epoch, i, m: print(epoch, i, m["wd_mean"]))
+        results = trainer.run(report=lambda steps, i, m: print(steps, i, m["wd_mean"]))
         save_bundle(out, results[0].config, results[0].generator(), data, results[0].metrics)
     """
 
@@ -360,7 +368,7 @@ class PackedTrainer:
         check_packable(configs)
         self.device = torch.device(device)
         first = configs[0]
-        real = data.train_scaled  # (n_rows, n_features) float32
+        real = data.train_encoded  # (n_rows, width) float32
         n = len(real)
         if n < first.batch_size:
             raise GanTuneError(
@@ -368,42 +376,40 @@ class PackedTrainer:
                 f"lower batch_size in the configs to at most {n} or use more rows"
             )
         self.data = data
-        self.real_np = real
-        self.real = torch.as_tensor(real, device=self.device)  # (n, F)
-        self.n_features = nf = data.n_features
-        self.batch_size = bs = first.batch_size
-        self.eval_every = first.eval_every
-        self.steps_per_epoch = math.ceil(n / bs)
+        self.n_rows = n
+        self.real = torch.as_tensor(real, device=self.device)  # (n, W)
+        self.layout = data.transformer.layout
+        self.width = w = self.layout.width
+        self.n_soft = self.layout.n_soft
+        self.batch_size = first.batch_size
         self.noise_dim = nz = max(c.noise_dim for c in configs)
+        self.head = OutputHead(self.layout, first.gumbel_tau).to(self.device)
         k = len(configs)
 
         g_depth = max(len(c.g_widths) for c in configs)
         d_depth = max(len(c.d_widths) for c in configs)
-        self.G = _StackedMLP(_padded_dims(nz, [c.g_widths for c in configs], nf), k, self.device)
-        self.D = _StackedMLP(_padded_dims(nf, [c.d_widths for c in configs], 1), k, self.device)
+        self.G = _StackedMLP(_padded_dims(nz, [c.g_widths for c in configs], w), k, self.device)
+        self.D = _StackedMLP(_padded_dims(w, [c.d_widths for c in configs], 1), k, self.device)
 
         self.members: list[_Member] = []  # one per slot, in slot order
         self.results: list[MemberResult] = []  # one per config, in the given order
         slopes = torch.ones(d_depth, k)  # (depth, K): LeakyReLU slope per D hidden layer
         for slot, c in enumerate(configs):
-            g_mod, d_mod = build_models(c, nf, "cpu")
-            g_plan = _member_plan(c.noise_dim, c.g_widths, nf, g_depth)
-            d_plan = _member_plan(nf, c.d_widths, 1, d_depth)
+            g_mod, d_mod = build_models(c, self.layout, "cpu")
+            g_plan = _member_plan(c.noise_dim, c.g_widths, w, g_depth)
+            d_plan = _member_plan(w, c.d_widths, 1, d_depth)
             self.G.load_member(slot, [m for m in g_mod.net if isinstance(m, nn.Linear)], g_plan[0], g_plan[2])
             self.D.load_member(slot, [m for m in d_mod.net if isinstance(m, nn.Linear)], d_plan[0], d_plan[2])
             slopes[: len(c.d_widths), slot] = c.leaky_slope
-            rng = torch.Generator(device=self.device)
-            rng.manual_seed(c.seed)
-            per_epoch = n + self.steps_per_epoch * bs * c.noise_dim  # Trainer's block rule
-            result = MemberResult(slot, c, nf, status="running")
+            result = MemberResult(slot, c, self.layout, status="running")
             self.results.append(result)
-            self.members.append(_Member(result, rng, max(1, _BLOCK_NUMBERS // per_epoch), g_plan, d_plan))
+            stream = BatchStream(c, n, self.n_soft, self.device)
+            self.members.append(_Member(result, stream, c.total_steps(n), c.eval_interval(n), g_plan, d_plan))
         self._slopes = slopes.to(self.device)
         self._set_hyper()
-        self.steps = 0  # pack steps done (every live member has done this many)
+        self.steps = 0  # segment steps the pack has run
         self._signs: dict[int, torch.Tensor] = {}
-        self._perm_buf: torch.Tensor | None = None
-        self._noise_buf: torch.Tensor | None = None
+        self._clock: dict[int, tuple[float, int]] = {}  # member index -> (time, steps) at its last report
 
     # -- per-member hyperparameters ------------------------------------------------------------
     def _set_hyper(self) -> None:
@@ -437,17 +443,18 @@ class PackedTrainer:
     def _adam_tables(self, n_steps: int) -> None:
         """Bias-corrected step sizes for the next `n_steps` steps, computed once per segment.
 
-        All live members share the step count t, so per step this is a row lookup, not ~8 tiny
-        ops. float64 like torch's python-float bias corrections, then cast.
+        Each member's Adam step count t is its own step count, so members that joined at
+        different times keep torch's bias correction. Per step this is a row lookup, not ~8
+        tiny ops. float64 like torch's python-float bias corrections, then cast.
         """
-        t = np.arange(self.steps + 1, self.steps + n_steps + 1, dtype=np.float64)[:, None]  # (n, 1)
+        t0 = np.array([m.steps for m in self.members], dtype=np.float64)  # (K,)
+        t = t0[None, :] + np.arange(1, n_steps + 1, dtype=np.float64)[:, None]  # (n, K)
         bc1 = 1.0 - self._beta1[None, :] ** t  # (n, K)
         bc2_sqrt = np.sqrt(1.0 - self._beta2[None, :] ** t)  # (n, K)
         as_rows = lambda a: list(torch.from_numpy(a.astype(np.float32)).to(self.device).unsqueeze(2).unbind(0))  # noqa: E731
         self._d_step_size = as_rows(-self._d_lr[None, :] / bc1)  # n x (K, 1)
         self._g_step_size = as_rows(-self._g_lr[None, :] / bc1)
         self._bc2_sqrt = as_rows(bc2_sqrt)
-        self._table_start = self.steps
 
     @property
     def live(self) -> list[int]:
@@ -458,19 +465,22 @@ class PackedTrainer:
         return len(self.members)
 
     # -- forward passes (feature-major: activations are (K, features, batch)) -------------------
-    def _generate(self, z: torch.Tensor, sl: slice | None = None) -> torch.Tensor:
-        """noise (K, noise_dim, b) -> rows (K, n_features, b); `sl` runs a subset of slots."""
+    def _generate(self, z: torch.Tensor, u: torch.Tensor | None, sl: slice | None = None) -> torch.Tensor:
+        """noise (K, noise_dim, b), uniforms (K, n_soft, b) -> encoded rows (K, width, b)."""
         x = z
         last = len(self.G.weights) - 1
         for l, (w, b) in enumerate(zip(self.G.weights, self.G.biases)):
             if sl is not None:
                 w, b = w[sl], b[sl]
             x = torch.baddbmm(b, w, x)  # (K, out, b)
-            x = torch.relu(x) if l < last else torch.tanh(x)
-        return x
+            if l < last:
+                x = torch.relu(x)
+        if not self.layout.blocks:
+            return torch.tanh(x)
+        return self.head(x.transpose(1, 2), None if u is None else u.transpose(1, 2)).transpose(1, 2)
 
     def _discriminate(self, x: torch.Tensor) -> torch.Tensor:
-        """rows (K, n_features, b) -> logits (K, 1, b)."""
+        """rows (K, width, b) -> logits (K, 1, b)."""
         last = len(self.D.weights) - 1
         for l, (w, b) in enumerate(zip(self.D.weights, self.D.biases)):
             if l == last:
@@ -478,17 +488,16 @@ class PackedTrainer:
                 # (K, width, 1) @ (K, 1, b) outer product, which MKL runs ~2x slower.
                 return (w.transpose(1, 2) * x).sum(dim=1, keepdim=True) + b  # (K, 1, b)
             x = torch.baddbmm(b, w, x)  # (K, out, b)
-            if l < last:
-                slope = self._act[l]
-                if isinstance(slope, float):
-                    x = F.leaky_relu(x, slope)
-                else:  # exact LeakyReLU with a per-member slope (1.0 = identity layer)
-                    x = torch.where(x > 0, x, x * slope)
+            slope = self._act[l]
+            if isinstance(slope, float):
+                x = F.leaky_relu(x, slope)
+            else:  # exact LeakyReLU with a per-member slope (1.0 = identity layer)
+                x = torch.where(x > 0, x, x * slope)
         return x
 
     # -- optimiser -----------------------------------------------------------------------------
     @torch.no_grad()
-    def _adam_step(self, net: _StackedMLP, grads: Sequence[torch.Tensor], step_size: torch.Tensor) -> None:
+    def _adam_step(self, net: _StackedMLP, grads: Sequence[torch.Tensor], step_size: torch.Tensor, bc2_sqrt: torch.Tensor) -> None:
         """torch.optim.Adam (eps 1e-8, bias-corrected, no weight decay) with per-member lr/betas.
 
         Same formulas and order as torch's single-tensor / fused Adam:
@@ -496,14 +505,13 @@ class PackedTrainer:
             p += -lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
         `step_size` (K, 1) is -lr / (1 - beta1^t) for this step (see `_adam_tables`).
         """
-        i = self.steps - 1 - self._table_start
         g = net.flat_grad(grads)  # (K, P), masked in padded packs
         net.exp_avg.lerp_(g, self._w1)
         if isinstance(self._w2, float):
             net.exp_avg_sq.mul_(self._b2).addcmul_(g, g, value=self._w2)
         else:
             net.exp_avg_sq.mul_(self._b2).addcmul_(g, g * self._w2)
-        denom = net.exp_avg_sq.sqrt().div_(self._bc2_sqrt[i]).add_(_ADAM_EPS)
+        denom = net.exp_avg_sq.sqrt().div_(bc2_sqrt).add_(_ADAM_EPS)
         net.flat.addcdiv_(net.exp_avg * step_size, denom)
 
     # -- one step for all members --------------------------------------------------------------
@@ -515,73 +523,58 @@ class PackedTrainer:
             self._signs[b] = sign
         return sign
 
-    def _step(self, real: torch.Tensor, z: torch.Tensor, want_loss: bool) -> torch.Tensor | None:
+    def _step(self, real: torch.Tensor, z: torch.Tensor, u: torch.Tensor | None, i: int) -> torch.Tensor:
         """One D step and one G step for every member, in Trainer._bce_step's order.
 
-        real (K, F, b): each member's own batch; z (K, noise_dim_max, b), zero beyond a member's
-        noise_dim. Returns the per-member D loss (K,) when `want_loss` (the divergence check
-        needs it once per epoch).
+        real (K, W, b): each member's own batch; z (K, noise_dim_max, b), zero beyond a member's
+        noise_dim; u (K, n_soft, b) Gumbel uniforms; `i` the step's row in the Adam tables.
+        Returns each member's D loss (K,) (the divergence check).
         """
         b = real.shape[2]
-        self.steps += 1
-        i = self.steps - 1 - self._table_start
-        fake = self._generate(z)  # (K, F, b)
+        fake = self._generate(z, u)  # (K, W, b)
         logits = self._discriminate(torch.cat([real, fake.detach()], dim=2))  # (K, 1, 2b)
         # softplus(-l_real).mean() + softplus(l_fake).mean() == sum(softplus(sign * l)) / b,
         # in one fused chain. Summing over members makes member k's gradient its own loss's.
         terms = F.softplus(logits * self._sign(b))  # (K, 1, 2b)
         d_total = terms.sum() * (1.0 / b)
-        self._adam_step(self.D, torch.autograd.grad(d_total, self.D.params), self._d_step_size[i])
+        self._adam_step(self.D, torch.autograd.grad(d_total, self.D.params), self._d_step_size[i], self._bc2_sqrt[i])
         # Generator: non-saturating loss through the *updated* D, gradients for G only.
         g_total = F.softplus(-self._discriminate(fake)).sum() * (1.0 / b)
-        self._adam_step(self.G, torch.autograd.grad(g_total, self.G.params), self._g_step_size[i])
-        return terms.detach().sum(dim=(1, 2)) if want_loss else None
+        self._adam_step(self.G, torch.autograd.grad(g_total, self.G.params), self._g_step_size[i], self._bc2_sqrt[i])
+        return terms.detach().sum(dim=(1, 2))
 
     # -- random batches ------------------------------------------------------------------------
-    def _fill(self, seg: int) -> None:
-        """Fill the pack buffers with the next `seg` epochs of every member's own draws.
-
-        Each member draws blocks exactly as Trainer.run_epochs does (block = min(block_epochs,
-        epochs left in this chunk)) from its own generator, so its stream ignores the pack.
-        """
-        k, n, spe, bs = len(self.members), len(self.real), self.steps_per_epoch, self.batch_size
-        shape_p, shape_z = (seg, k, n), (seg, spe, k, self.noise_dim, bs)
-        if self._perm_buf is None or self._perm_buf.shape != shape_p:
-            self._perm_buf = torch.empty(shape_p, dtype=torch.long, device=self.device)  # (seg, K, n)
-            # zeros: noise dims beyond a member's noise_dim must be 0 (they meet zero weights).
-            self._noise_buf = torch.zeros(shape_z, device=self.device)  # (seg, spe, K, nz, bs)
+    def _fill(self, seg: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """The next `seg` batches of every member, from its own stream: rows (seg, K, bs),
+        z (seg, K, noise_dim_max, bs) (zero beyond a member's noise_dim), uniforms
+        (seg, K, n_soft, bs)."""
+        k, bs = len(self.members), self.batch_size
+        idx_buf = torch.empty(seg, k, bs, dtype=torch.long, device=self.device)
+        z_buf = torch.zeros(seg, k, self.noise_dim, bs, device=self.device)
+        u_buf = torch.empty(seg, k, self.n_soft, bs, device=self.device) if self.n_soft else None
         for slot, m in enumerate(self.members):
-            e = 0
-            nz = m.config.noise_dim
-            while e < seg:
-                if m.perms is None or m.offset == len(m.perms):
-                    block = min(m.block_epochs, m.chunk_left)
-                    m.perms = torch.rand(block, n, generator=m.rng, device=self.device).argsort(dim=1)  # (block, n)
-                    m.noise = torch.randn(block, spe, bs, nz, generator=m.rng, device=self.device)
-                    m.offset = 0
-                take = min(seg - e, len(m.perms) - m.offset)
-                self._perm_buf[e : e + take, slot] = m.perms[m.offset : m.offset + take]
-                self._noise_buf[e : e + take, :, slot, :nz, :] = m.noise[m.offset : m.offset + take].transpose(-1, -2)
-                m.offset += take
-                m.chunk_left -= take
-                e += take
-            if m.offset == len(m.perms):
-                m.perms = m.noise = None  # free the block early
+            idx, z, u = m.stream.take(seg)
+            idx_buf[:, slot] = idx
+            z_buf[:, slot, : m.config.noise_dim] = z.transpose(1, 2)
+            if u_buf is not None and u is not None:
+                u_buf[:, slot] = u.transpose(1, 2)
+        return idx_buf, z_buf, u_buf
 
     def _run_segment(self, seg: int) -> torch.Tensor:
-        """Train `seg` epochs for all live members; returns last-step D losses (seg, K)."""
-        self._fill(seg)
-        self._adam_tables(seg * self.steps_per_epoch)
-        bs, spe = self.batch_size, self.steps_per_epoch
-        last_losses = []
-        for e in range(seg):
-            for s in range(spe):
-                idx = self._perm_buf[e, :, s * bs : (s + 1) * bs]  # (K, b)
-                b = idx.shape[1]
-                real = self.real[idx].transpose(1, 2)  # (K, F, b)
-                loss = self._step(real, self._noise_buf[e, s, :, :, :b], want_loss=s == spe - 1)
-            last_losses.append(loss)  # Trainer checks the last step's loss of each epoch
-        return torch.stack(last_losses)  # (seg, K)
+        """Train `seg` steps for all live members; returns their D losses (seg, K)."""
+        idx_buf, z_buf, u_buf = self._fill(seg)
+        # Adam tables from the step counts *before* the segment; the streams have advanced.
+        for m in self.members:
+            m.stream.step -= seg
+        self._adam_tables(seg)
+        for m in self.members:
+            m.stream.step += seg
+        losses = []
+        for i in range(seg):
+            real = self.real[idx_buf[i]].transpose(1, 2)  # (K, W, b)
+            losses.append(self._step(real, z_buf[i], None if u_buf is None else u_buf[i], i))
+        self.steps += seg
+        return torch.stack(losses)  # (seg, K)
 
     # -- membership ----------------------------------------------------------------------------
     def _slot(self, index: int) -> int:
@@ -610,8 +603,8 @@ class PackedTrainer:
     def drop(self, indices: Iterable[int], status: str | None = None) -> None:
         """Stop members (by config index): export their weights and shrink the stacked tensors.
 
-        The compute of later steps falls with the pack size: all stacked tensors, optimiser
-        moments and batch buffers are compacted to the remaining members.
+        The compute of later steps falls with the pack size: all stacked tensors and optimiser
+        moments are compacted to the remaining members.
         """
         drop_slots = sorted({self._slot(i) for i in indices})
         if not drop_slots:
@@ -619,8 +612,7 @@ class PackedTrainer:
         for slot in drop_slots:
             m = self.members[slot]
             self._export(slot)
-            m.result.status = status or f"stopped at epoch {m.epoch}"
-            m.perms = m.noise = None
+            m.result.status = status or f"stopped at step {m.steps}"
         keep = [s for s in range(len(self.members)) if s not in set(drop_slots)]
         self.members = [self.members[s] for s in keep]
         if not keep:
@@ -630,134 +622,128 @@ class PackedTrainer:
         self.D.select(slots)
         self._slopes = self._slopes.index_select(1, slots)
         self._set_hyper()
-        if self._perm_buf is not None:
-            self._perm_buf = self._perm_buf.index_select(1, slots)
-            self._noise_buf = self._noise_buf.index_select(2, slots)  # type: ignore[union-attr]
 
     # -- evaluation ----------------------------------------------------------------------------
     @torch.no_grad()
-    def _sample_scaled(self, slot: int, n: int, seed: int) -> np.ndarray:
-        """Like gan.models.sample_scaled: same seeded CPU noise, constant columns set to 0."""
+    def sample_encoded(self, index: int, n: int, seed: int) -> np.ndarray:
+        """Like gan.models.sample_encoded for member `index`: same seeded CPU noise."""
+        slot = self._slot(index)
         m = self.members[slot]
-        z = torch.randn(n, m.config.noise_dim, generator=torch.Generator().manual_seed(seed))
+        z, u = sample_noise(n, m.config.noise_dim, self.n_soft, seed)
         zp = torch.zeros(1, self.noise_dim, n)  # (1, noise_dim_max, n)
         zp[0, : m.config.noise_dim] = z.T
-        rows = self._generate(zp.to(self.device), sl=slice(slot, slot + 1))[0].T.cpu().numpy().astype(np.float64)  # (n, F)
-        rows[:, np.asarray(self.data.scaler.constant, dtype=bool)] = 0.0
-        return rows
+        up = None if u is None else u.T.unsqueeze(0).to(self.device)
+        rows = self._generate(zp.to(self.device), up, sl=slice(slot, slot + 1))[0].T  # (n, W)
+        return rows.cpu().numpy().astype(np.float64)
 
     def evaluate(self, index: int) -> dict[str, Any]:
         """Member `index`'s score, as Trainer.evaluate would give it."""
-        slot = self._slot(index)
-        m = self.members[slot]
+        m = self.members[self._slot(index)]
         c = m.config
-        metrics = score(self.real_np, self._sample_scaled(slot, c.eval_samples, c.eval_seed), self.data.scaler)
-        metrics.update(epoch=m.epoch, steps=m.epoch * self.steps_per_epoch)
+        metrics = self.data.scorer.score_encoded(self.sample_encoded(index, c.eval_samples, c.eval_seed))
+        metrics.update(epoch=m.steps * self.batch_size / self.n_rows, steps=m.steps)
         return metrics
 
     # -- driver --------------------------------------------------------------------------------
-    def run(self, report: PackReportFn | None = None, halving: Halving | None = None) -> list[MemberResult]:
-        """Train every member to its `epochs` (or divergence / stop); results in config order.
+    def _segment_length(self, limit: int) -> int:
+        per_step = len(self.members) * self.batch_size * (self.noise_dim + self.n_soft + 1)
+        return max(1, min(limit, _SEGMENT_NUMBERS // per_step))
 
-        Like gan.train.train: members are scored every `eval_every` epochs and at their last
-        epoch, `report(epoch, member_index, metrics)` is called each time, and a member whose
-        D loss goes non-finite ends as "diverged at epoch N" with infinite scores (and is removed
+    def _advance(self, limit: int, report: PackReportFn | None) -> None:
+        """Train one segment of at most `limit` steps; members that diverge are dropped."""
+        seg = self._segment_length(limit)
+        starts = [m.steps for m in self.members]
+        losses = self._run_segment(seg)  # (seg, K)
+        finite = torch.isfinite(losses).cpu().numpy()  # one sync per segment
+        bad = [slot for slot in range(finite.shape[1]) if not finite[:, slot].all()]
+        if bad:
+            self._diverge([(slot, starts[slot] + int(np.argmin(finite[:, slot])) + 1) for slot in bad], report)
+
+    def run(self, report: PackReportFn | None = None, halving: Halving | None = None) -> list[MemberResult]:
+        """Train every member to its budget (or divergence / stop); results in config order.
+
+        Like gan.train.train: members are scored at their evaluation points and at their last
+        step, `report(steps, member_index, metrics)` is called each time, and a member whose D
+        loss goes non-finite ends as "diverged at step N" with infinite scores (and is removed
         from the pack, so it costs nothing afterwards). Raise `gan.train.StopTraining` in
         `report` to stop that member.
         """
-        if halving is not None:
-            bad = [r for r in halving.rungs if r % self.eval_every]
-            if bad:
-                raise GanTuneError(f"halving rungs {bad} are not multiples of eval_every={self.eval_every}")
+        for m in self.members:
+            self._clock.setdefault(m.result.index, (time.perf_counter(), m.steps))
         while self.members:
-            # One Trainer.run_epochs call per member: up to the next evaluation or its last epoch.
-            self._start_chunk({m.result.index: min(self.eval_every, m.config.epochs - m.epoch) for m in self.members})
-            t0, steps0 = time.perf_counter(), self.steps
-            while self.members and any(m.chunk_left > 0 for m in self.members):
-                done = self._advance(report)
-                if done:
-                    self._evaluate_and_report(done, report, t0, steps0)
+            stop = min(m.next_stop() - m.steps for m in self.members)
+            self._advance(stop, report)
+            done = [m for m in self.members if m.steps % m.eval_interval == 0 or m.steps >= m.total_steps]
+            if done:
+                self._evaluate_and_report(done, report)
             if halving is not None and self.members:
                 self._halve(halving)
         return self.results
 
-    def run_epochs(self, n_epochs: int) -> None:
-        """Train every live member `n_epochs` more epochs, without evaluation.
+    def run_steps(self, n_steps: int) -> None:
+        """Train every live member `n_steps` more steps, without evaluation (the counterpart of
+        `Trainer.run_steps`); members that diverge are dropped as in `run`."""
+        target = {m.result.index: m.steps + n_steps for m in self.members}
+        while self.members:
+            left = min(target[m.result.index] - m.steps for m in self.members)
+            if left <= 0:
+                break
+            self._advance(left, None)
 
-        The counterpart of `Trainer.run_epochs(n_epochs)` (same draws for each member); members
-        that diverge are frozen and dropped as in `run`. Used by benchmarks and tests.
-        """
-        self._start_chunk({m.result.index: n_epochs for m in self.members})
-        while self.members and any(m.chunk_left > 0 for m in self.members):
-            self._advance(None)
-
-    def _start_chunk(self, lengths: dict[int, int]) -> None:
-        for m in self.members:
-            m.chunk_left = lengths[m.result.index]
-            m.perms = m.noise = None  # Trainer draws a fresh block at each run_epochs call
-
-    def _advance(self, report: PackReportFn | None) -> list[_Member]:
-        """Train one segment (up to the nearest chunk end); returns members whose chunk ended."""
-        per_epoch_numbers = self.steps_per_epoch * self.batch_size * self.noise_dim + len(self.real)
-        seg_cap = max(1, _SEGMENT_NUMBERS // (len(self.members) * per_epoch_numbers))
-        seg = min(seg_cap, min(m.chunk_left for m in self.members))
-        epoch0 = self.members[0].epoch
-        # A member whose chunk has ended must not ride along (it would draw past its chunk);
-        # run() evaluates and removes such members before the next segment.
-        assert all(m.chunk_left > 0 for m in self.members), "member with an ended chunk left in the pack"
-        losses = self._run_segment(seg)  # (seg, K)
-        for m in self.members:
-            m.epoch += seg
-        # One sync per segment: which members went non-finite, and at which epoch.
-        finite = torch.isfinite(losses).cpu().numpy()  # (seg, K)
-        bad = [slot for slot in range(finite.shape[1]) if not finite[:, slot].all()]
-        if bad:
-            self._diverge(bad, epoch0, finite, report)
-        return [m for m in self.members if m.chunk_left == 0]
-
-    def _diverge(self, bad_slots: list[int], epoch0: int, finite: np.ndarray, report: PackReportFn | None) -> None:
-        nf = self.n_features
-        indices = []
-        for slot in bad_slots:
+    def _diverge(self, bad: list[tuple[int, int]], report: PackReportFn | None) -> None:
+        """Members at `bad` slots went non-finite at the given step: score them inf and drop."""
+        marked = []
+        for slot, at in bad:
             m = self.members[slot]
-            at = epoch0 + int(np.argmin(finite[:, slot])) + 1  # Trainer's "diverged at epoch N"
-            m.epoch = at
-            m.result.epochs_done = at
-            m.result.steps = at * self.steps_per_epoch
-            metrics = {"wd_mean": math.inf, "wd": [math.inf] * nf, "wd_orig": [math.inf] * nf, "wd_orig_mean": math.inf}
-            metrics.update(epoch=at, steps=m.result.steps, diverged=True)
-            m.result.metrics = metrics
-            m.result.history.append({"epoch": at, "wd_mean": math.inf})
-            indices.append((m.result.index, at))
-        for index, at in indices:
-            self.drop([index], status=f"diverged at epoch {at}")
+            epoch = at * self.batch_size / self.n_rows
+            m.result.metrics = diverged_metrics(self.data, at, epoch)
+            m.result.steps, m.result.epoch = at, epoch
+            m.result.history.append({"steps": at, "epoch": epoch, "wd_mean": math.inf})
+            marked.append((m.result.index, at))
+        for index, at in marked:
+            self.drop([index], status=f"diverged at step {at}")
         if report is not None:
-            for index, at in indices:
+            for index, at in marked:
                 try:
-                    report(at, index, self.results[index].metrics)
+                    report(at, index, self.results_by_index(index).metrics)
                 except StopTraining:
                     pass
 
-    def _evaluate_and_report(self, done: list[_Member], report: PackReportFn | None, t0: float, steps0: int) -> None:
-        elapsed = time.perf_counter() - t0
+    def results_by_index(self, index: int) -> MemberResult:
+        for r in self.results:
+            if r.index == index:
+                return r
+        raise KeyError(index)
+
+    def _evaluate_and_report(self, done: list[_Member], report: PackReportFn | None) -> None:
         stop: list[int] = []
         finished: list[int] = []
-        for m in list(done):
+        now = time.perf_counter()
+        for m in done:
             r = m.result
             metrics = self.evaluate(r.index)
-            # Pack throughput: each member advanced this many steps in the elapsed time.
-            metrics["steps_per_s"] = (self.steps - steps0) / elapsed if elapsed > 0 else math.nan
-            metrics["diverged"] = False
+            t_prev, s_prev = self._clock.get(r.index, (now, m.steps))
+            metrics["steps_per_s"] = (m.steps - s_prev) / (now - t_prev) if now > t_prev else math.nan
+            self._clock[r.index] = (now, m.steps)
+            metrics["diverged"] = not math.isfinite(metrics["wd_mean"])
             metrics["pack_size"] = len(self.members)
-            r.metrics, r.epochs_done, r.steps = metrics, m.epoch, metrics["steps"]
-            r.history.append({"epoch": m.epoch, "wd_mean": metrics["wd_mean"]})
+            r.metrics, r.steps, r.epoch = metrics, m.steps, metrics["epoch"]
+            r.history.append({"steps": m.steps, "epoch": metrics["epoch"], "wd_mean": metrics["wd_mean"]})
+            if metrics["diverged"]:  # the interval's last step made the weights non-finite
+                self.drop([r.index], status=f"diverged at step {m.steps}")
+                if report is not None:
+                    try:
+                        report(m.steps, r.index, metrics)
+                    except StopTraining:
+                        pass
+                continue
             if report is not None:
                 try:
-                    report(m.epoch, r.index, metrics)
+                    report(m.steps, r.index, metrics)
                 except StopTraining:
                     stop.append(r.index)
                     continue
-            if m.epoch >= m.config.epochs:
+            if m.steps >= m.total_steps:
                 finished.append(r.index)
         if finished:
             self.drop(finished, status="completed")
@@ -765,8 +751,8 @@ class PackedTrainer:
             self.drop(stop)
 
     def _halve(self, halving: Halving) -> None:
-        epoch = self.members[0].epoch
-        if epoch not in halving.rungs:
+        steps = {m.steps for m in self.members}
+        if len(steps) != 1 or next(iter(steps)) not in halving.rungs:
             return
         ranked = sorted(self.members, key=lambda m: (m.result.metrics.get("wd_mean", math.inf), m.result.index))
         keep = max(halving.min_keep, math.ceil(len(ranked) / halving.eta))
@@ -788,8 +774,8 @@ def train_packed(
     """
     results: list[MemberResult | None] = [None] * len(configs)
     for pack in bucket_configs(configs, max_pack):
-        def pack_report(epoch: int, i: int, metrics: dict[str, Any], pack: list[int] = pack) -> Any:
-            return report(epoch, pack[i], metrics) if report is not None else None
+        def pack_report(steps: int, i: int, metrics: dict[str, Any], pack: list[int] = pack) -> Any:
+            return report(steps, pack[i], metrics) if report is not None else None
 
         trainer = PackedTrainer([configs[i] for i in pack], data, device)
         for local, r in enumerate(trainer.run(pack_report if report else None, halving)):

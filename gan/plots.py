@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -18,10 +18,13 @@ def _pyplot():
     return plt
 
 
-def histograms(real: np.ndarray, fake: np.ndarray, columns: Sequence[str], path: str | Path, title: str = "") -> Path:
-    """Real-vs-generated histogram per feature, in original units, one panel each."""
+def histograms(transformer: Any, real: np.ndarray, fake: np.ndarray, path: str | Path, title: str = "", max_labels: int = 12) -> Path:
+    """Real vs generated per column, one panel each: histograms (original units) for numeric
+    columns, bars of label shares for categorical ones (the `max_labels` most frequent real
+    labels; missing cells as 'missing'). `real` / `fake` are value matrices (gan.transform)."""
     plt = _pyplot()
-    d = len(columns)
+    specs = transformer.specs
+    d = len(specs)
     ncols = min(4, d)
     nrows = math.ceil(d / ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 2.6 * nrows), squeeze=False)
@@ -29,12 +32,27 @@ def histograms(real: np.ndarray, fake: np.ndarray, columns: Sequence[str], path:
         if j >= d:
             ax.axis("off")
             continue
-        lo = min(real[:, j].min(), fake[:, j].min())
-        hi = max(real[:, j].max(), fake[:, j].max())
-        bins = np.linspace(lo, hi if hi > lo else lo + 1, 21)
-        ax.hist(real[:, j], bins=bins, density=True, alpha=0.55, label="real", color="tab:blue")
-        ax.hist(fake[:, j], bins=bins, density=True, alpha=0.55, label="generated", color="tab:orange")
-        ax.set_title(str(columns[j]), fontsize=9)
+        s = specs[j]
+        r, f = real[:, j], fake[:, j]
+        if s.is_numeric:
+            r, f = r[~np.isnan(r)], f[~np.isnan(f)]
+            both = np.concatenate([r, f])
+            lo, hi = (both.min(), both.max()) if len(both) else (0.0, 1.0)
+            bins = np.linspace(lo, hi if hi > lo else lo + 1, 21)
+            ax.hist(r, bins=bins, density=True, alpha=0.55, label="real", color="tab:blue")
+            if len(f):
+                ax.hist(f, bins=bins, density=True, alpha=0.55, label="generated", color="tab:orange")
+        else:
+            k = len(s.categories)
+            share = lambda v: np.bincount(np.where(np.isnan(v), k, v).astype(np.int64), minlength=k + 1) / max(1, len(v))  # noqa: E731
+            pr, pf = share(r), share(f)
+            order = [i for i in np.argsort(-pr) if i < k or pr[i] > 0 or pf[i] > 0][:max_labels]
+            labels = [str(s.categories[i]) if i < k else "missing" for i in order]
+            x = np.arange(len(order))
+            ax.bar(x - 0.2, pr[order], width=0.4, label="real", color="tab:blue", alpha=0.75)
+            ax.bar(x + 0.2, pf[order], width=0.4, label="generated", color="tab:orange", alpha=0.75)
+            ax.set_xticks(x, [lab[:10] for lab in labels], rotation=45 if len(order) > 4 else 0, ha="right" if len(order) > 4 else "center")
+        ax.set_title(str(s.name), fontsize=9)
         ax.tick_params(labelsize=7)
     axes.flat[0].legend(fontsize=7)
     if title:

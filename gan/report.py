@@ -7,38 +7,39 @@ from typing import Any, Sequence
 import numpy as np
 
 from gan.data import TabularData
-from gan.fidelity import passes_guard, fidelity
-from gan.metrics import reference_samples, reference_scores, score, wasserstein_per_feature
+from gan.fidelity import passes_guard, table_fidelity
+from gan.metrics import Scorer, reference_values
 
 REFERENCE_SEED = 0
 
 
-def evaluate_scaled(data: TabularData, fake_scaled: np.ndarray, *, detect: bool = True) -> dict[str, Any]:
-    """Score generated rows (scaled units) against the training rows, with both baselines.
+def evaluate_values(data: TabularData, fake: np.ndarray, *, detect: bool = True, max_copy_share: float | None = None) -> dict[str, Any]:
+    """Score generated rows (a value matrix) against the training rows, with both baselines.
 
-    Every score (per-feature WD, the memorisation guard, corr_diff, detect_auc) is computed for
-    the model and for the Gaussian-fit and resample references alike, so a reader sees at once
-    whether the model beats a trivial generator and whether it copies.
+    Every score (per-column distance, the memorisation guard, corr_diff, detect_auc) is computed
+    for the model and for the Gaussian-fit and resample references alike, so a reader sees at once
+    whether the model beats a trivial generator and whether it copies. `max_copy_share` is the
+    guard threshold the verdicts use (default: gan.fidelity's).
     """
-    real = data.train_scaled.astype(np.float64)
-    holdout = data.scaler.transform(data.holdout_raw) if len(data.holdout_idx) else None
-    out = score(real, fake_scaled, data.scaler)
-    if holdout is not None:
-        # The same WD against rows the model never saw: a copier scores well on training rows only.
-        out["wd_holdout_mean"] = float(wasserstein_per_feature(holdout, fake_scaled).mean())
-    out.update(fidelity(real, fake_scaled, holdout=holdout, seed=REFERENCE_SEED, detect=detect))
-    out["passes_guard"] = passes_guard(out)
-    refs = reference_scores(real, data.scaler, len(fake_scaled), REFERENCE_SEED)
-    for name, fake in reference_samples(real, data.scaler, len(fake_scaled), REFERENCE_SEED).items():
-        refs[name].update(fidelity(real, fake, holdout=holdout, seed=REFERENCE_SEED, detect=detect))
-        refs[name]["passes_guard"] = passes_guard(refs[name])
+    guard = {} if max_copy_share is None else {"max_copy_share": max_copy_share}
+    out = data.scorer.score(fake)
+    if len(data.holdout_idx):
+        # The same distance against rows the model never saw: a copier scores well on training rows only.
+        out["wd_holdout_mean"] = Scorer(data.transformer, data.holdout_values).score(fake)["wd_mean"]
+    out.update(table_fidelity(data.reference, fake, seed=REFERENCE_SEED, detect=detect))
+    out["passes_guard"] = passes_guard(out, **guard)
+    refs: dict[str, dict[str, Any]] = {}
+    for name, rows in reference_values(data.transformer, data.train_values, data.train_encoded, len(fake), REFERENCE_SEED).items():
+        refs[name] = data.scorer.score(rows)
+        refs[name].update(table_fidelity(data.reference, rows, seed=REFERENCE_SEED, detect=detect))
+        refs[name]["passes_guard"] = passes_guard(refs[name], **guard)
     out["references"] = refs
     return out
 
 
 def format_table(metrics: dict[str, Any], columns: Sequence[str]) -> str:
     refs = metrics.get("references", {})
-    head = ["feature", "wd", "wd_orig"] + [f"{name}" for name in refs]
+    head = ["column", "wd", "wd_orig"] + [f"{name}" for name in refs]
     rows = []
     for j, col in enumerate(columns):
         rows.append([str(col), f"{metrics['wd'][j]:.4f}", f"{metrics['wd_orig'][j]:.4g}"] + [f"{r['wd'][j]:.4f}" for r in refs.values()])
@@ -46,8 +47,9 @@ def format_table(metrics: dict[str, Any], columns: Sequence[str]) -> str:
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
     line = lambda cells: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))  # noqa: E731
     text = [line(head), line(["-" * w for w in widths])] + [line(r) for r in rows]
-    text.append("wd: 1-D Wasserstein distance per feature in scaled units [-1, 1] (the search metric); "
-                "wd_orig: original units; gaussian / resample: the same score for a Gaussian fit and for resampling real rows")
+    text.append("wd: per column, 1-D Wasserstein distance in scaled units [-1, 1] for numbers, total variation distance "
+                "for categories (the search metric); wd_orig: original units; gaussian / resample: the same score for a "
+                "Gaussian fit and for resampling real rows")
     if "copy_share" in metrics:
         text.append("")
         text.append(format_fidelity(metrics))

@@ -1,17 +1,30 @@
 """Training: `train(config, data, report=...) -> TrainResult`.
 
-The data stay on the device as one tensor (no DataLoader: for in-memory tables its per-batch
-collation costs more than the step itself). Each epoch is a seeded permutation split into
-batches; per batch one discriminator step and one generator step (BCE), or a critic step with
-gradient penalty and a generator step every `n_critic` batches (WGAN-GP).
+The encoded table stays on the device as one tensor (no DataLoader: for in-memory tables its
+per-batch collation costs more than the step itself). Each epoch is a seeded permutation of the
+training rows, cut into batches of `batch_size` (a batch at an epoch's end continues into the
+next epoch's permutation, so every batch is full); per batch one
+discriminator step and one generator step (BCE), or a critic step with gradient penalty and a
+generator step every `n_critic` batches (WGAN-GP).
 
-Randomness: one `torch.Generator` seeded with `config.seed` drives permutations and noise;
-weights are initialised from the same seed. Same seed, same device -> same samples.
+Budget and cadence are counted in optimisation steps (`GANConfig.total_steps`,
+`GANConfig.eval_interval`), so a run may end or be scored in the middle of an epoch: on a
+1,000,000-row table the first score arrives after `eval_every` steps, not after an epoch of
+31,250 batches.
+
+Randomness (`BatchStream`): two `torch.Generator`s derived from `config.seed`, one for the
+permutations (one `randperm` per epoch) and one for the noise (z, and the uniforms behind the
+Gumbel noise of categorical outputs), drawn in fixed chunks of `chunk_steps` steps. Both are
+consumed strictly in step order, so the stream does not depend on how the run is cut into
+evaluation intervals or checkpoints, and a packed member (gan.packed) reproduces it exactly.
+Weights are initialised from the same seed. Same seed, same device -> same samples.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
+import logging
 import math
 import time
 from dataclasses import dataclass, field
@@ -24,15 +37,170 @@ import torch.nn.functional as F
 from gan.config import GANConfig
 from gan.data import TabularData
 from gan.errors import GanTuneError
-from gan.metrics import score
-from gan.models import Discriminator, Generator, build_models, sample_scaled
+from gan.models import Discriminator, Generator, build_models, sample_encoded
 
-# Random draws are made for blocks of epochs at once (one RNG call per block instead of per
-# batch); a block holds at most this many random numbers so big tables do not exhaust memory.
-_BLOCK_NUMBERS = 1 << 20
+log = logging.getLogger(__name__)
+
+# Noise is drawn for chunks of steps at once (one RNG call per chunk instead of per step); a
+# chunk holds at most this many random numbers so big batches do not exhaust memory.
+_CHUNK_NUMBERS = 1 << 20
 # Fused Adam: one kernel for all parameters instead of ~10 small ops each. For these tiny
 # networks the optimiser step was half of the step time (torch.profiler, see bench/train_speed.py).
 _ADAM_KW = {"fused": True}
+
+
+def stream_seeds(seed: int) -> tuple[int, int]:
+    """(permutation seed, noise seed): two independent streams from one config seed."""
+    a, b = np.random.SeedSequence(seed).generate_state(2, dtype=np.uint64)
+    return int(a >> np.uint64(1)), int(b >> np.uint64(1))  # torch seeds are < 2**63
+
+
+def chunk_steps(batch_size: int, noise_dim: int, n_soft: int) -> int:
+    """Steps per noise draw: the chunking rule both trainers share (it shapes the stream)."""
+    return max(1, _CHUNK_NUMBERS // (batch_size * (noise_dim + n_soft)))
+
+
+class BatchStream:
+    """The seeded sequence of (row indices, z, Gumbel uniforms) batches of one training run.
+
+    Rows: one `randperm` per epoch; batch k takes rows k*bs .. (k+1)*bs - 1 of the endless
+    concatenation of the permutations, so every batch is full and every row is seen once per
+    epoch. Noise: chunks of `chunk` steps of z (chunk, bs, noise_dim) and uniforms (chunk, bs,
+    n_soft), in that order, from the noise generator.
+    """
+
+    def __init__(self, config: GANConfig, n_rows: int, n_soft: int, device: torch.device) -> None:
+        self.n, self.bs, self.nz, self.n_soft = n_rows, config.batch_size, config.noise_dim, n_soft
+        self.device = device
+        self.chunk = chunk_steps(self.bs, self.nz, n_soft)
+        perm_seed, noise_seed = stream_seeds(config.seed)
+        self.rng_perm = torch.Generator(device=device)
+        self.rng_perm.manual_seed(perm_seed)
+        self.rng_noise = torch.Generator(device=device)
+        self.rng_noise.manual_seed(noise_seed)
+        self.step = 0  # index of the next batch
+        self.perm: torch.Tensor | None = None
+        self._perm_epoch = -1  # epoch whose permutation `perm` is
+        self.z: torch.Tensor | None = None  # (chunk, bs, noise_dim)
+        self.u: torch.Tensor | None = None  # (chunk, bs, n_soft)
+        # Generator states before the current permutation / noise chunk were drawn (checkpoints).
+        self._perm_state = self.rng_perm.get_state()
+        self._noise_state = self.rng_noise.get_state()
+
+    def _draw_perm(self) -> None:
+        self._perm_state = self.rng_perm.get_state()
+        self.perm = torch.randperm(self.n, generator=self.rng_perm, device=self.device)
+        self._perm_epoch += 1
+
+    def _draw_noise(self) -> None:
+        self._noise_state = self.rng_noise.get_state()
+        self.z = torch.randn(self.chunk, self.bs, self.nz, generator=self.rng_noise, device=self.device)
+        self.u = torch.rand(self.chunk, self.bs, self.n_soft, generator=self.rng_noise, device=self.device) if self.n_soft else None
+
+    def _rows(self, first: int, count: int) -> torch.Tensor:
+        """Rows `first` .. `first + count - 1` of the endless concatenation of permutations
+        (one permutation per epoch, drawn in epoch order as the rows reach it)."""
+        parts = []
+        while count:
+            epoch, pos = divmod(first, self.n)
+            if epoch > self._perm_epoch:
+                self._draw_perm()
+            take = min(count, self.n - pos)
+            parts.append(self.perm[pos : pos + take])  # type: ignore[index]
+            first += take
+            count -= take
+        return parts[0] if len(parts) == 1 else torch.cat(parts)
+
+    def next(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        idx = self._rows(self.step * self.bs, self.bs)
+        r = self.step % self.chunk
+        if r == 0 or self.z is None:
+            self._draw_noise()
+        self.step += 1
+        return idx, self.z[r], (self.u[r] if self.u is not None else None)  # type: ignore[index]
+
+    def take(self, n_steps: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """The next `n_steps` batches at once: rows (S, bs), z (S, bs, noise_dim), uniforms
+        (S, bs, n_soft) -- exactly what `n_steps` calls of `next()` return, in a few slices
+        (the packed trainer fills its buffers this way)."""
+        first = self.step
+        idx = self._rows(first * self.bs, n_steps * self.bs).view(n_steps, self.bs)
+        zs, us = [], []
+        s = first
+        while s < first + n_steps:
+            r = s % self.chunk
+            if r == 0 or self.z is None:
+                self._draw_noise()
+            k = min(self.chunk - r, first + n_steps - s)
+            zs.append(self.z[r : r + k])  # type: ignore[index]
+            if self.u is not None:
+                us.append(self.u[r : r + k])
+            s += k
+        self.step = first + n_steps
+        z = zs[0] if len(zs) == 1 else torch.cat(zs)
+        u = (us[0] if len(us) == 1 else torch.cat(us)) if us else None
+        return idx, z, u
+
+    def state_dict(self) -> dict[str, Any]:
+        """Small: generator states before and after the current draws, not the draws."""
+        return {"step": self.step, "perm_before": self._perm_state, "perm_after": self.rng_perm.get_state(),
+                "noise_before": self._noise_state, "noise_after": self.rng_noise.get_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Re-draw the current permutation and noise chunk from the saved generator states."""
+        self.step = int(state["step"])
+        self.perm = self.z = self.u = None
+        self.rng_perm.set_state(state["perm_after"])
+        self.rng_noise.set_state(state["noise_after"])
+        epoch, pos = divmod(self.step * self.bs, self.n)
+        self._perm_epoch = epoch - 1
+        if pos:  # mid-epoch: the current permutation is needed
+            self.rng_perm.set_state(state["perm_before"])
+            self._draw_perm()
+        if self.step % self.chunk:  # mid-chunk: likewise the current noise chunk
+            self.rng_noise.set_state(state["noise_before"])
+            self._draw_noise()
+
+
+# -- fused Adam: a private kernel behind a start-up check --------------------------------------------
+def _direct_fused_adam(opt: torch.optim.Adam, lists: tuple[list[torch.Tensor], ...]) -> None:
+    params, exp_avgs, exp_avg_sqs, steps = lists
+    group = opt.param_groups[0]
+    beta1, beta2 = group["betas"]
+    torch._foreach_add_(steps, 1)
+    torch._fused_adam_(  # type: ignore[attr-defined]
+        params, [p.grad for p in params], exp_avgs, exp_avg_sqs, [], steps,
+        amsgrad=False, lr=group["lr"], beta1=beta1, beta2=beta2, weight_decay=0.0, eps=group["eps"],
+        maximize=False, grad_scale=None, found_inf=None,
+    )
+
+
+@functools.lru_cache(maxsize=None)
+def fused_adam_matches(device: str = "cpu", steps: int = 50) -> bool:
+    """Does calling the fused Adam kernel directly give exactly `Adam.step()`'s result here?
+
+    `torch._fused_adam_` is private: a torch release may drop it or change its arguments. This
+    runs both paths side by side for `steps` steps on a small model (bit-for-bit comparison) once
+    per process and device; on any difference or error the trainer uses `opt.step()` instead.
+    """
+    try:
+        gen = torch.Generator().manual_seed(0)
+        shapes = [(16, 10), (16,), (4, 16), (4,)]
+        a = [torch.randn(s, generator=gen).to(device).requires_grad_() for s in shapes]
+        b = [t.detach().clone().requires_grad_() for t in a]
+        opt_a = torch.optim.Adam(a, lr=1e-3, betas=(0.5, 0.999), **_ADAM_KW)
+        opt_b = torch.optim.Adam(b, lr=1e-3, betas=(0.5, 0.999), **_ADAM_KW)
+        fast = _FusedAdamStep(opt_b, check=False)
+        for _ in range(steps):
+            grads = [torch.randn(s, generator=gen).to(device) for s in shapes]
+            for p, q, g in zip(a, b, grads):
+                p.grad, q.grad = g.clone(), g.clone()
+            opt_a.step()
+            fast()
+        return all(torch.equal(p, q) for p, q in zip(a, b))
+    except Exception as exc:  # missing kernel, changed signature
+        log.debug("fused Adam fast path unavailable: %s", exc)
+        return False
 
 
 class _FusedAdamStep:
@@ -44,36 +212,33 @@ class _FusedAdamStep:
     measures the whole step). This calls the same kernel with the same arguments as
     torch.optim.Adam's fused path, on the optimiser's own state tensors, so results and
     `opt.state_dict()` are unchanged. The first step (which creates the state) and the first
-    step after a `load_state_dict` go through `opt.step()` itself.
+    step after a `load_state_dict` go through `opt.step()` itself, and so does every step where
+    `fused_adam_matches` found the direct call missing or different (tests/gan/test_train.py
+    compares the two over 1,000 steps).
     """
 
-    def __init__(self, opt: torch.optim.Adam) -> None:
+    def __init__(self, opt: torch.optim.Adam, check: bool = True) -> None:
         self.opt = opt
         self.lists: tuple[list[torch.Tensor], ...] | None = None
+        device = opt.param_groups[0]["params"][0].device
+        self.direct = fused_adam_matches(str(device.type)) if check else True
 
     def reset(self) -> None:
         self.lists = None
 
     def __call__(self) -> None:
-        if self.lists is None:
+        if self.lists is None or not self.direct:
             self.opt.step()
-            params = [p for g in self.opt.param_groups for p in g["params"]]
-            state = [self.opt.state[p] for p in params]
-            self.lists = (params, [s["exp_avg"] for s in state], [s["exp_avg_sq"] for s in state], [s["step"] for s in state])
+            if self.direct:
+                params = [p for g in self.opt.param_groups for p in g["params"]]
+                state = [self.opt.state[p] for p in params]
+                self.lists = (params, [s["exp_avg"] for s in state], [s["exp_avg_sq"] for s in state], [s["step"] for s in state])
             return
-        params, exp_avgs, exp_avg_sqs, steps = self.lists
-        group = self.opt.param_groups[0]
-        beta1, beta2 = group["betas"]
-        torch._foreach_add_(steps, 1)
-        torch._fused_adam_(
-            params, [p.grad for p in params], exp_avgs, exp_avg_sqs, [], steps,
-            amsgrad=False, lr=group["lr"], beta1=beta1, beta2=beta2, weight_decay=0.0, eps=group["eps"],
-            maximize=False, grad_scale=None, found_inf=None,
-        )
+        _direct_fused_adam(self.opt, self.lists)
 
 
 class ReportFn(Protocol):
-    def __call__(self, epoch: int, metrics: dict[str, Any], trainer: "Trainer") -> None: ...
+    def __call__(self, steps: int, metrics: dict[str, Any], trainer: "Trainer") -> None: ...
 
 
 class StopTraining(Exception):
@@ -91,7 +256,7 @@ def resolve_device(device: str = "auto") -> torch.device:
 
 
 def check_batch_size(config: GANConfig, data: TabularData) -> None:
-    """Every batch is full-size: refuse tables with fewer training rows than `batch_size`."""
+    """Every batch but an epoch's last is full-size: refuse tables with fewer training rows."""
     n = len(data.train_idx)
     if n < config.batch_size:
         raise GanTuneError(
@@ -106,13 +271,17 @@ class TrainResult:
     generator: Generator
     discriminator: Discriminator
     metrics: dict[str, Any]
-    status: str  # "completed", "diverged at epoch N", "stopped at epoch N"
-    epochs_done: int
+    status: str  # "completed", "diverged at step N", "stopped at step N"
+    steps_done: int
     history: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def diverged(self) -> bool:
         return self.status.startswith("diverged")
+
+    @property
+    def epochs_done(self) -> float:
+        return self.metrics.get("epoch", math.nan)
 
 
 class Trainer:
@@ -121,25 +290,34 @@ class Trainer:
     def __init__(self, config: GANConfig, data: TabularData, device: torch.device | str = "cpu") -> None:
         self.config = config
         self.device = torch.device(device)
-        real = data.train_scaled  # (n_rows, n_features)
-        n = len(real)
         check_batch_size(config, data)
-        self.real_np = real
+        self.data = data
+        real = data.train_encoded  # (n_rows, width)
+        self.n_rows = len(real)
         self.real = torch.as_tensor(real, device=self.device)
-        self.scaler = data.scaler
-        self.G, self.D = build_models(config, data.n_features, self.device)
+        self.layout = data.transformer.layout
+        self.G, self.D = build_models(config, self.layout, self.device)
         betas = (config.beta1, config.beta2)
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=config.g_lr, betas=betas, **_ADAM_KW)
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=config.d_lr, betas=betas, **_ADAM_KW)
         self._step_g, self._step_d = _FusedAdamStep(self.opt_g), _FusedAdamStep(self.opt_d)
-        self.rng = torch.Generator(device=self.device)
-        self.rng.manual_seed(config.seed)
-        self.epoch = 0
-        self.steps = 0
+        self.stream = BatchStream(config, self.n_rows, self.layout.n_soft, self.device)
+        # The WGAN-GP interpolation weights come from the noise stream's generator too.
+        self.rng = self.stream.rng_noise
+        self.total_steps = config.total_steps(self.n_rows)
+        self.eval_interval = config.eval_interval(self.n_rows)
         self.diverged_at: int | None = None
-        self.steps_per_epoch = math.ceil(n / config.batch_size)
-        per_epoch = n + self.steps_per_epoch * config.batch_size * config.noise_dim
-        self.block_epochs = max(1, _BLOCK_NUMBERS // per_epoch)
+        self._g_params = list(self.G.parameters())
+        self._d_params = list(self.D.parameters())
+
+    @property
+    def steps(self) -> int:
+        return self.stream.step
+
+    @property
+    def epoch(self) -> float:
+        """Epochs done (fractional on large tables)."""
+        return self.steps * self.config.batch_size / self.n_rows
 
     # -- one step of each network ------------------------------------------------------------
     @staticmethod
@@ -154,9 +332,9 @@ class Trainer:
             p.grad = g
         step()
 
-    def _bce_step(self, real: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    def _bce_step(self, real: torch.Tensor, z: torch.Tensor, u: torch.Tensor | None) -> torch.Tensor:
         b = real.shape[0]
-        fake = self.G(z)  # (b, n_features)
+        fake = self.G(z, u)  # (b, width)
         # Discriminator: real and fake rows in one forward pass. softplus(-l) is BCE(sigmoid(l), 1)
         # and softplus(l) is BCE(sigmoid(l), 0), computed without overflow.
         logits = self.D(torch.cat([real, fake.detach()]))  # (2b, 1)
@@ -167,10 +345,10 @@ class Trainer:
         self._update(F.softplus(-self.D(fake)).mean(), self._g_params, self._step_g)
         return d_loss.detach()
 
-    def _wgan_step(self, real: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    def _wgan_step(self, real: torch.Tensor, z: torch.Tensor, u: torch.Tensor | None) -> torch.Tensor:
         b = real.shape[0]
-        fake = self.G(z)
-        # Gradient penalty on random interpolates; epsilon from the seeded generator.
+        fake = self.G(z, u)
+        # Gradient penalty on random interpolates; epsilon from the seeded noise generator.
         eps = torch.rand(b, 1, generator=self.rng, device=self.device)
         interp = (eps * real + (1 - eps) * fake.detach()).requires_grad_(True)
         scores = self.D(torch.cat([real, fake.detach(), interp]))
@@ -182,44 +360,37 @@ class Trainer:
             self._update(-self.D(fake).mean(), self._g_params, self._step_g)
         return d_loss.detach()
 
-    # -- epochs --------------------------------------------------------------------------------
-    def run_epochs(self, n_epochs: int, on_epoch: Callable[[], None] | None = None) -> None:
-        """Train `n_epochs` more epochs (fewer if the run diverges)."""
-        cfg = self.config
-        n, bs = len(self.real), cfg.batch_size
-        step = self._bce_step if cfg.loss == "bce" else self._wgan_step
-        self._g_params = list(self.G.parameters())
-        self._d_params = list(self.D.parameters())
-        done = 0
-        while done < n_epochs and self.diverged_at is None:
-            block = min(self.block_epochs, n_epochs - done)
-            perms = torch.rand(block, n, generator=self.rng, device=self.device).argsort(dim=1)  # (block, n)
-            noise = torch.randn(block, self.steps_per_epoch, bs, cfg.noise_dim, generator=self.rng, device=self.device)
-            losses = []
-            for e in range(block):
-                for s in range(self.steps_per_epoch):
-                    idx = perms[e, s * bs : (s + 1) * bs]
-                    self.steps += 1
-                    loss = step(self.real[idx], noise[e, s, : len(idx)])
-                losses.append(loss)
-                if on_epoch is not None:
-                    on_epoch()
-            # One device sync per block: find the first epoch whose loss went non-finite.
+    # -- steps ---------------------------------------------------------------------------------
+    def run_steps(self, n_steps: int, on_step: Callable[[int], None] | None = None) -> None:
+        """Train `n_steps` more steps (fewer if the run diverges).
+
+        The D loss of every step is kept on the device and checked once per call (one sync):
+        the first non-finite one ends the run as diverged at that step.
+        """
+        step = self._bce_step if self.config.loss == "bce" else self._wgan_step
+        start = self.steps
+        losses = []
+        for _ in range(n_steps):
+            idx, z, u = self.stream.next()
+            losses.append(step(self.real[idx], z, u))
+            if on_step is not None:
+                on_step(1)
+        if losses:
             finite = torch.isfinite(torch.stack(losses)).cpu().numpy()
             if not finite.all():
-                self.diverged_at = self.epoch + int(np.argmin(finite)) + 1
-                self.epoch = self.diverged_at
-                return
-            self.epoch += block
-            done += block
+                self.diverged_at = start + int(np.argmin(finite)) + 1
 
     # -- sampling and scoring ------------------------------------------------------------------
-    def sample_scaled(self, n: int, seed: int) -> np.ndarray:
-        return sample_scaled(self.G, n, seed, self.scaler.constant)
+    def sample_encoded(self, n: int, seed: int) -> np.ndarray:
+        return sample_encoded(self.G, n, seed)
+
+    def sample_values(self, n: int, seed: int) -> np.ndarray:
+        """`n` generated rows as a value matrix (decoded: labels, rounding, missing cells)."""
+        return self.data.transformer.decode(self.sample_encoded(n, seed))
 
     def evaluate(self) -> dict[str, Any]:
         cfg = self.config
-        metrics = score(self.real_np, self.sample_scaled(cfg.eval_samples, cfg.eval_seed), self.scaler)
+        metrics = self.data.scorer.score_encoded(self.sample_encoded(cfg.eval_samples, cfg.eval_seed))
         metrics.update(epoch=self.epoch, steps=self.steps)
         return metrics
 
@@ -231,9 +402,9 @@ class Trainer:
             "D": self.D.state_dict(),
             "opt_g": self.opt_g.state_dict(),
             "opt_d": self.opt_d.state_dict(),
-            "rng": self.rng.get_state(),
-            "epoch": self.epoch,
+            "stream": self.stream.state_dict(),
             "steps": self.steps,
+            "epoch": self.epoch,
         })
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -243,9 +414,13 @@ class Trainer:
         self.opt_d.load_state_dict(state["opt_d"])
         self._step_g.reset()
         self._step_d.reset()
-        self.rng.set_state(state["rng"])
-        self.epoch = int(state["epoch"])
-        self.steps = int(state["steps"])
+        self.stream.load_state_dict(state["stream"])
+
+
+def diverged_metrics(data: TabularData, steps: int, epoch: float) -> dict[str, Any]:
+    metrics = data.scorer.diverged()
+    metrics.update(epoch=epoch, steps=steps, diverged=True)
+    return metrics
 
 
 def train(
@@ -257,10 +432,11 @@ def train(
     state: dict[str, Any] | None = None,
     progress: bool = False,
 ) -> TrainResult:
-    """Train a GAN; call `report(epoch, metrics, trainer)` every `eval_every` epochs.
+    """Train a GAN; call `report(steps, metrics, trainer)` every `config.eval_interval` steps
+    and at the last step.
 
     `state` (from `Trainer.state_dict`) resumes an interrupted run. A non-finite loss ends the run
-    with status "diverged at epoch N" and an infinite score rather than garbage weights.
+    with status "diverged at step N" and an infinite score rather than garbage weights.
     """
     dev = resolve_device(device) if isinstance(device, str) else device
     trainer = Trainer(config, data, dev)
@@ -270,39 +446,39 @@ def train(
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=config.epochs, initial=trainer.epoch, unit="epoch", dynamic_ncols=True, disable=None)
+        bar = tqdm(total=trainer.total_steps, initial=trainer.steps, unit="step", dynamic_ncols=True, disable=None, mininterval=0.5)
     history: list[dict[str, Any]] = []
     metrics: dict[str, Any] = {}
     status = "completed"
     try:
-        while trainer.epoch < config.epochs:
+        while trainer.steps < trainer.total_steps:
             t0, steps0 = time.perf_counter(), trainer.steps
-            trainer.run_epochs(min(config.eval_every, config.epochs - trainer.epoch), bar.update if bar else None)
+            # Up to the next evaluation point (multiples of the interval) or the end.
+            next_eval = min((trainer.steps // trainer.eval_interval + 1) * trainer.eval_interval, trainer.total_steps)
+            trainer.run_steps(next_eval - trainer.steps, bar.update if bar else None)
             if trainer.diverged_at is not None:
-                status = f"diverged at epoch {trainer.diverged_at}"
-                d = data.n_features
-                metrics = {"wd_mean": math.inf, "wd": [math.inf] * d, "wd_orig": [math.inf] * d, "wd_orig_mean": math.inf}
-                metrics.update(epoch=trainer.epoch, steps=trainer.steps, diverged=True)
+                status = f"diverged at step {trainer.diverged_at}"
+                metrics = diverged_metrics(data, trainer.diverged_at, trainer.diverged_at * config.batch_size / trainer.n_rows)
             else:
                 elapsed = time.perf_counter() - t0
                 metrics = trainer.evaluate()
                 metrics["steps_per_s"] = (trainer.steps - steps0) / elapsed if elapsed > 0 else math.nan
                 metrics["diverged"] = not math.isfinite(metrics["wd_mean"])
-                if metrics["diverged"]:  # the block's last step made the weights non-finite
-                    trainer.diverged_at = trainer.epoch
-                    status = f"diverged at epoch {trainer.epoch}"
-            history.append({k: metrics[k] for k in ("epoch", "wd_mean")})
+                if metrics["diverged"]:  # the interval's last step made the weights non-finite
+                    trainer.diverged_at = trainer.steps
+                    status = f"diverged at step {trainer.steps}"
+            history.append({k: metrics[k] for k in ("steps", "epoch", "wd_mean")})
             if bar is not None:
                 bar.set_postfix(wd_mean=f"{metrics['wd_mean']:.4f}")
             if report is not None:
-                report(trainer.epoch, metrics, trainer)
+                report(int(metrics["steps"]), metrics, trainer)
             if trainer.diverged_at is not None:
                 break
     except StopTraining:
-        status = f"stopped at epoch {trainer.epoch}"
+        status = f"stopped at step {trainer.steps}"
     finally:
         if bar is not None:
             bar.close()
-    if not metrics:  # state already at the last epoch
+    if not metrics:  # state already at the last step
         metrics = trainer.evaluate()
-    return TrainResult(config, trainer.G, trainer.D, metrics, status, trainer.epoch, history)
+    return TrainResult(config, trainer.G, trainer.D, metrics, status, trainer.steps, history)

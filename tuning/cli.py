@@ -16,6 +16,10 @@ from gan.errors import GanTuneError
 
 log = logging.getLogger("gantune")
 
+# Numeric columns' encoding by default (gan.transform): measured better than minmax on every
+# table we tried (README, "Numeric encoding").
+DEFAULT_ENCODING = "quantile"
+
 
 def _positive_int(text: str) -> int:
     try:
@@ -44,17 +48,38 @@ def _columns(text: str) -> list[str]:
     return cols
 
 
+def _names(text: str) -> list[str]:
+    return [c.strip() for c in text.split(",") if c.strip()]
+
+
 def add_data_args(p: argparse.ArgumentParser, default: str | None = "iris-setosa") -> None:
-    p.add_argument("--data", default=default, help="built-in dataset (iris-setosa, iris, wine, breast-cancer) or a CSV/Parquet path (default: %(default)s)")
-    p.add_argument("--columns", type=_columns, help="comma-separated numeric columns to model (default: all numeric columns)")
-    p.add_argument("--dropna", action="store_true", help="drop rows with NaN or infinite values instead of refusing them")
-    p.add_argument("--holdout", type=_fraction, default=0.0, help="fraction of rows kept out of training (default: 0)")
+    from gan.transform import ENCODINGS
+
+    g = p.add_argument_group("data")
+    g.add_argument("--data", default=default, help="built-in dataset (iris-setosa, iris, wine, breast-cancer, penguins) or a CSV/Parquet path (default: %(default)s)")
+    g.add_argument("--columns", type=_columns, help="comma-separated columns to model (default: every column but identifiers)")
+    g.add_argument("--metadata", help="YAML/JSON file of column types (numeric, integer, categorical, ignore) overriding the inferred ones; "
+                   "`gantune describe --write-metadata FILE` writes one to edit")
+    g.add_argument("--na-values", type=_names, help="comma-separated extra strings that mark a missing cell in a CSV (e.g. '?,-999')")
+    g.add_argument("--dropna", action="store_true", help="drop rows with a missing value instead of modelling missing values")
+    g.add_argument("--holdout", type=_fraction, default=0.0, help="fraction of rows kept out of training (default: 0)")
+    g.add_argument("--encoding", choices=ENCODINGS, default=DEFAULT_ENCODING,
+                   help="numeric columns: quantile (empirical CDF to uniform; default) or minmax (the reference model's scaling)")
+    g.add_argument("--no-round", action="store_true", help="do not round generated numbers to each column's recorded precision")
+    g.add_argument("--range-margin", type=_fraction, default=0.0,
+                   help="let generated numbers exceed the real min / max by this fraction of the range (default: 0, never outside)")
+
+
+def data_options(args: argparse.Namespace) -> dict:
+    """The load_data keyword arguments the data flags give."""
+    return {"columns": args.columns, "metadata": args.metadata, "na_values": args.na_values, "dropna": args.dropna,
+            "holdout": args.holdout, "encoding": args.encoding, "round_values": not args.no_round, "margin": args.range_margin}
 
 
 def _load_data(args: argparse.Namespace, seed: int = 0):
     from gan.data import load_data
 
-    return load_data(args.data, columns=args.columns, dropna=args.dropna, holdout=args.holdout, seed=seed)
+    return load_data(args.data, seed=seed, **data_options(args))
 
 
 def _config_from_args(args: argparse.Namespace):
@@ -69,8 +94,8 @@ def _config_from_args(args: argparse.Namespace):
 def cmd_train(args: argparse.Namespace) -> int:
     from gan.bundle import save_bundle
     from gan.io import check_output_dir
-    from gan.report import evaluate_scaled, format_table
-    from gan.models import sample_scaled
+    from gan.models import sample_encoded
+    from gan.report import evaluate_values, format_table
     from gan.train import check_batch_size, resolve_device, train
 
     config = _config_from_args(args)
@@ -84,13 +109,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         # These networks are tiny: intra-op threads cost more in hand-off than they save
         # (measured: 2 threads used 1.8x the CPU time of 1 for the same wall time).
         torch.set_num_threads(1)
-    log.info("%s; training on %s for %d epochs", data.describe(), device, config.epochs)
+    log.info("%s; training on %s for %d steps", data.describe(), device, config.total_steps(len(data.train_idx)))
     result = train(config, data, device=device, progress=not args.quiet)
     if result.diverged:
         raise GanTuneError(f"training {result.status} (non-finite loss); lower the learning rates (g_lr, d_lr) in the config")
-    fake = sample_scaled(result.generator, config.eval_samples, config.eval_seed, data.scaler.constant)
-    metrics = evaluate_scaled(data, fake)
-    metrics.update(status=result.status, epochs=result.epochs_done, history=result.history)
+    fake = data.transformer.decode(sample_encoded(result.generator, config.eval_samples, config.eval_seed))
+    metrics = evaluate_values(data, fake)
+    metrics.update(status=result.status, steps=result.steps_done, history=result.history)
     save_bundle(args.out, config, result.generator, data, metrics, discriminator=result.discriminator, force=args.force)
     print(format_table(metrics, data.columns))
     print(f"wd_mean {metrics['wd_mean']:.4f} ({result.status}); bundle written to {args.out}")
@@ -120,12 +145,11 @@ def cmd_sample(args: argparse.Namespace) -> int:
 # -- evaluate ----------------------------------------------------------------------------------
 def cmd_evaluate(args: argparse.Namespace) -> int:
     import numpy as np
-    import pandas as pd
 
     from gan.bundle import load_bundle
-    from gan.data import load_data, read_frame
+    from gan.data import data_for_transformer, load_data, read_frame
     from gan.plots import histograms
-    from gan.report import evaluate_scaled, format_table
+    from gan.report import evaluate_values, format_table
 
     source = Path(args.source)
     if source.is_dir():
@@ -134,34 +158,53 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         data_source = args.data or spec.get("source") or "iris-setosa"
         if args.data is None and not Path(data_source).exists() and spec.get("source_path"):
             data_source = spec["source_path"]  # trained from another working directory
-        data = load_data(data_source, columns=args.columns or bundle.columns, dropna=args.dropna)
-        if spec.get("holdout_idx") and args.data is None:
-            data.holdout_idx = np.asarray(spec["holdout_idx"], dtype=np.int64)
-        data.scaler = bundle.scaler  # score in the units the model was trained in
-        fake = bundle.sample_scaled(args.n, seed=args.seed)
+        holdout = spec.get("holdout_idx") if args.data is None else None
+        # Score in the units and labels the model was trained with: the bundle's transformer.
+        data = data_for_transformer(data_source, bundle.transformer, holdout_idx=holdout, na_values=args.na_values,
+                                    dropna=args.dropna or bool(spec.get("dropna")))
+        fake = bundle.sample_values(args.n, seed=args.seed)
     else:
-        data = load_data(args.data or "iris-setosa", columns=args.columns, dropna=args.dropna)
-        frame, where = read_frame(source)
+        data = _load_data(args, seed=0) if args.data else load_data("iris-setosa", **{**data_options(args)})
+        frame, where = read_frame(source, na_values=args.na_values)
         if len(frame) == 0:
             raise GanTuneError(f"{where}: no generated rows (header only?); give a CSV with at least one row")
-        missing = [c for c in data.columns if c not in frame.columns]
-        if missing:
-            raise GanTuneError(f"{where}: generated rows lack column(s) {', '.join(map(repr, missing))} of {data.source}; pass --columns or fix the CSV header")
-        values = frame[data.columns].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
-        bad = ~np.isfinite(values)
-        if bad.any():
-            col = data.columns[int(np.argmax(bad.any(axis=0)))]
-            raise GanTuneError(f"{where}: {int(bad.sum())} non-numeric, NaN or infinite value(s), first in column {col!r}; fix the generated CSV")
-        fake = data.scaler.transform(values)
-    metrics = evaluate_scaled(data, fake)
+        fake = data.transformer.values(frame, f"{where} (generated rows for {data.source})")
+    metrics = evaluate_values(data, fake)
     if args.figure:
-        histograms(data.train_raw, data.scaler.inverse_transform(fake), data.columns, args.figure, title=f"wd_mean {metrics['wd_mean']:.4f}")
+        histograms(data.transformer, data.train_values, fake, args.figure, title=f"wd_mean {metrics['wd_mean']:.4f}")
     if args.json:
         print(json.dumps({"columns": data.columns, **metrics}, indent=2))
     else:
         print(format_table(metrics, data.columns))
         if args.figure:
             print(f"histograms written to {args.figure}")
+    return 0
+
+
+# -- describe ----------------------------------------------------------------------------------
+def cmd_describe(args: argparse.Namespace) -> int:
+    """Print the column types gantune infers (or a metadata file sets); optionally write them."""
+    import yaml
+
+    from gan.columns import metadata_document
+    from gan.data import plan_columns, read_frame, select_columns
+    from gan.io import write_text_atomic
+
+    frame, where = read_frame(args.data, na_values=args.na_values)
+    frame = select_columns(frame, where, args.columns)
+    plan = plan_columns(frame, where, args.metadata)
+    print(f"{where}: {len(frame)} rows, {len(plan.specs)} column(s) modelled, {len(plan.left_out)} left out")
+    width = max(len(c) for c in frame.columns)
+    for spec in plan.specs:
+        print(f"  {spec.name:<{width}}  {spec.describe()}")
+    for name, reason in plan.left_out.items():
+        print(f"  {name:<{width}}  left out: {reason}")
+    if args.write_metadata:
+        out = Path(args.write_metadata)
+        if out.exists() and not args.force:
+            raise GanTuneError(f"--write-metadata {out}: file exists; choose another name or pass --force")
+        write_text_atomic(out, yaml.safe_dump(metadata_document(plan), sort_keys=False))
+        print(f"metadata written to {out}; edit it and pass it with --metadata")
     return 0
 
 
@@ -188,6 +231,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--out", default="-", help="CSV file to write, or - for stdout (default)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default: 0)")
     p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("describe", help="show the column types gantune infers for a table (and write them as a metadata file)")
+    p.add_argument("--data", default="iris-setosa", help="built-in dataset or a CSV/Parquet path (default: %(default)s)")
+    p.add_argument("--columns", type=_columns, help="comma-separated columns to consider (default: all)")
+    p.add_argument("--metadata", help="metadata file overriding inferred types")
+    p.add_argument("--na-values", type=_names, help="comma-separated extra strings that mark a missing cell")
+    p.add_argument("--write-metadata", help="write the column types as a YAML metadata file to edit")
+    p.add_argument("--force", action="store_true", help="replace an existing --write-metadata file")
+    p.set_defaults(func=cmd_describe)
 
     p = sub.add_parser("evaluate", help="score a bundle or a CSV of generated rows against real data")
     p.add_argument("source", help="bundle directory or CSV of generated rows")

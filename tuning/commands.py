@@ -41,11 +41,17 @@ def cmd_tune(args: argparse.Namespace) -> int:
     opts = TuneOptions(
         data=args.data,
         columns=args.columns,
+        metadata=str(Path(args.metadata).resolve()) if args.metadata else None,
+        na_values=args.na_values,
         dropna=args.dropna,
         holdout=args.holdout,
+        encoding=args.encoding,
+        round_values=not args.no_round,
+        range_margin=args.range_margin,
         space=read_mapping(args.space) if args.space else None,
         config=read_mapping(args.config) if args.config else None,
         epochs=args.epochs,
+        steps=args.steps,
         seed=args.seed,
         num_samples=args.num_samples,
         max_concurrent=args.max_concurrent,
@@ -107,13 +113,15 @@ def cmd_export(args: argparse.Namespace) -> int:
 def add_subcommands(sub: argparse._SubParsersAction) -> None:
     from gan.fidelity import DEFAULT_MAX_COPY_SHARE
     from tuning.cli import add_data_args
-    from tuning.run import SAMPLERS, SCHEDULERS
+    from tuning.run import DEFAULT_STEPS, SAMPLERS, SCHEDULERS
 
     p = sub.add_parser("tune", help="tune GAN hyperparameters with Ray Tune + Optuna")
     add_data_args(p)
     p.add_argument("--space", help="YAML/JSON file overriding search ranges or fixing fields")
     p.add_argument("--config", help="base GANConfig (JSON/YAML) for fields the space does not search")
-    p.add_argument("--epochs", type=_int, default=3000, help="epochs per trial (default: %(default)s)")
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument("--steps", type=_int, help=f"optimisation steps per configuration, whatever the table's size (default: {DEFAULT_STEPS})")
+    budget.add_argument("--epochs", type=_int, help="passes over the training rows per configuration instead of --steps (small tables)")
     p.add_argument("--seed", type=_int, default=0, help="seed of the sampler and of every trial's GAN (default: 0)")
     p.add_argument("--num-samples", type=_int, default=20, help="number of trials (default: %(default)s)")
     p.add_argument("--max-concurrent", type=_int, help="at most this many trials at once (default: as resources allow)")

@@ -30,8 +30,8 @@ from gan.config import GANConfig
 from gan.errors import GanTuneError
 from gan.fidelity import DEFAULT_MAX_COPY_SHARE, passes_guard
 from gan.io import atomic_dir, check_output_dir, write_json_atomic, write_text_atomic
-from gan.models import build_models, sample_scaled
-from gan.report import evaluate_scaled
+from gan.models import build_models, sample_encoded
+from gan.report import evaluate_values
 from tuning.run import METRIC, STUDY_FILE, TuneOptions, load_study, read_options
 from tuning.trainable import STATE_FILE
 
@@ -53,13 +53,13 @@ class TrialRecord:
         return float(value) if value is not None and math.isfinite(value) else math.inf
 
 
-def _trial_status(trial: Any, last: dict[str, Any], epochs: int) -> str:
+def _trial_status(trial: Any, last: dict[str, Any], opts: TuneOptions) -> str:
     if trial.status == "ERROR":
         return "errored"
     if last.get("diverged"):
         return "diverged"
     if trial.status == "TERMINATED":
-        return "completed" if last.get("epoch", 0) >= epochs else "stopped early"
+        return "completed" if last.get(opts.budget_attr, 0) >= opts.budget - 1e-9 else "stopped early"
     return trial.status.lower()
 
 
@@ -87,7 +87,7 @@ def collect_trials(run_dir: Path, opts: TuneOptions) -> list[TrialRecord]:
         error = None
         if trial.status == "ERROR":
             error = _error_text(trial)
-        records.append(TrialRecord(trial.trial_id, _trial_status(trial, last, opts.base_config().epochs), params, last, ckpt, error))
+        records.append(TrialRecord(trial.trial_id, _trial_status(trial, last, opts), params, last, ckpt, error))
     return records
 
 
@@ -107,7 +107,7 @@ def trials_table(records: list[TrialRecord]) -> pd.DataFrame:
     rows = []
     for r in records:
         row = {"trial_id": r.trial_id, "status": r.status, METRIC: r.last.get(METRIC, math.nan),
-               "wd_orig_mean": r.last.get("wd_orig_mean", math.nan), "epoch": r.last.get("epoch", 0)}
+               "wd_orig_mean": r.last.get("wd_orig_mean", math.nan), "steps": r.last.get("steps", 0), "epoch": r.last.get("epoch", 0)}
         row.update({k: r.last.get(k, math.nan) for k in FIDELITY_COLUMNS})
         row.update({k: (json.dumps(v) if isinstance(v, (list, tuple)) else v) for k, v in sorted(r.params.items())})
         if r.error:
@@ -141,13 +141,24 @@ def choose_best(records: list[TrialRecord], max_copy_share: float = DEFAULT_MAX_
     return min(eligible, key=lambda r: r.score)
 
 
-def _load_generator_state(record: TrialRecord, config: GANConfig, n_features: int) -> dict[str, torch.Tensor] | None:
+def _load_generator_state(record: TrialRecord) -> dict[str, torch.Tensor] | None:
     if record.checkpoint is None or not (record.checkpoint / STATE_FILE).is_file():
         return None
     state = torch.load(record.checkpoint / STATE_FILE, map_location="cpu", weights_only=True)
-    if int(state.get("epoch", -1)) != int(record.last.get("epoch", -2)):
+    if int(state.get("steps", -1)) != int(record.last.get("steps", -2)):
         return None  # checkpoint and last result disagree: retrain instead
     return state["G"]
+
+
+def scored_config(space: Any, record: TrialRecord, n_rows: int) -> GANConfig:
+    """The trial's configuration with its budget set to the step it was scored at, so that
+    `gantune train --config` retrains exactly the scored model (a steps budget is exact where an
+    epoch count may not fall on a whole step). Scoring keeps the trial's cadence."""
+    config = space.to_config(record.params)
+    steps = int(record.last.get("steps") or 0)
+    if steps <= 0:
+        return config
+    return config.replace(steps=steps, eval_every=min(config.eval_interval(n_rows), steps))
 
 
 def export_run(
@@ -164,21 +175,21 @@ def export_run(
         raise GanTuneError(f"{run_dir}: no such run directory; pass the directory gantune tune printed (storage-path/name)")
     opts = read_options(run_dir)
     check_output_dir(out, force=force, what="export directory")
-    data = opts.load_data()
-    space = opts.search_space()
+    data = opts.load_data(quiet=True)
+    space = opts.search_space(len(data.train_idx))
     records = collect_trials(run_dir, opts)
     guard = opts.max_copy_share if max_copy_share is None else max_copy_share
     best = choose_best(records, guard)
-    config = space.to_config(best.params, epochs=int(best.last.get("epoch") or opts.base_config().epochs))
-    generator_state = _load_generator_state(best, config, data.n_features)
+    config = scored_config(space, best, len(data.train_idx))
+    generator_state = _load_generator_state(best)
     if generator_state is None:
         log.info("best trial %s has no matching checkpoint; retraining its config", best.trial_id)
         generator = train(config, data, device="cpu").generator
     else:
-        generator, _ = build_models(config, data.n_features)
+        generator, _ = build_models(config, data.transformer.layout)
         generator.load_state_dict(generator_state)
-    fake = sample_scaled(generator, config.eval_samples, config.eval_seed, data.scaler.constant)
-    metrics = evaluate_scaled(data, fake)
+    fake = data.transformer.decode(sample_encoded(generator, config.eval_samples, config.eval_seed))
+    metrics = evaluate_values(data, fake, max_copy_share=guard)
     metrics.update(trial_id=best.trial_id, status=best.status)
     table = trials_table(records)
     counts = {str(k): int(v) for k, v in pd.Series([r.status for r in records]).value_counts().items()}
@@ -205,7 +216,7 @@ def export_run(
         (tmp / "report").mkdir()
         from gan.plots import histograms
 
-        histograms(data.train_raw, data.scaler.inverse_transform(fake), data.columns, tmp / "report" / "histograms.png",
+        histograms(data.transformer, data.train_values, fake, tmp / "report" / "histograms.png",
                    title=f"best trial {best.trial_id}: wd_mean {metrics[METRIC]:.4f}")
         summary["report"] = _optuna_figures(run_dir, opts, tmp / "report")
         write_json_atomic(tmp / "summary.json", summary)
@@ -275,7 +286,7 @@ def _optuna_figures(run_dir: Path, opts: TuneOptions, report_dir: Path) -> dict[
 
 
 def format_top(records_table: pd.DataFrame, k: int = 5) -> str:
-    cols = [c for c in ("trial_id", "status", METRIC, "copy_share", "epoch", "noise_dim", "g_lr", "d_lr", "beta1", "beta2") if c in records_table]
+    cols = [c for c in ("trial_id", "status", METRIC, "copy_share", "steps", "batch_size", "noise_dim", "g_lr", "d_lr", "beta1", "beta2") if c in records_table]
     with pd.option_context("display.width", 160, "display.max_columns", 20, "display.float_format", "{:.4g}".format):
         return records_table[cols].head(k).to_string(index=False)
 

@@ -19,7 +19,7 @@ that trainer under Ray Tune without changing what Optuna or the export see:
 Scheduling: Ray sees packs, so the scheduler is FIFO and `--max-concurrent` counts packs.
 Early stopping happens inside the pack instead: with `--scheduler asha` (the default) members
 take part in successive halving across the whole pack (all shape buckets together), keeping the
-better half at 1/4 and at 1/2 of the epochs (`halving_rungs`); `--scheduler none` trains every
+better half at 1/4 and at 1/2 of the evaluation rounds (`halving_rounds`); `--scheduler none` trains every
 member to the end. Halving is on by default because it plays ASHA's role in normal mode (the
 same budget buys about twice the configurations) and, like ASHA, a stopped member's score at
 its last evaluation is what Optuna is told.
@@ -107,14 +107,9 @@ def pack_sizes(num_samples: int, pack_size: int) -> list[int]:
     return [base + (1 if i < extra else 0) for i in range(n_packs)]
 
 
-def halving_rungs(epochs: int, eval_every: int) -> tuple[int, ...]:
-    """Rungs at 1/4 and 1/2 of the epochs, on evaluation epochs, strictly inside the run."""
-    rungs = set()
-    for frac in (4, 2):
-        r = (epochs // frac) // eval_every * eval_every
-        if 0 < r < epochs:
-            rungs.add(r)
-    return tuple(sorted(rungs))
+def halving_rounds(n_rounds: int) -> tuple[int, ...]:
+    """Evaluation rounds at 1/4 and 1/2 of a run of `n_rounds` rounds, strictly inside it."""
+    return tuple(sorted({r for r in (n_rounds // 4, n_rounds // 2) if 0 < r < n_rounds}))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -123,7 +118,7 @@ def halving_rungs(epochs: int, eval_every: int) -> tuple[int, ...]:
 RoundFn = Callable[[int, Sequence["MemberResult | None"]], None]
 
 
-def member_status(r: MemberResult | None, epochs: int) -> str:
+def member_status(r: MemberResult | None) -> str:
     """pending / running / completed / stopped early / diverged (export's vocabulary)."""
     if r is None:
         return "pending"
@@ -131,7 +126,7 @@ def member_status(r: MemberResult | None, epochs: int) -> str:
         return "diverged"
     if r.status == "running":
         return "running"
-    if r.status == "completed" or r.epochs_done >= epochs:
+    if r.status == "completed":
         return "completed"
     return "stopped early"
 
@@ -146,22 +141,23 @@ def train_pack(
     max_waste: float = MAX_WASTE,
     on_round: RoundFn | None = None,
 ) -> list[MemberResult]:
-    """Train `configs` (sharing epochs and eval_every) as shape-bucketed packs run in lockstep.
+    """Train `configs` (sharing their budget and eval_every) as shape-bucketed packs run in
+    lockstep by evaluation round.
 
-    Every `eval_every` epochs all buckets stop, every live member is scored, members at a rung
-    epoch are ranked across all buckets and the worse ones stopped (keep ceil(live / eta)), and
-    `on_round(epoch, results)` is called with every member's MemberResult so far (None for a
-    member not started yet). Returns the results in `configs` order.
+    Round r takes every member to its r-th evaluation point (or its last step); then every live
+    member is scored, at a rung round the members are ranked across all buckets and the worse
+    ones stopped (keep ceil(live / eta)), and `on_round(r, results)` is called with every
+    member's MemberResult so far (None for a member not started yet). Returns the results in
+    `configs` order.
     """
     from gan.train import train
 
     configs = list(configs)
     if not configs:
         return []
-    epochs, every = configs[0].epochs, configs[0].eval_every
-    for c in configs:
-        if (c.epochs, c.eval_every) != (epochs, every):
-            raise GanTuneError("a pack's configurations must share epochs and eval_every")
+    budget = {(c.epochs, c.steps, c.eval_every) for c in configs}
+    if len(budget) > 1:
+        raise GanTuneError("a pack's configurations must share their budget (epochs / steps) and eval_every")
     results: list[MemberResult | None] = [None] * len(configs)
     packable = [i for i, c in enumerate(configs) if c.loss in _PACKABLE_LOSSES]
     others = [i for i, c in enumerate(configs) if c.loss not in _PACKABLE_LOSSES]
@@ -174,53 +170,58 @@ def train_pack(
                 results[glob[local]] = r
             packs.append((trainer, glob))
 
-    epoch = 0
-    while epoch < epochs and any(len(t) for t, _ in packs):
-        n = min(every, epochs - epoch)
+    def rounds(t: PackedTrainer) -> int:
+        m = t.members[0]
+        return math.ceil(m.total_steps / m.eval_interval)
+
+    n_rounds = max((rounds(t) for t, _ in packs), default=0)
+    for rnd in range(1, n_rounds + 1):
+        if not any(len(t) for t, _ in packs):
+            break
         t0 = time.perf_counter()
         steps0 = {id(t): t.steps for t, _ in packs}
-        # One Trainer.run_epochs call per member per round: the same chunking as gan.train.train.
         for trainer, _ in packs:
             if len(trainer):
-                trainer.run_epochs(n)  # members that diverge are dropped inside
-        epoch += n
+                m = trainer.members[0]  # a bucket's members share batch size, budget and cadence
+                trainer.run_steps(min(rnd * m.eval_interval, m.total_steps) - m.steps)  # diverging members are dropped inside
         elapsed = time.perf_counter() - t0
         for trainer, _ in packs:
             for local in trainer.live:
                 r = trainer.results[local]
                 metrics = trainer.evaluate(local)
                 metrics["steps_per_s"] = (trainer.steps - steps0[id(trainer)]) / elapsed if elapsed > 0 else math.nan
-                metrics["diverged"] = False
+                metrics["diverged"] = not math.isfinite(metrics["wd_mean"])
                 metrics["pack_size"] = len(trainer)
-                r.metrics, r.epochs_done, r.steps = metrics, epoch, metrics["steps"]
-                r.history.append({"epoch": epoch, "wd_mean": metrics["wd_mean"]})
-            if epoch >= epochs and len(trainer):
-                trainer.drop(trainer.live, status="completed")
-        if epoch in rungs:
+                r.metrics, r.steps, r.epoch = metrics, metrics["steps"], metrics["epoch"]
+                r.history.append({"steps": r.steps, "epoch": r.epoch, "wd_mean": metrics["wd_mean"]})
+            done = [local for local in trainer.live if trainer.results[local].steps >= trainer.members[0].total_steps]
+            if done:
+                trainer.drop(done, status="completed")
+        if rnd in rungs:
             live = [(trainer.results[local].metrics["wd_mean"], glob[local], trainer, local)
                     for trainer, glob in packs for local in trainer.live]
             live.sort(key=lambda x: (x[0], x[1]))
             keep = max(1, math.ceil(len(live) / eta))
             for _, _, trainer, local in live[keep:]:
-                trainer.drop([local])  # status "stopped at epoch N", weights exported
+                trainer.drop([local])  # status "stopped at step N", weights exported
         if on_round is not None:
-            on_round(epoch, results)
+            on_round(rnd, results)
     del packs  # free the stacked tensors before any single trainings
 
     for i in others:  # loss the packed trainer does not take: train alone, exactly as gantune train
         res = train(configs[i], data, device=device)
-        results[i] = MemberResult(i, configs[i], data.n_features, status=res.status, epochs_done=res.epochs_done,
-                                  steps=int(res.metrics.get("steps", 0)), metrics=res.metrics, history=res.history,
+        results[i] = MemberResult(i, configs[i], data.transformer.layout, status=res.status, steps=res.steps_done,
+                                  epoch=float(res.metrics.get("epoch", 0.0)), metrics=res.metrics, history=res.history,
                                   generator_state={k: v.detach().cpu() for k, v in res.generator.state_dict().items()})
         if on_round is not None:
-            on_round(res.epochs_done, results)
+            on_round(n_rounds, results)
     for i, r in enumerate(results):
         assert r is not None
         r.index = i  # position in `configs`, as gan.packed.train_packed returns them
     return results  # type: ignore[return-value]
 
 
-def member_rows(numbers: Sequence[int], results: Sequence[MemberResult | None], epochs: int) -> list[dict[str, Any]]:
+def member_rows(numbers: Sequence[int], results: Sequence[MemberResult | None]) -> list[dict[str, Any]]:
     """The per-member part of a pack's report: plain values only (Ray stores it as JSON)."""
     rows = []
     for number, r in zip(numbers, results):
@@ -229,8 +230,9 @@ def member_rows(numbers: Sequence[int], results: Sequence[MemberResult | None], 
             "number": int(number),
             METRIC: float(metrics.get(METRIC, math.inf)),
             "wd_orig_mean": float(metrics.get("wd_orig_mean", math.inf)),
-            "epoch": int(r.epochs_done) if r is not None else 0,
-            "status": member_status(r, epochs),
+            "steps": int(r.steps) if r is not None else 0,
+            "epoch": float(r.epoch) if r is not None else 0.0,
+            "status": member_status(r),
         })
     return rows
 
@@ -241,16 +243,15 @@ FIDELITY_KEYS = ("copy_share", "dcr_ratio", "corr_diff")
 
 
 def _add_fidelity(rows: list[dict[str, Any]], results: Sequence[MemberResult], data: TabularData) -> None:
-    from gan.fidelity import fidelity
-    from gan.models import sample_scaled
+    from gan.fidelity import table_fidelity
+    from gan.models import sample_encoded
 
-    holdout = data.scaler.transform(data.holdout_raw) if len(data.holdout_idx) else None
     for row, r in zip(rows, results):
         if row["status"] == "diverged" or r.generator_state is None:
             continue
         c = r.config
-        fake = sample_scaled(r.generator(), c.eval_samples, c.eval_seed, data.scaler.constant)
-        fid = fidelity(data.train_scaled, fake, holdout=holdout, seed=c.eval_seed, detect=False)
+        fake = data.transformer.decode(sample_encoded(r.generator(), c.eval_samples, c.eval_seed))
+        fid = table_fidelity(data.reference, fake, seed=c.eval_seed, detect=False)
         row.update({k: float(fid[k]) for k in FIDELITY_KEYS if k in fid})
 
 
@@ -271,20 +272,22 @@ def pack_trainable(params: dict[str, Any], data: TabularData, space: Any) -> Non
     torch.set_num_threads(max(1, int(params.get("_threads", 1))))
     numbers = [int(n) for n in params["_numbers"]]
     configs = [space.to_config(p) for p in params["_members"]]
-    epochs, every = configs[0].epochs, configs[0].eval_every
-    rungs = halving_rungs(epochs, every) if params.get("_halving") else ()
+    n = len(data.train_idx)
+    n_rounds = max(math.ceil(c.total_steps(n) / c.eval_interval(n)) for c in configs)
+    rungs = halving_rounds(n_rounds) if params.get("_halving") else ()
     node_id = ray.get_runtime_context().get_node_id()
 
-    def result(epoch: int, rows: list[dict[str, Any]], live: int) -> dict[str, Any]:
-        return {METRIC: _best(rows), "epoch": epoch, "pack_size": len(rows), "live": live,
+    def result(rnd: int, rows: list[dict[str, Any]], live: int) -> dict[str, Any]:
+        return {METRIC: _best(rows), "round": rnd, "steps": max((row["steps"] for row in rows), default=0),
+                "epoch": max((row["epoch"] for row in rows), default=0.0), "pack_size": len(rows), "live": live,
                 "diverged": False, "node_id": node_id, "members": rows}
 
-    def on_round(epoch: int, results: Sequence[MemberResult | None]) -> None:
-        rows = member_rows(numbers, results, epochs)
-        tune.report(result(epoch, rows, sum(row["status"] in ("running", "pending") for row in rows)))
+    def on_round(rnd: int, results: Sequence[MemberResult | None]) -> None:
+        rows = member_rows(numbers, results)
+        tune.report(result(rnd, rows, sum(row["status"] in ("running", "pending") for row in rows)))
 
     results = train_pack(configs, data, device=_device(params.get("_device", "auto")), rungs=rungs, on_round=on_round)
-    rows = member_rows(numbers, results, epochs)
+    rows = member_rows(numbers, results)
     _add_fidelity(rows, results, data)
     ranked = sorted((row[METRIC], k) for k, row in enumerate(rows) if row["status"] != "diverged" and math.isfinite(row[METRIC]))
     with tempfile.TemporaryDirectory() as tmp:
@@ -294,12 +297,11 @@ def pack_trainable(params: dict[str, Any], data: TabularData, space: Any) -> Non
                 continue
             member_dir = Path(tmp) / f"member-{numbers[k]}"
             member_dir.mkdir()
-            # The layout tuning.export reads for ordinary trials: {"G": state dict, "epoch": N}.
-            torch.save({"G": r.generator_state, "epoch": r.epochs_done}, member_dir / STATE_FILE)
+            # The layout tuning.export reads for ordinary trials: {"G": state dict, "steps": N}.
+            torch.save({"G": r.generator_state, "steps": r.steps}, member_dir / STATE_FILE)
             (member_dir / "config.json").write_text(json.dumps(r.config.to_dict()))
         Path(tmp, PACK_FILE).write_text(json.dumps(rows))
-        final_epoch = max((row["epoch"] for row in rows), default=0)
-        tune.report(result(final_epoch, rows, 0), checkpoint=tune.Checkpoint.from_directory(tmp))
+        tune.report(result(n_rounds, rows, 0), checkpoint=tune.Checkpoint.from_directory(tmp))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -483,7 +485,7 @@ def member_records(trial: Any, last: dict[str, Any], checkpoint: Path | None) ->
             status = "stopped early"  # the pack was stopped before this member finished
         member_last: dict[str, Any] = {"optuna_number": int(number), "pack_trial": trial.trial_id}
         if row is not None:
-            member_last.update({METRIC: row[METRIC], "wd_orig_mean": row["wd_orig_mean"], "epoch": row["epoch"],
+            member_last.update({METRIC: row[METRIC], "wd_orig_mean": row["wd_orig_mean"], "epoch": row["epoch"], "steps": row["steps"],
                                 "diverged": row["status"] == "diverged"})
             member_last.update({k: row[k] for k in FIDELITY_KEYS if k in row})
         member_ckpt = checkpoint / f"member-{number}" if checkpoint is not None else None
@@ -493,5 +495,5 @@ def member_records(trial: Any, last: dict[str, Any], checkpoint: Path | None) ->
     return records
 
 
-__all__ = ["PackSearcher", "build_tuner", "halving_rungs", "member_records", "pack_sizes", "pack_trainable",
+__all__ = ["PackSearcher", "build_tuner", "halving_rounds", "member_records", "pack_sizes", "pack_trainable",
            "parse_pack", "resolve_pack_size", "train_pack"]

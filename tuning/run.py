@@ -29,6 +29,9 @@ from tuning.space import SearchSpace
 log = logging.getLogger(__name__)
 
 METRIC, MODE = "wd_mean", "min"
+# Budget per configuration when neither --steps nor --epochs is given: optimisation steps,
+# whatever the table's size (iris-setosa at batch 32: 3,200 epochs).
+DEFAULT_STEPS = 5000
 SAMPLERS = ("tpe", "random", "cmaes", "gp")
 SCHEDULERS = ("asha", "none")
 META_FILE = "gantune.json"
@@ -91,12 +94,20 @@ class TuneOptions:
 
     data: str = "iris-setosa"
     columns: list[str] | None = None
+    metadata: str | None = None  # column-types file (gan.columns.load_metadata)
+    na_values: list[str] | None = None
     dropna: bool = False
     holdout: float = 0.0
+    encoding: str = "quantile"  # numeric columns (gan.transform.ENCODINGS)
+    round_values: bool = True
+    range_margin: float = 0.0
     space: dict[str, Any] | None = None  # parsed --space file
     config: dict[str, Any] | None = None  # parsed --config file: the base GANConfig
-    epochs: int = 3000
-    eval_every: int | None = None  # default: epochs // 10
+    # Budget per configuration: `steps` optimisation steps, or `epochs` passes over the rows;
+    # neither given: DEFAULT_STEPS steps. Scores every budget / 10 unless eval_every is given.
+    epochs: int | None = None
+    steps: int | None = None
+    eval_every: int | None = None
     seed: int = 0
     num_samples: int = 20
     max_concurrent: int | None = None
@@ -134,8 +145,12 @@ class TuneOptions:
             raise GanTuneError(f"--max-copy-share must be in [0, 1], got {self.max_copy_share}")
         if self.num_samples < 1:
             raise GanTuneError(f"--num-samples must be at least 1, got {self.num_samples}")
-        if self.epochs < 1:
+        if self.epochs is not None and self.steps is not None:
+            raise GanTuneError("--epochs and --steps both set the budget; give one of them")
+        if self.epochs is not None and self.epochs < 1:
             raise GanTuneError(f"--epochs must be at least 1, got {self.epochs}")
+        if self.steps is not None and self.steps < 1:
+            raise GanTuneError(f"--steps must be at least 1, got {self.steps}")
         if self.sampler not in SAMPLERS:
             raise GanTuneError(f"--sampler {self.sampler!r} is unknown; use one of {', '.join(SAMPLERS)}")
         if self.scheduler not in SCHEDULERS:
@@ -158,16 +173,33 @@ class TuneOptions:
         assert self.name is not None
         return Path(self.storage_path).expanduser().resolve() / self.name
 
+    @property
+    def budget_attr(self) -> str:
+        """The result key budgets are counted in: "epoch" under --epochs, else "steps"."""
+        return "epoch" if self.epochs is not None else "steps"
+
+    @property
+    def budget(self) -> int:
+        return self.epochs if self.epochs is not None else (self.steps or DEFAULT_STEPS)
+
     def base_config(self) -> GANConfig:
         base = GANConfig.from_dict(self.config or {}, source="--config")
-        eval_every = self.eval_every or max(1, self.epochs // 10)
-        return base.replace(epochs=self.epochs, seed=self.seed, eval_every=min(eval_every, self.epochs))
+        budget = self.budget
+        eval_every = min(self.eval_every or max(1, budget // 10), budget)
+        if self.epochs is not None:
+            return base.replace(epochs=budget, steps=None, seed=self.seed, eval_every=eval_every)
+        return base.replace(steps=budget, seed=self.seed, eval_every=eval_every)
 
-    def search_space(self) -> SearchSpace:
-        return SearchSpace(self.space, base=self.base_config(), where="--space")
+    def search_space(self, n_rows: int | None = None) -> SearchSpace:
+        """The search space; with `n_rows`, batch_size is searched over sizes that suit the table
+        (unless --space or --config sets it)."""
+        fixed_batch = "batch_size" in (self.config or {})
+        return SearchSpace(self.space, base=self.base_config(), where="--space", n_rows=None if fixed_batch else n_rows)
 
-    def load_data(self) -> TabularData:
-        return load_data(self.data, columns=self.columns, dropna=self.dropna, holdout=self.holdout, seed=self.seed)
+    def load_data(self, quiet: bool = False) -> TabularData:
+        return load_data(self.data, columns=self.columns, metadata=self.metadata, na_values=self.na_values, dropna=self.dropna,
+                         holdout=self.holdout, seed=self.seed, encoding=self.encoding, round_values=self.round_values,
+                         margin=self.range_margin, quiet=quiet)
 
 
 def read_options(run_dir: str | Path) -> TuneOptions:
@@ -345,10 +377,13 @@ def run_tuning(opts: TuneOptions, *, resume: bool = False, address: str | None =
             raise GanTuneError(f"run directory {run_dir} already exists; pass --resume to continue it or choose another --name")
     # Fail on bad input before any Ray process starts.
     data = opts.load_data()
-    space = opts.search_space()
+    space = opts.search_space(len(data.train_idx))
     base = opts.base_config()
-    if len(data.train_idx) < base.batch_size:
+    if len(data.train_idx) < base.batch_size and "batch_size" in (opts.config or {}):
         raise GanTuneError(f"{data.source}: {len(data.train_idx)} training rows but batch_size {base.batch_size}; set a smaller batch_size in --config")
+    # Build what every trial needs from the real rows once, here, so trials receive it ready
+    # through Ray's object store instead of each rebuilding it.
+    data.train_encoded, data.scorer, data.reference  # noqa: B018
 
     if address is None:
         _check_resources(opts, None)
@@ -389,9 +424,9 @@ def run_tuning(opts: TuneOptions, *, resume: bool = False, address: str | None =
             log.info("--objective %s is multi-objective: ASHA ranks by one metric, so trials run to the end (--scheduler none)", opts.objective)
         if opts.scheduler == "asha" and not multi:
             scheduler = ASHAScheduler(
-                time_attr="epoch",
-                max_t=base.epochs,
-                grace_period=max(base.eval_every, base.epochs // 4),
+                time_attr=opts.budget_attr,
+                max_t=opts.budget,
+                grace_period=max(base.eval_every, opts.budget // 4),
                 reduction_factor=3,
             )
         else:

@@ -43,7 +43,25 @@ DEFAULT_SPACE: dict[str, Any] = {
 }
 
 # Fields a space may not touch: they define the trial budget and scoring, not the model.
-NOT_SEARCHABLE = ("epochs", "eval_every", "eval_samples", "eval_seed", "seed")
+NOT_SEARCHABLE = ("epochs", "steps", "eval_every", "eval_samples", "eval_seed", "seed")
+# Batch sizes searched by default, scaled to the table: powers of two from MAX_BATCH (or the
+# largest power of two <= the training rows) down to an eighth of it, at least MIN_BATCH. 50
+# rows -> 16, 32 (the reference is 32); 344 -> 32 .. 256; 50,000 or 1,000,000 -> 128 .. 1,024.
+MIN_BATCH, MAX_BATCH = 16, 1024
+
+
+def default_batch_choices(n_rows: int) -> list[int]:
+    """The batch sizes the default space offers for a table of `n_rows` training rows."""
+    hi = MAX_BATCH
+    while hi > n_rows and hi > 1:
+        hi //= 2
+    lo = max(MIN_BATCH, hi // 8)
+    choices = []
+    b = lo
+    while b <= hi:
+        choices.append(b)
+        b *= 2
+    return choices or [max(1, min(n_rows, MIN_BATCH))]
 
 
 @dataclass(frozen=True)
@@ -86,8 +104,12 @@ def _parse_param(name: str, spec: Any, where: str) -> Param:
 class SearchSpace:
     """Define-by-run space: `space(trial)` suggests parameters; `to_config` builds a GANConfig."""
 
-    def __init__(self, spec: Mapping[str, Any] | None = None, *, base: GANConfig | None = None, where: str = "search space") -> None:
+    def __init__(self, spec: Mapping[str, Any] | None = None, *, base: GANConfig | None = None, where: str = "search space",
+                 n_rows: int | None = None) -> None:
         merged = dict(DEFAULT_SPACE)
+        # `n_rows`: search batch_size over default_batch_choices(n_rows) unless `spec` sets it.
+        if n_rows is not None and "batch_size" not in (spec or {}):
+            merged["batch_size"] = {"choices": default_batch_choices(n_rows)}
         merged.update(spec or {})
         self.base = base or GANConfig()
         valid = set(GANConfig.field_names()) | set(SHAPE_PARAMS)

@@ -16,11 +16,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from ray import tune
 
 from gan.data import TabularData
-from gan.fidelity import fidelity
+from gan.fidelity import table_fidelity
 from gan.train import Trainer, train
 from tuning.space import SearchSpace
 
@@ -58,27 +59,30 @@ def gan_trainable(params: dict[str, Any], data: TabularData, space: SearchSpace)
             state = torch.load(Path(ckpt_dir) / STATE_FILE, map_location="cpu", weights_only=True)
 
     detect = bool(params.get("_detect", False))
-    real = data.train_scaled
-    holdout = data.scaler.transform(data.holdout_raw) if len(data.holdout_idx) else None
     last_checkpoint = time.monotonic()
 
-    def report(epoch: int, metrics: dict[str, Any], trainer: Trainer) -> None:
+    def report(steps: int, metrics: dict[str, Any], trainer: Trainer) -> None:
         nonlocal last_checkpoint
-        if fail_at is not None and epoch >= int(fail_at):
-            raise RuntimeError(f"injected failure at epoch {epoch}")
-        final = epoch >= config.epochs or bool(metrics.get("diverged"))
-        # Memorisation guard and cross-feature scores at every report (milliseconds). The
-        # detection classifier costs about a second, a third of a 2,000-step trial: only at the
-        # final report, and only when it is an objective (the export scores the best anyway).
-        fake = trainer.sample_scaled(config.eval_samples, config.eval_seed)
-        fid = fidelity(real, fake, holdout=holdout, seed=config.eval_seed, detect=final and detect)
+        if fail_at is not None and metrics["epoch"] >= float(fail_at):
+            raise RuntimeError(f"injected failure at epoch {metrics['epoch']:g}")
+        diverged = bool(metrics.get("diverged"))
+        final = steps >= trainer.total_steps or diverged
+        # Memorisation guard and cross-feature scores at every report (milliseconds on small
+        # tables; bounded samples on large ones, see gan.fidelity). The detection classifier
+        # costs about a second: only at the final report, and only when it is an objective
+        # (the export scores the best anyway).
+        if diverged:
+            fid = table_fidelity(data.reference, np.full((1, data.n_columns), np.inf))
+        else:
+            fake = trainer.sample_values(config.eval_samples, config.eval_seed)
+            fid = table_fidelity(data.reference, fake, seed=config.eval_seed, detect=final and detect)
         out = {
             "wd_mean": metrics["wd_mean"],
             "wd_orig_mean": metrics["wd_orig_mean"],
-            "epoch": epoch,
-            "steps": metrics["steps"],
+            "epoch": metrics["epoch"],
+            "steps": steps,
             "steps_per_s": metrics.get("steps_per_s", math.nan),
-            "diverged": bool(metrics.get("diverged", False)),
+            "diverged": diverged,
             "node_id": node_id,
             **{f"wd_{i}": v for i, v in enumerate(metrics["wd"])},
             **fid,
@@ -94,4 +98,3 @@ def gan_trainable(params: dict[str, Any], data: TabularData, space: SearchSpace)
 
     # A diverged run reports wd_mean = inf once and returns: the trial ends, the run goes on.
     train(config, data, device=_device(params.get("_device", "auto")), report=report, state=state)
-

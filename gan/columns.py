@@ -1,0 +1,371 @@
+"""Column types: what each column of a table is, inferred from the data and overridable.
+
+A table as users bring it mixes continuous numbers, integer counts, categories (strings,
+booleans, numbers with few levels), missing values, identifiers and values recorded to a fixed
+number of decimals. `infer_columns` decides, per column, one of
+
+* ``numeric``: a continuous number; `decimals` is the precision it was recorded in (None when
+  no fixed precision is found), `low` / `high` its range;
+* ``integer``: whole numbers (counts, years with many levels); generated as integers;
+* ``categorical``: a label from a fixed set (strings, booleans, numbers with at most
+  `MAX_INT_LEVELS` distinct values); `categories` holds the labels in a stable order;
+
+and which columns are left out, with the reason a person can read (an identifier: a distinct
+value in nearly every row; free text with too many distinct values; dates, not modelled yet).
+A metadata file (`load_metadata`) overrides any decision.
+
+Every spec records the share of missing values (`missing`), so missing values are modelled and
+generated at the real rate instead of refused. Specs are plain JSON (`to_dict` / `from_dict`)
+and are stored in every bundle.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from gan.errors import GanTuneError
+
+log = logging.getLogger(__name__)
+
+KINDS = ("numeric", "integer", "categorical")
+# Types a metadata file may give: the three modelled kinds, or "ignore" to leave a column out.
+METADATA_TYPES = (*KINDS, "ignore")
+
+# An integer-valued column with at most this many distinct values is a category (0/1 flags,
+# ratings, years of a study); above it, a count (modelled as a number).
+MAX_INT_LEVELS = 10
+# A text column with more distinct values than this is left out unless a metadata file declares
+# it categorical: a one-hot block of thousands of labels is mostly noise to a GAN.
+MAX_CATEGORIES = 500
+# An identifier has a distinct value in (nearly) every row: at least this share, on at least
+# IDENTIFIER_MIN_ROWS rows (on fewer rows any column can be all-distinct by chance).
+IDENTIFIER_SHARE = 0.95
+IDENTIFIER_MIN_ROWS = 20
+# Recorded precision: the smallest number of decimals (up to MAX_DECIMALS) that represents every
+# value; floats further from their rounded value than this (relative) are not on that grid.
+MAX_DECIMALS = 6
+_DECIMALS_RTOL = 1e-9
+_ID_NAME = re.compile(r"(^|[_\s.-])(id|uuid|guid|key)$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """One modelled column. Plain data: JSON round-trips through `to_dict` / `from_dict`."""
+
+    name: str
+    kind: str  # one of KINDS
+    missing: float = 0.0  # share of missing values in the fitted rows
+    # numeric / integer
+    low: float | None = None
+    high: float | None = None
+    decimals: int | None = None  # recorded precision; 0 for integers; None = none found
+    # categorical: the labels (str, int, float or bool) in a stable order
+    categories: tuple[Any, ...] = ()
+    # how values are written back: "float", "int", "bool" or "str"
+    dtype: str = "float"
+
+    @property
+    def is_numeric(self) -> bool:
+        return self.kind in ("numeric", "integer")
+
+    @property
+    def has_missing(self) -> bool:
+        return self.missing > 0
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "kind": self.kind, "missing": self.missing, "dtype": self.dtype}
+        if self.is_numeric:
+            out.update(low=self.low, high=self.high, decimals=self.decimals)
+        else:
+            out["categories"] = list(self.categories)
+        return out
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "ColumnSpec":
+        d = dict(d)
+        if d.get("kind") not in KINDS:
+            raise ValueError(f"unknown column kind {d.get('kind')!r}")
+        d["categories"] = tuple(d.get("categories", ()))
+        return cls(**d)
+
+    def describe(self) -> str:
+        """A short human description: 'numeric 4.3..5.8, 1 decimal, 3% missing'."""
+        if self.is_numeric:
+            parts = [f"{self.kind} {_fmt(self.low)}..{_fmt(self.high)}"]
+            if self.kind == "numeric":
+                parts.append("no fixed precision" if self.decimals is None else f"{self.decimals} decimal{'s' if self.decimals != 1 else ''}")
+        else:
+            shown = ", ".join(map(str, self.categories[:4])) + (", ..." if len(self.categories) > 4 else "")
+            parts = [f"categorical, {len(self.categories)} labels ({shown})"]
+        if self.missing:
+            parts.append(f"{100 * self.missing:.1f}% missing")
+        return ", ".join(parts)
+
+
+def _fmt(x: float | None) -> str:
+    if x is None:
+        return "?"
+    return f"{x:.6g}"
+
+
+@dataclass
+class ColumnPlan:
+    """The result of inference: modelled specs (in table order) and left-out columns."""
+
+    specs: list[ColumnSpec]
+    left_out: dict[str, str] = field(default_factory=dict)  # column -> reason
+
+    @property
+    def columns(self) -> list[str]:
+        return [s.name for s in self.specs]
+
+
+# ---------------------------------------------------------------------------------------------
+# Inference
+# ---------------------------------------------------------------------------------------------
+def recorded_decimals(values: np.ndarray) -> int | None:
+    """Smallest d <= MAX_DECIMALS such that every value is a multiple of 10**-d, else None."""
+    v = np.asarray(values, dtype=np.float64)
+    if len(v) == 0:
+        return None
+    for d in range(MAX_DECIMALS + 1):
+        r = np.round(v, d)
+        if np.all(np.abs(r - v) <= _DECIMALS_RTOL * np.maximum(1.0, np.abs(v))):
+            return d
+    return None
+
+
+def _label(value: Any) -> Any:
+    """A JSON-able category label (NumPy scalars to Python ones)."""
+    if isinstance(value, (np.bool_, bool)):
+        return bool(value)
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating, float)):
+        f = float(value)
+        return int(f) if f.is_integer() else f
+    return value if isinstance(value, (str, int)) else str(value)
+
+
+def _sorted_labels(labels: Sequence[Any]) -> tuple[Any, ...]:
+    # Mixed label types (an object column holding 1 and "a") sort by type name first.
+    return tuple(sorted(labels, key=lambda x: (type(x).__name__, x)))
+
+
+def _categorical(name: str, col: pd.Series, missing: float, dtype: str) -> ColumnSpec:
+    labels = [_label(v) for v in pd.unique(col.dropna())]
+    if dtype == "str":
+        labels = [str(v) for v in labels]
+    return ColumnSpec(name, "categorical", missing=missing, categories=_sorted_labels(labels), dtype=dtype)
+
+
+def _numeric(name: str, values: np.ndarray, missing: float, integer: bool) -> ColumnSpec:
+    low, high = float(values.min()), float(values.max())
+    if integer:
+        return ColumnSpec(name, "integer", missing=missing, low=low, high=high, decimals=0, dtype="int")
+    return ColumnSpec(name, "numeric", missing=missing, low=low, high=high, decimals=recorded_decimals(values), dtype="float")
+
+
+def _is_identifier(name: str, values: pd.Series, n_distinct: int, integer: bool) -> bool:
+    n = len(values)
+    if n < IDENTIFIER_MIN_ROWS or n_distinct < IDENTIFIER_SHARE * n:
+        return False
+    if not integer:
+        return True  # text with a distinct value in nearly every row
+    if n_distinct < n:
+        return False
+    # All-distinct whole numbers are an identifier when named like one or when they form an
+    # evenly spaced sequence (1, 2, 3, ...); otherwise they are a count with wide range.
+    if _ID_NAME.search(name):
+        return True
+    diffs = np.diff(np.sort(values.to_numpy(dtype=np.float64)))
+    return bool(len(diffs) and np.all(diffs == diffs[0]))
+
+
+def _looks_like_dates(col: pd.Series) -> bool:
+    sample = col.dropna().astype(str).head(200)
+    if sample.empty or not sample.str.contains(r"\d{1,4}[-/.:]\d{1,2}", regex=True).all():
+        return False
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        parsed = pd.to_datetime(sample, errors="coerce", format="mixed")
+    return bool(parsed.notna().mean() >= 0.95)
+
+
+def infer_column(name: str, col: pd.Series, where: str) -> ColumnSpec | str:
+    """A ColumnSpec, or the reason (str) the column is left out. Raises for unusable columns."""
+    n = len(col)
+    present = col.dropna()
+    if present.empty:
+        raise GanTuneError(
+            f"{where}: column {name!r} has no values (all {n} missing); remove it from the file, "
+            f"or leave it out with --columns or a metadata file ({name}: ignore)"
+        )
+    missing = float(1.0 - len(present) / n) if n else 0.0
+    dtype = col.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        return _categorical(name, col, missing, "bool")
+    if pd.api.types.is_datetime64_any_dtype(dtype) or isinstance(dtype, pd.PeriodDtype):
+        return "dates (not modelled yet)"
+    if pd.api.types.is_numeric_dtype(dtype):
+        values = present.to_numpy(dtype=np.float64)
+        if not np.isfinite(values).all():
+            raise GanTuneError(
+                f"{where}: column {name!r} holds infinite values; replace them (or mark them missing) in the file"
+            )
+        integer = bool(np.all(values == np.round(values)))
+        n_distinct = int(pd.Series(values).nunique())
+        if integer and n_distinct <= MAX_INT_LEVELS:
+            return _categorical(name, col, missing, "int")
+        if integer and _is_identifier(name, present, n_distinct, integer=True):
+            return f"identifier ({n_distinct} distinct values in {len(present)} rows)"
+        return _numeric(name, values, missing, integer)
+    # Text, mixed objects, pandas categoricals.
+    as_text = present.astype(str)
+    if set(as_text.str.lower().unique()) <= {"true", "false"}:
+        return _categorical(name, present.map(lambda v: str(v).lower() == "true").reindex(col.index), missing, "bool")
+    numbers = pd.to_numeric(present, errors="coerce")
+    n_distinct = int(as_text.nunique())
+    if numbers.notna().all():  # numbers stored as text (e.g. a Parquet object column)
+        return infer_column(name, pd.to_numeric(col, errors="coerce"), where)
+    if numbers.notna().any() and n_distinct > MAX_INT_LEVELS and numbers.notna().mean() >= 0.5:
+        text = as_text[numbers.isna()].iloc[0]
+        number = as_text[numbers.notna()].iloc[0]
+        raise GanTuneError(
+            f"{where}: cannot infer the type of column {name!r}: it mixes numbers (e.g. {number!r}) and text "
+            f"(e.g. {text!r}); if the text marks missing values pass --na-values {text!r}, otherwise declare the "
+            f"column in a metadata file ({name}: categorical or {name}: ignore)"
+        )
+    if _is_identifier(name, present, n_distinct, integer=False):
+        return f"identifier ({n_distinct} distinct values in {len(present)} rows)"
+    if _looks_like_dates(present):
+        return "dates (not modelled yet)"
+    if n_distinct > MAX_CATEGORIES:
+        return f"text with {n_distinct} distinct values (more than {MAX_CATEGORIES}); declare it categorical in a metadata file to model it"
+    return _categorical(name, col, missing, "str")
+
+
+def _declared(name: str, col: pd.Series, kind: str, where: str, decimals: Any = "auto") -> ColumnSpec:
+    """A spec for a column whose type a metadata file declares."""
+    present = col.dropna()
+    if present.empty:
+        raise GanTuneError(f"{where}: column {name!r} has no values (all {len(col)} missing); remove it or declare it ignore")
+    missing = float(1.0 - len(present) / len(col))
+    if kind == "categorical":
+        if pd.api.types.is_bool_dtype(col.dtype):
+            dtype = "bool"
+        elif pd.api.types.is_numeric_dtype(col.dtype):
+            dtype = "int" if np.all(np.mod(present.to_numpy(dtype=np.float64), 1) == 0) else "float"
+        else:
+            dtype = "str"
+        return _categorical(name, col, missing, dtype)
+    numbers = pd.to_numeric(present, errors="coerce")
+    if numbers.isna().any():
+        bad = present[numbers.isna()].iloc[0]
+        raise GanTuneError(f"{where}: column {name!r} is declared {kind} but holds text such as {bad!r}; declare it categorical or fix the values")
+    values = numbers.to_numpy(dtype=np.float64)
+    if not np.isfinite(values).all():
+        raise GanTuneError(f"{where}: column {name!r} holds infinite values; replace them (or mark them missing) in the file")
+    if kind == "integer" and not np.all(values == np.round(values)):
+        bad = values[values != np.round(values)][0]
+        raise GanTuneError(f"{where}: column {name!r} is declared integer but holds {bad!r}; declare it numeric")
+    spec = _numeric(name, values, missing, integer=kind == "integer")
+    if kind == "numeric" and decimals != "auto":
+        spec = ColumnSpec(**{**spec.__dict__, "decimals": None if decimals is None else int(decimals)})
+    return spec
+
+
+def infer_columns(frame: pd.DataFrame, where: str, metadata: Mapping[str, Any] | None = None) -> ColumnPlan:
+    """Decide every column's type (see the module docstring); `metadata` overrides by name."""
+    metadata = dict(metadata or {})
+    specs: list[ColumnSpec] = []
+    left_out: dict[str, str] = {}
+    for name in frame.columns:
+        col = frame[name]
+        entry = metadata.get(str(name))
+        if entry is not None:
+            kind, decimals = entry["type"], entry.get("decimals", "auto")
+            if kind == "ignore":
+                left_out[str(name)] = "ignored by the metadata file"
+                continue
+            specs.append(_declared(str(name), col, kind, where, decimals))
+            continue
+        result = infer_column(str(name), col, where)
+        if isinstance(result, str):
+            left_out[str(name)] = result
+        else:
+            specs.append(result)
+    return ColumnPlan(specs, left_out)
+
+
+# ---------------------------------------------------------------------------------------------
+# Metadata files
+# ---------------------------------------------------------------------------------------------
+def load_metadata(path: str | Path, columns: Sequence[str], where: str) -> dict[str, dict[str, Any]]:
+    """Read a metadata file and check it against the table's `columns`.
+
+    Format (YAML or JSON)::
+
+        columns:
+          age: integer                      # numeric | integer | categorical | ignore
+          zip_code: categorical
+          customer_id: ignore
+          price: {type: numeric, decimals: 2}   # decimals: recorded precision, null = none
+
+    Returns {column: {"type": ..., ["decimals": ...]}}.
+    """
+    from gan.config import read_mapping
+
+    raw = read_mapping(path)
+    if set(raw) - {"columns"} or not isinstance(raw.get("columns"), Mapping):
+        raise GanTuneError(f"{path}: a metadata file needs one top-level key 'columns' mapping column names to types ({', '.join(METADATA_TYPES)})")
+    out: dict[str, dict[str, Any]] = {}
+    for name, entry in raw["columns"].items():
+        name = str(name)
+        if name not in columns:
+            raise GanTuneError(f"{path}: column {name!r} is not in {where}; its columns are {', '.join(map(str, columns))}")
+        if isinstance(entry, str):
+            entry = {"type": entry}
+        if not isinstance(entry, Mapping) or entry.get("type") not in METADATA_TYPES or set(entry) - {"type", "decimals"}:
+            raise GanTuneError(f"{path}: column {name!r}: give a type ({', '.join(METADATA_TYPES)}), optionally with decimals, e.g. {{type: numeric, decimals: 2}}")
+        decimals = entry.get("decimals", "auto")
+        if decimals not in ("auto", None) and (isinstance(decimals, bool) or not isinstance(decimals, int) or not 0 <= decimals <= 12):
+            raise GanTuneError(f"{path}: column {name!r}: decimals must be an integer 0..12 or null, got {decimals!r}")
+        if "decimals" in entry and entry["type"] != "numeric":
+            raise GanTuneError(f"{path}: column {name!r}: decimals applies to numeric columns only")
+        out[name] = dict(entry)
+    return out
+
+
+def metadata_document(plan: ColumnPlan) -> dict[str, Any]:
+    """The metadata file that reproduces `plan` (for `gantune describe --write-metadata`)."""
+    cols: dict[str, Any] = {}
+    for s in plan.specs:
+        cols[s.name] = {"type": "numeric", "decimals": s.decimals} if s.kind == "numeric" else s.kind
+    for name in plan.left_out:
+        cols[name] = "ignore"
+    return {"columns": cols}
+
+
+__all__ = [
+    "ColumnPlan",
+    "ColumnSpec",
+    "KINDS",
+    "MAX_CATEGORIES",
+    "MAX_INT_LEVELS",
+    "infer_column",
+    "infer_columns",
+    "load_metadata",
+    "metadata_document",
+    "recorded_decimals",
+]
