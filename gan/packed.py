@@ -133,6 +133,43 @@ class _StackedMLP:
             setattr(self, name, getattr(self, name).index_select(0, slots).contiguous())
         self._make_views()
 
+    def grow(self, n: int = 1) -> None:
+        """Append `n` empty member rows (zero weights, mask and moments)."""
+        for name in ("flat", "mask", "exp_avg", "exp_avg_sq"):
+            t = getattr(self, name)
+            setattr(self, name, torch.cat([t, t.new_zeros(n, t.shape[1])]))
+        self._make_views()
+
+    def _layer_view(self, buf: torch.Tensor, pos: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(weight (K, out, in), bias (K, out)) views of layer `pos` in buffer `buf`."""
+        k = buf.shape[0]
+        off = sum(self.sizes[:pos])
+        i, o = self.dims[pos]
+        return buf[:, off : off + i * o].view(k, o, i), buf[:, off + i * o : off + i * o + o]
+
+    @torch.no_grad()
+    def export_buffers(self, slot: int, positions: list[int], dims: list[tuple[int, int]]) -> dict[str, list[torch.Tensor]]:
+        """A member's weights and Adam moments in its own (unpadded) layer shapes."""
+        out: dict[str, list[torch.Tensor]] = {}
+        for name in ("flat", "exp_avg", "exp_avg_sq"):
+            tensors = []
+            for pos, (i, o) in zip(positions, dims):
+                w, b = self._layer_view(getattr(self, name), pos)
+                tensors += [w[slot, :o, :i].cpu().clone(), b[slot, :o].cpu().clone()]
+            out[name] = tensors
+        return out
+
+    @torch.no_grad()
+    def import_buffers(self, slot: int, positions: list[int], state: dict[str, list[torch.Tensor]]) -> None:
+        """Inverse of `export_buffers` (the mask and identity layers are set by load_member)."""
+        for name in ("flat", "exp_avg", "exp_avg_sq"):
+            tensors = state[name]
+            for j, pos in enumerate(positions):
+                w, b = self._layer_view(getattr(self, name), pos)
+                ws, bs = tensors[2 * j], tensors[2 * j + 1]
+                w[slot, : ws.shape[0], : ws.shape[1]] = ws.to(w.device)
+                b[slot, : bs.shape[0]] = bs.to(b.device)
+
     def flat_grad(self, grads: Sequence[torch.Tensor]) -> torch.Tensor:
         """Per-layer gradients -> one masked (K, P) tensor in `flat`'s layout."""
         k = self.flat.shape[0]
@@ -363,11 +400,19 @@ class PackedTrainer:
         save_bundle(out, results[0].config, results[0].generator(), data, results[0].metrics)
     """
 
-    def __init__(self, configs: Sequence[GANConfig], data: TabularData, device: torch.device | str = "cpu") -> None:
+    def __init__(self, configs: Sequence[GANConfig], data: TabularData, device: torch.device | str = "cpu", *,
+                 envelope: GANConfig | None = None) -> None:
+        """`envelope`: a config whose noise_dim and widths give the pack's padded shape (members
+        added later must fit it, see `fits`); default: the largest of `configs`. `configs` may be
+        empty when an envelope is given."""
         configs = list(configs)
-        check_packable(configs)
+        if configs:
+            check_packable(configs)
+        elif envelope is None:
+            raise GanTuneError("PackedTrainer needs at least one GANConfig or an envelope")
         self.device = torch.device(device)
-        first = configs[0]
+        first = configs[0] if configs else envelope
+        assert first is not None
         real = data.train_encoded  # (n_rows, width) float32
         n = len(real)
         if n < first.batch_size:
@@ -382,34 +427,88 @@ class PackedTrainer:
         self.width = w = self.layout.width
         self.n_soft = self.layout.n_soft
         self.batch_size = first.batch_size
-        self.noise_dim = nz = max(c.noise_dim for c in configs)
+        self.loss = first.loss
+        self.gumbel_tau = first.gumbel_tau
+        shapes = [envelope] if envelope is not None else configs
+        self.noise_dim = max(c.noise_dim for c in shapes)
         self.head = OutputHead(self.layout, first.gumbel_tau).to(self.device)
-        k = len(configs)
-
-        g_depth = max(len(c.g_widths) for c in configs)
-        d_depth = max(len(c.d_widths) for c in configs)
-        self.G = _StackedMLP(_padded_dims(nz, [c.g_widths for c in configs], w), k, self.device)
-        self.D = _StackedMLP(_padded_dims(w, [c.d_widths for c in configs], 1), k, self.device)
-
+        self.g_depth = max(len(c.g_widths) for c in shapes)
+        self.d_depth = max(len(c.d_widths) for c in shapes)
+        self.G = _StackedMLP(_padded_dims(self.noise_dim, [c.g_widths for c in shapes], w), 0, self.device)
+        self.D = _StackedMLP(_padded_dims(w, [c.d_widths for c in shapes], 1), 0, self.device)
         self.members: list[_Member] = []  # one per slot, in slot order
-        self.results: list[MemberResult] = []  # one per config, in the given order
-        slopes = torch.ones(d_depth, k)  # (depth, K): LeakyReLU slope per D hidden layer
-        for slot, c in enumerate(configs):
-            g_mod, d_mod = build_models(c, self.layout, "cpu")
-            g_plan = _member_plan(c.noise_dim, c.g_widths, w, g_depth)
-            d_plan = _member_plan(w, c.d_widths, 1, d_depth)
-            self.G.load_member(slot, [m for m in g_mod.net if isinstance(m, nn.Linear)], g_plan[0], g_plan[2])
-            self.D.load_member(slot, [m for m in d_mod.net if isinstance(m, nn.Linear)], d_plan[0], d_plan[2])
-            slopes[: len(c.d_widths), slot] = c.leaky_slope
-            result = MemberResult(slot, c, self.layout, status="running")
-            self.results.append(result)
-            stream = BatchStream(c, n, self.n_soft, self.device)
-            self.members.append(_Member(result, stream, c.total_steps(n), c.eval_interval(n), g_plan, d_plan))
-        self._slopes = slopes.to(self.device)
-        self._set_hyper()
+        self.results: list[MemberResult] = []  # one per member ever added, in order
+        self._slopes = torch.ones(self.d_depth, 0, device=self.device)  # (depth, K): D's LeakyReLU slopes
         self.steps = 0  # segment steps the pack has run
         self._signs: dict[int, torch.Tensor] = {}
         self._clock: dict[int, tuple[float, int]] = {}  # member index -> (time, steps) at its last report
+        for index, c in enumerate(configs):
+            self.add(c, index)
+
+    # -- membership: joining -------------------------------------------------------------------
+    def fits(self, config: GANConfig) -> bool:
+        """Can `config` join this pack (shared fields equal, shapes within the padded shape)?"""
+        if (config.batch_size, config.loss, config.gumbel_tau) != (self.batch_size, self.loss, self.gumbel_tau):
+            return False
+        if config.noise_dim > self.noise_dim or len(config.g_widths) > self.g_depth or len(config.d_widths) > self.d_depth:
+            return False
+        g_hidden = [o for _, o in self.G.dims[:-1]]
+        d_hidden = [o for _, o in self.D.dims[:-1]]
+        # A shallower member repeats its last width in identity layers: those must fit too.
+        g_need = [config.g_widths[min(l, len(config.g_widths) - 1)] for l in range(self.g_depth)]
+        d_need = [config.d_widths[min(l, len(config.d_widths) - 1)] for l in range(self.d_depth)]
+        return all(a <= b for a, b in zip(g_need, g_hidden)) and all(a <= b for a, b in zip(d_need, d_hidden))
+
+    def add(self, config: GANConfig, index: int, state: dict[str, Any] | None = None) -> MemberResult:
+        """Add a member (its `index` names it in reports) to the running pack.
+
+        It starts from `build_models(config)` and its own fresh stream, exactly as a lone Trainer
+        would, or from `state` (`member_state`, e.g. from a checkpoint), continuing exactly.
+        """
+        check_packable([config])
+        if not self.fits(config):
+            raise GanTuneError(f"member {index} does not fit this pack's shape or shared fields; open another pack")
+        if any(m.result.index == index for m in self.members):
+            raise GanTuneError(f"member {index} is already training in this pack")
+        slot = len(self.members)
+        self.G.grow(1)
+        self.D.grow(1)
+        g_plan = _member_plan(config.noise_dim, config.g_widths, self.width, self.g_depth)
+        d_plan = _member_plan(self.width, config.d_widths, 1, self.d_depth)
+        g_mod, d_mod = build_models(config, self.layout, "cpu")
+        self.G.load_member(slot, [m for m in g_mod.net if isinstance(m, nn.Linear)], g_plan[0], g_plan[2])
+        self.D.load_member(slot, [m for m in d_mod.net if isinstance(m, nn.Linear)], d_plan[0], d_plan[2])
+        slopes = torch.ones(self.d_depth, 1, device=self.device)
+        slopes[: len(config.d_widths)] = config.leaky_slope
+        self._slopes = torch.cat([self._slopes, slopes], dim=1)
+        stream = BatchStream(config, self.n_rows, self.n_soft, self.device)
+        result = MemberResult(index, config, self.layout, status="running")
+        if state is not None:
+            self.G.import_buffers(slot, g_plan[0], state["G"])
+            self.D.import_buffers(slot, d_plan[0], state["D"])
+            stream.load_state_dict(state["stream"])
+            result.metrics, result.history = dict(state.get("metrics", {})), list(state.get("history", []))
+            result.steps = stream.step
+            result.epoch = stream.step * config.batch_size / self.n_rows
+        member = _Member(result, stream, config.total_steps(self.n_rows), config.eval_interval(self.n_rows), g_plan, d_plan)
+        self.members.append(member)
+        self.results.append(result)
+        self._set_hyper()
+        return result
+
+    def member_state(self, index: int) -> dict[str, Any]:
+        """Everything needed to continue member `index` exactly in another pack (`add(state=)`):
+        weights and Adam moments in its own layer shapes, its stream position, its history."""
+        slot = self._slot(index)
+        m = self.members[slot]
+        return {
+            "config": m.config.to_dict(),
+            "G": self.G.export_buffers(slot, m.g_plan[0], m.g_plan[1]),
+            "D": self.D.export_buffers(slot, m.d_plan[0], m.d_plan[1]),
+            "stream": m.stream.state_dict(),
+            "metrics": dict(m.result.metrics),
+            "history": list(m.result.history),
+        }
 
     # -- per-member hyperparameters ------------------------------------------------------------
     def _set_hyper(self) -> None:
@@ -420,6 +519,8 @@ class PackedTrainer:
         Where every member shares a beta, a python float is used instead (one op fewer).
         """
         cfgs = [m.config for m in self.members]
+        if not cfgs:
+            return
         col = lambda xs: torch.tensor(xs, dtype=torch.float32, device=self.device).unsqueeze(1)  # noqa: E731  (K, 1)
         self._beta1 = np.array([c.beta1 for c in cfgs], dtype=np.float64)
         self._beta2 = np.array([c.beta2 for c in cfgs], dtype=np.float64)
@@ -615,8 +716,6 @@ class PackedTrainer:
             m.result.status = status or f"stopped at step {m.steps}"
         keep = [s for s in range(len(self.members)) if s not in set(drop_slots)]
         self.members = [self.members[s] for s in keep]
-        if not keep:
-            return
         slots = torch.tensor(keep, dtype=torch.long, device=self.device)
         self.G.select(slots)
         self.D.select(slots)
