@@ -144,7 +144,6 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 # -- evaluate ----------------------------------------------------------------------------------
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    import numpy as np
 
     from gan.bundle import load_bundle
     from gan.data import data_for_transformer, load_data, read_frame

@@ -87,7 +87,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
     if all(r.status in ("completed", "stopped early", "diverged", "errored") for r in records):
         stale = close_stale_study_trials(run_dir, run_dir.name)
         if stale:
-            log.info("marked %d Optuna trial(s) left running by an earlier interruption as failed", stale)
+            why = "--time-budget" if opts.time_budget else "the run's end"
+            log.info("%d configuration(s) were cut by %s before they finished; the study records them as failed", stale, why)
     else:
         print(f"run interrupted; continue it with: gantune tune --resume --storage-path {run_dir.parent} --name {run_dir.name}")
     print(f"\nrun directory: {run_dir}")

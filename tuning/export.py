@@ -179,7 +179,17 @@ def export_run(
     space = opts.search_space(len(data.train_idx))
     records = collect_trials(run_dir, opts)
     guard = opts.max_copy_share if max_copy_share is None else max_copy_share
-    best = choose_best(records, guard)
+    try:
+        best = choose_best(records, guard)
+    except GanTuneError as exc:
+        if opts.time_budget and not any(math.isfinite(r.score) for r in records):
+            base = opts.base_config()
+            unit = "epochs" if opts.epochs is not None else "steps"
+            raise GanTuneError(
+                f"no configuration was scored within --time-budget {opts.time_budget:g} s ({len(records)} started); "
+                f"the first score comes after {base.eval_every} {unit}: raise --time-budget or lower --{unit}"
+            ) from None
+        raise exc from None
     config = scored_config(space, best, len(data.train_idx))
     generator_state = _load_generator_state(best)
     if generator_state is None:

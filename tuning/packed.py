@@ -444,7 +444,7 @@ def build_tuner(opts: Any, data: TabularData, space: Any, run_dir: Path, *, resu
     run_dir.mkdir(parents=True)
     write_json_atomic(run_dir / runmod.META_FILE, dataclasses.asdict(opts))
     searcher: Any = PackSearcher(space, run_dir=run_dir, study_name=opts.name,
-                                 sampler=runmod._sampler(opts.sampler, opts.seed), num_samples=opts.num_samples, pack_size=k)
+                                 sampler=runmod.make_sampler(opts.sampler, opts.seed), num_samples=opts.num_samples, pack_size=k)
     logging.getLogger(__name__).info("pack mode: %d configurations in %d packs of up to %d", opts.num_samples, searcher.n_packs, k)
     if opts.max_concurrent:
         searcher = ConcurrencyLimiter(searcher, max_concurrent=opts.max_concurrent)

@@ -10,220 +10,39 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import logging
-import math
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gan.config import GANConfig, load_config
-from gan.data import TabularData, load_data
+from gan.data import TabularData
 from gan.errors import GanTuneError
-from gan.fidelity import DEFAULT_MAX_COPY_SHARE
 from gan.io import write_json_atomic
 from tuning.space import SearchSpace
 
 log = logging.getLogger(__name__)
 
-METRIC, MODE = "wd_mean", "min"
-# Budget per configuration when neither --steps nor --epochs is given: optimisation steps,
-# whatever the table's size (iris-setosa at batch 32: 3,200 epochs).
-DEFAULT_STEPS = 5000
-SAMPLERS = ("tpe", "random", "cmaes", "gp")
-SCHEDULERS = ("asha", "none")
-META_FILE = "gantune.json"
-# Multi-objective: WD against the detection AUC (0.5 = indistinguishable) or against the DCR
-# ratio (higher = generated rows further from training rows, i.e. less copying).
-OBJECTIVES = {
-    "wd": ([METRIC], [MODE]),
-    "wd,detect_auc": ([METRIC, "detect_auc"], [MODE, "min"]),
-    "wd,dcr_ratio": ([METRIC, "dcr_ratio"], [MODE, "max"]),
-}
-# The Optuna study of a run: an Optuna journal file (JournalStorage + JournalFileBackend), not
-# SQLite. Measured on this 2-core machine (Optuna 5.0, TPE, the reference space): 128 study.ask()
-# calls took 14.2 s on SQLite (a commit per parameter, and every ask re-reads all trials) and
-# 0.49 s on the journal; in pack mode that was ~15 s of a 90 s run before a pack could start.
-STUDY_FILE = "optuna.log"
-LEGACY_STUDY_FILE = "optuna.db"  # runs made before the journal: still exported / resumed
-
-
-def study_storage(run_dir: Path):
-    """The Optuna storage of the run in `run_dir` (its journal; SQLite for older runs)."""
-    import optuna
-    from optuna.storages.journal import JournalFileBackend
-
-    legacy = run_dir / LEGACY_STUDY_FILE
-    path = run_dir / STUDY_FILE
-    if legacy.is_file() and not path.exists():
-        return optuna.storages.RDBStorage(f"sqlite:///{legacy}")
-    return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
-
-
-def repair_study_journal(run_dir: Path) -> None:
-    """Clear what a killed driver can leave in the study journal, before a driver writes to it
-    again (--resume): a stale lock, which Optuna would wait 30 s for, and a half-written last
-    line, which would corrupt the next append."""
-    path = run_dir / STUDY_FILE
-    lock = Path(f"{path}.lock")
-    if lock.is_symlink() or lock.exists():
-        lock.unlink()
-    if not path.is_file() or not path.stat().st_size:
-        return
-    with open(path, "rb+") as fh:
-        fh.seek(-1, os.SEEK_END)
-        if fh.read(1) != b"\n":  # torn: cut back to the end of the last whole line
-            fh.seek(0)
-            fh.truncate(fh.read().rfind(b"\n") + 1)
-
-
-def load_study(run_dir: Path, name: str):
-    """The run's Optuna study (read side: export, benchmarks, tests)."""
-    import optuna
-
-    if not (run_dir / STUDY_FILE).is_file() and not (run_dir / LEGACY_STUDY_FILE).is_file():
-        raise GanTuneError(f"{run_dir}: no Optuna study ({STUDY_FILE}) in the run directory; is it a gantune run?")
-    return optuna.load_study(study_name=name, storage=study_storage(run_dir))
-
-
-@dataclass
-class TuneOptions:
-    """Everything that defines a tuning run (stored in the run directory as gantune.json)."""
-
-    data: str = "iris-setosa"
-    columns: list[str] | None = None
-    metadata: str | None = None  # column-types file (gan.columns.load_metadata)
-    na_values: list[str] | None = None
-    dropna: bool = False
-    holdout: float = 0.0
-    encoding: str = "quantile"  # numeric columns (gan.transform.ENCODINGS)
-    round_values: bool = True
-    range_margin: float = 0.0
-    space: dict[str, Any] | None = None  # parsed --space file
-    config: dict[str, Any] | None = None  # parsed --config file: the base GANConfig
-    # Budget per configuration: `steps` optimisation steps, or `epochs` passes over the rows;
-    # neither given: DEFAULT_STEPS steps. Scores every budget / 10 unless eval_every is given.
-    epochs: int | None = None
-    steps: int | None = None
-    eval_every: int | None = None
-    seed: int = 0
-    num_samples: int = 20
-    max_concurrent: int | None = None
-    sampler: str = "tpe"
-    scheduler: str = "asha"
-    cpus_per_trial: float = 1.0
-    gpus_per_trial: float = 0.0
-    time_budget: float | None = None
-    storage_path: str = "gantune-runs"
-    name: str | None = None
-    reuse_actors: bool = True
-    max_failures: int = 2
-    device: str = "auto"
-    # Test hook for fault-injection tests: {"<trial index>": epoch} makes that trial raise
-    # once it reaches the epoch (every attempt, so it ends as errored after its retries).
-    fail_trials: dict[str, int] | None = None
-    # Pack mode (tuning/packed.py): None = one Ray trial per configuration; an int K or "auto" =
-    # each Ray trial trains a pack of K configurations (Optuna trials) with gan.packed.
-    pack: int | str | None = None
-    # Optuna objective(s): "wd" (single), or "wd,detect_auc" / "wd,dcr_ratio" (multi-objective,
-    # Pareto front in the export). See OBJECTIVES.
-    objective: str = "wd"
-    # Memorisation guard for the exported best (gan.fidelity.passes_guard).
-    max_copy_share: float = DEFAULT_MAX_COPY_SHARE
-
-    @property
-    def objectives(self) -> tuple[list[str], list[str]]:
-        """(metrics, modes) for Optuna."""
-        return OBJECTIVES[self.objective]
-
-    def validate(self) -> None:
-        if self.objective not in OBJECTIVES:
-            raise GanTuneError(f"--objective {self.objective!r} is unknown; use one of {', '.join(OBJECTIVES)}")
-        if not 0 <= self.max_copy_share <= 1:
-            raise GanTuneError(f"--max-copy-share must be in [0, 1], got {self.max_copy_share}")
-        if self.num_samples < 1:
-            raise GanTuneError(f"--num-samples must be at least 1, got {self.num_samples}")
-        if self.epochs is not None and self.steps is not None:
-            raise GanTuneError("--epochs and --steps both set the budget; give one of them")
-        if self.epochs is not None and self.epochs < 1:
-            raise GanTuneError(f"--epochs must be at least 1, got {self.epochs}")
-        if self.steps is not None and self.steps < 1:
-            raise GanTuneError(f"--steps must be at least 1, got {self.steps}")
-        if self.sampler not in SAMPLERS:
-            raise GanTuneError(f"--sampler {self.sampler!r} is unknown; use one of {', '.join(SAMPLERS)}")
-        if self.scheduler not in SCHEDULERS:
-            raise GanTuneError(f"--scheduler {self.scheduler!r} is unknown; use one of {', '.join(SCHEDULERS)}")
-        if self.cpus_per_trial <= 0:
-            raise GanTuneError(f"--cpus-per-trial must be positive, got {self.cpus_per_trial}")
-        if self.gpus_per_trial < 0:
-            raise GanTuneError(f"--gpus-per-trial must be >= 0, got {self.gpus_per_trial}")
-        if self.max_concurrent is not None and self.max_concurrent < 1:
-            raise GanTuneError(f"--max-concurrent must be at least 1, got {self.max_concurrent}")
-        if self.time_budget is not None and self.time_budget <= 0:
-            raise GanTuneError(f"--time-budget must be positive seconds, got {self.time_budget}")
-        if self.pack is not None:
-            from tuning.packed import parse_pack
-
-            self.pack = parse_pack(self.pack)
-
-    @property
-    def run_dir(self) -> Path:
-        assert self.name is not None
-        return Path(self.storage_path).expanduser().resolve() / self.name
-
-    @property
-    def budget_attr(self) -> str:
-        """The result key budgets are counted in: "epoch" under --epochs, else "steps"."""
-        return "epoch" if self.epochs is not None else "steps"
-
-    @property
-    def budget(self) -> int:
-        return self.epochs if self.epochs is not None else (self.steps or DEFAULT_STEPS)
-
-    def base_config(self) -> GANConfig:
-        base = GANConfig.from_dict(self.config or {}, source="--config")
-        budget = self.budget
-        eval_every = min(self.eval_every or max(1, budget // 10), budget)
-        if self.epochs is not None:
-            return base.replace(epochs=budget, steps=None, seed=self.seed, eval_every=eval_every)
-        return base.replace(steps=budget, seed=self.seed, eval_every=eval_every)
-
-    def search_space(self, n_rows: int | None = None) -> SearchSpace:
-        """The search space; with `n_rows`, batch_size is searched over sizes that suit the table
-        (unless --space or --config sets it)."""
-        fixed_batch = "batch_size" in (self.config or {})
-        return SearchSpace(self.space, base=self.base_config(), where="--space", n_rows=None if fixed_batch else n_rows)
-
-    def load_data(self, quiet: bool = False) -> TabularData:
-        return load_data(self.data, columns=self.columns, metadata=self.metadata, na_values=self.na_values, dropna=self.dropna,
-                         holdout=self.holdout, seed=self.seed, encoding=self.encoding, round_values=self.round_values,
-                         margin=self.range_margin, quiet=quiet)
-
-
-def read_options(run_dir: str | Path) -> TuneOptions:
-    path = Path(run_dir) / META_FILE
-    if not path.is_file():
-        raise GanTuneError(f"{run_dir}: not a gantune tuning run (no {META_FILE}); pass the directory that gantune tune created (storage-path/name)")
-    try:
-        raw = json.loads(path.read_text())
-        return TuneOptions(**raw)
-    except (json.JSONDecodeError, TypeError):
-        raise GanTuneError(f"{path}: corrupted run metadata; this run cannot be resumed or exported") from None
-
-
-def _sampler(name: str, seed: int):
-    import optuna
-
-    if name == "tpe":
-        # constant_liar: trials still running count as bad guesses, so parallel workers spread out.
-        return optuna.samplers.TPESampler(seed=seed, constant_liar=True, multivariate=True)
-    if name == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    if name == "cmaes":
-        return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
-    return optuna.samplers.GPSampler(seed=seed)
+from tuning.options import (  # noqa: F401  (re-exported: the runner's public names)
+    DEFAULT_STEPS,
+    META_FILE,
+    METRIC,
+    MODE,
+    OBJECTIVES,
+    SAMPLERS,
+    SCHEDULERS,
+    TuneOptions,
+    read_options,
+)
+from tuning.study import (  # noqa: F401
+    LEGACY_STUDY_FILE,
+    STUDY_FILE,
+    close_stale_study_trials,
+    load_study,
+    make_sampler,
+    repair_study_journal,
+    study_storage,
+)
 
 
 def _check_resources(opts: TuneOptions, address: str | None) -> None:
@@ -262,7 +81,7 @@ def build_searcher(space: SearchSpace, opts: TuneOptions, run_dir: Path):
         space=space,
         metric=metrics if len(metrics) > 1 else metrics[0],
         mode=modes if len(modes) > 1 else modes[0],
-        sampler=_sampler(opts.sampler, opts.seed),
+        sampler=make_sampler(opts.sampler, opts.seed),
         storage=storage,
         study_name=opts.name,
     )
@@ -455,18 +274,3 @@ def run_tuning(opts: TuneOptions, *, resume: bool = False, address: str | None =
     return results, run_dir
 
 
-def close_stale_study_trials(run_dir: Path, name: str) -> int:
-    """Mark Optuna trials left RUNNING by an interrupted driver as FAIL; returns how many.
-
-    Call only once a run has finished: a resumed run tells Optuna the outcome of every trial its
-    restored searcher knows, but a trial asked for after the driver's last state snapshot is
-    unknown to it and would otherwise stay RUNNING in the study forever.
-    """
-    import optuna
-
-    study = load_study(run_dir, name)
-    stale = [t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.RUNNING]
-    for t in stale:
-        study._storage.set_trial_user_attr(t._trial_id, "status", "interrupted")
-        study._storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL)
-    return len(stale)

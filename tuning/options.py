@@ -1,0 +1,172 @@
+"""What defines a tuning run: `TuneOptions`, stored in the run directory as gantune.json.
+
+No Ray and no Optuna here: the CLI, the runner, the export and the benchmarks all read the same
+options and constants from this module.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gan.config import GANConfig
+from gan.data import TabularData, load_data
+from gan.errors import GanTuneError
+from gan.fidelity import DEFAULT_MAX_COPY_SHARE
+from tuning.space import SearchSpace
+
+METRIC, MODE = "wd_mean", "min"
+# Budget per configuration when neither --steps nor --epochs is given: optimisation steps,
+# whatever the table's size (iris-setosa at batch 32: 3,200 epochs).
+DEFAULT_STEPS = 5000
+SAMPLERS = ("tpe", "random", "cmaes", "gp")
+SCHEDULERS = ("asha", "none")
+META_FILE = "gantune.json"
+# Multi-objective: WD against the detection AUC (0.5 = indistinguishable) or against the DCR
+# ratio (higher = generated rows further from training rows, i.e. less copying).
+OBJECTIVES = {
+    "wd": ([METRIC], [MODE]),
+    "wd,detect_auc": ([METRIC, "detect_auc"], [MODE, "min"]),
+    "wd,dcr_ratio": ([METRIC, "dcr_ratio"], [MODE, "max"]),
+}
+@dataclass
+class TuneOptions:
+    """Everything that defines a tuning run (stored in the run directory as gantune.json)."""
+
+    data: str = "iris-setosa"
+    columns: list[str] | None = None
+    metadata: str | None = None  # column-types file (gan.columns.load_metadata)
+    na_values: list[str] | None = None
+    dropna: bool = False
+    holdout: float = 0.0
+    encoding: str = "quantile"  # numeric columns (gan.transform.ENCODINGS)
+    round_values: bool = True
+    range_margin: float = 0.0
+    space: dict[str, Any] | None = None  # parsed --space file
+    config: dict[str, Any] | None = None  # parsed --config file: the base GANConfig
+    # Budget per configuration: `steps` optimisation steps, or `epochs` passes over the rows;
+    # neither given: DEFAULT_STEPS steps. Scores every budget / 10 unless eval_every is given.
+    epochs: int | None = None
+    steps: int | None = None
+    eval_every: int | None = None
+    seed: int = 0
+    num_samples: int = 20
+    max_concurrent: int | None = None
+    sampler: str = "tpe"
+    scheduler: str = "asha"
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    time_budget: float | None = None
+    storage_path: str = "gantune-runs"
+    name: str | None = None
+    reuse_actors: bool = True
+    max_failures: int = 2
+    device: str = "auto"
+    # Test hook for fault-injection tests: {"<trial index>": epoch} makes that trial raise
+    # once it reaches the epoch (every attempt, so it ends as errored after its retries).
+    fail_trials: dict[str, int] | None = None
+    # Pack mode (tuning/packed.py): None = one Ray trial per configuration; an int K or "auto" =
+    # each Ray trial trains a pack of K configurations (Optuna trials) with gan.packed.
+    pack: int | str | None = None
+    # Optuna objective(s): "wd" (single), or "wd,detect_auc" / "wd,dcr_ratio" (multi-objective,
+    # Pareto front in the export). See OBJECTIVES.
+    objective: str = "wd"
+    # Memorisation guard for the exported best (gan.fidelity.passes_guard).
+    max_copy_share: float = DEFAULT_MAX_COPY_SHARE
+
+    @property
+    def objectives(self) -> tuple[list[str], list[str]]:
+        """(metrics, modes) for Optuna."""
+        return OBJECTIVES[self.objective]
+
+    def validate(self) -> None:
+        if self.objective not in OBJECTIVES:
+            raise GanTuneError(f"--objective {self.objective!r} is unknown; use one of {', '.join(OBJECTIVES)}")
+        if not 0 <= self.max_copy_share <= 1:
+            raise GanTuneError(f"--max-copy-share must be in [0, 1], got {self.max_copy_share}")
+        if self.num_samples < 1:
+            raise GanTuneError(f"--num-samples must be at least 1, got {self.num_samples}")
+        if self.epochs is not None and self.steps is not None:
+            raise GanTuneError("--epochs and --steps both set the budget; give one of them")
+        if self.epochs is not None and self.epochs < 1:
+            raise GanTuneError(f"--epochs must be at least 1, got {self.epochs}")
+        if self.steps is not None and self.steps < 1:
+            raise GanTuneError(f"--steps must be at least 1, got {self.steps}")
+        if self.sampler not in SAMPLERS:
+            raise GanTuneError(f"--sampler {self.sampler!r} is unknown; use one of {', '.join(SAMPLERS)}")
+        if self.scheduler not in SCHEDULERS:
+            raise GanTuneError(f"--scheduler {self.scheduler!r} is unknown; use one of {', '.join(SCHEDULERS)}")
+        if self.cpus_per_trial <= 0:
+            raise GanTuneError(f"--cpus-per-trial must be positive, got {self.cpus_per_trial}")
+        if self.gpus_per_trial < 0:
+            raise GanTuneError(f"--gpus-per-trial must be >= 0, got {self.gpus_per_trial}")
+        if self.max_concurrent is not None and self.max_concurrent < 1:
+            raise GanTuneError(f"--max-concurrent must be at least 1, got {self.max_concurrent}")
+        if self.time_budget is not None and self.time_budget <= 0:
+            raise GanTuneError(f"--time-budget must be positive seconds, got {self.time_budget}")
+        if self.pack is not None:
+            self.pack = parse_pack(self.pack)
+
+    @property
+    def run_dir(self) -> Path:
+        assert self.name is not None
+        return Path(self.storage_path).expanduser().resolve() / self.name
+
+    @property
+    def budget_attr(self) -> str:
+        """The result key budgets are counted in: "epoch" under --epochs, else "steps"."""
+        return "epoch" if self.epochs is not None else "steps"
+
+    @property
+    def budget(self) -> int:
+        return self.epochs if self.epochs is not None else (self.steps or DEFAULT_STEPS)
+
+    def base_config(self) -> GANConfig:
+        base = GANConfig.from_dict(self.config or {}, source="--config")
+        budget = self.budget
+        eval_every = min(self.eval_every or max(1, budget // 10), budget)
+        if self.epochs is not None:
+            return base.replace(epochs=budget, steps=None, seed=self.seed, eval_every=eval_every)
+        return base.replace(steps=budget, seed=self.seed, eval_every=eval_every)
+
+    def search_space(self, n_rows: int | None = None) -> SearchSpace:
+        """The search space; with `n_rows`, batch_size is searched over sizes that suit the table
+        (unless --space or --config sets it)."""
+        fixed_batch = "batch_size" in (self.config or {})
+        return SearchSpace(self.space, base=self.base_config(), where="--space", n_rows=None if fixed_batch else n_rows)
+
+    def load_data(self, quiet: bool = False) -> TabularData:
+        return load_data(self.data, columns=self.columns, metadata=self.metadata, na_values=self.na_values, dropna=self.dropna,
+                         holdout=self.holdout, seed=self.seed, encoding=self.encoding, round_values=self.round_values,
+                         margin=self.range_margin, quiet=quiet)
+
+
+def read_options(run_dir: str | Path) -> TuneOptions:
+    path = Path(run_dir) / META_FILE
+    if not path.is_file():
+        raise GanTuneError(f"{run_dir}: not a gantune tuning run (no {META_FILE}); pass the directory that gantune tune created (storage-path/name)")
+    try:
+        raw = json.loads(path.read_text())
+        return TuneOptions(**raw)
+    except (json.JSONDecodeError, TypeError):
+        raise GanTuneError(f"{path}: corrupted run metadata; this run cannot be resumed or exported") from None
+
+
+
+
+def parse_pack(value: Any) -> int | str | None:
+    """`--pack` value: None/0 (off), a positive integer, or "auto"."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if value.strip().lower() == "auto":
+            return "auto"
+        try:
+            value = int(value)
+        except ValueError:
+            raise GanTuneError(f"--pack {value!r}: give a positive integer or auto") from None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise GanTuneError(f"--pack {value!r}: give a positive integer or auto")
+    return value
