@@ -321,7 +321,7 @@ def init_ray(address: str | None, *, num_cpus: int | None = None) -> None:
         return
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
     kwargs: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING}
-    # A cluster with token authentication (Ray >= 2.52) refuses a driver without its token; Ray
+    # A cluster with token authentication (Ray 2.60) refuses a driver without its token; Ray
     # then raises ConnectionError with the "InvalidAuthToken" reply only in the chained causes.
     AuthenticationError = getattr(ray.exceptions, "AuthenticationError", ())  # () where Ray has none
     token_fix = "set RAY_AUTH_MODE=token and RAY_AUTH_TOKEN to the head's token (`ray get-auth-token` on the head prints it)"
