@@ -166,17 +166,30 @@ def _pending_trials(n: int):
 
 def init_ray(address: str | None, *, num_cpus: int | None = None) -> None:
     import ray
+    import ray.exceptions
 
     if ray.is_initialized():
         return
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
     kwargs: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING}
+    # A cluster with token authentication (Ray 2.60) refuses a driver without its token; Ray
+    # then raises ConnectionError with the "InvalidAuthToken" reply only in the chained causes.
+    AuthenticationError = getattr(ray.exceptions, "AuthenticationError", ())  # () where Ray has none
+    token_fix = "set RAY_AUTH_MODE=token and RAY_AUTH_TOKEN to the head's token (`ray get-auth-token` on the head prints it)"
     try:
         if address:
             ray.init(address=address, **kwargs)
         else:
             ray.init(num_cpus=num_cpus, **kwargs)
+    except AuthenticationError as exc:  # RAY_AUTH_MODE=token but no token found here
+        raise GanTuneError(f"--address {address}: {getattr(exc, 'message', exc)}; {token_fix}") from None
     except ConnectionError as exc:
+        chain, cause = [], exc
+        while cause is not None and len(chain) < 10:
+            chain.append(cause)
+            cause = cause.__cause__ or cause.__context__
+        if any(isinstance(c, AuthenticationError) or "InvalidAuthToken" in str(c) for c in chain):
+            raise GanTuneError(f"--address {address}: the Ray cluster refused this driver's authentication token (InvalidAuthToken); {token_fix}") from None
         raise GanTuneError(f"--address {address}: cannot connect to a Ray cluster ({exc}); check the address or start the cluster") from None
 
 
