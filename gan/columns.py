@@ -22,7 +22,6 @@ and are stored in every bundle.
 from __future__ import annotations
 
 import logging
-import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path

@@ -46,6 +46,7 @@ import pandas as pd
 
 from gan.columns import ColumnSpec, _label
 from gan.errors import GanTuneError
+from gan.models import OutputLayout
 
 ENCODINGS = ("minmax", "quantile")
 # Points of the stored empirical CDF per numeric column (quantile encoding). Enough that
@@ -142,10 +143,8 @@ class TableTransformer:
 
     # -- output heads --------------------------------------------------------------------------
     @property
-    def layout(self) -> "OutputLayout":
+    def layout(self) -> OutputLayout:
         """What G's output head needs: the tanh slice and the one-hot blocks."""
-        from gan.models import OutputLayout
-
         n_tanh = sum(1 for b in self.blocks if not b.softmax)
         return OutputLayout(self.width, n_tanh, tuple(b.width for b in self.blocks if b.softmax))
 
