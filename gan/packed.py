@@ -748,7 +748,7 @@ class PackedTrainer:
         per_step = len(self.members) * self.batch_size * (self.noise_dim + self.n_soft + 1)
         return max(1, min(limit, _SEGMENT_NUMBERS // per_step))
 
-    def _advance(self, limit: int, report: PackReportFn | None) -> None:
+    def advance(self, limit: int, report: PackReportFn | None = None) -> None:
         """Train one segment of at most `limit` steps; members that diverge are dropped."""
         seg = self._segment_length(limit)
         starts = [m.steps for m in self.members]
@@ -771,7 +771,7 @@ class PackedTrainer:
             self._clock.setdefault(m.result.index, (time.perf_counter(), m.steps))
         while self.members:
             stop = min(m.next_stop() - m.steps for m in self.members)
-            self._advance(stop, report)
+            self.advance(stop, report)
             done = [m for m in self.members if m.steps % m.eval_interval == 0 or m.steps >= m.total_steps]
             if done:
                 self._evaluate_and_report(done, report)
@@ -787,7 +787,7 @@ class PackedTrainer:
             left = min(target[m.result.index] - m.steps for m in self.members)
             if left <= 0:
                 break
-            self._advance(left, None)
+            self.advance(left, None)
 
     def _diverge(self, bad: list[tuple[int, int]], report: PackReportFn | None) -> None:
         """Members at `bad` slots went non-finite at the given step: score them inf and drop."""

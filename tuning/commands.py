@@ -26,7 +26,7 @@ def _float(text: str) -> float:
 
 
 def _pack(text: str):
-    from tuning.packed import parse_pack
+    from tuning.options import parse_pack
 
     try:
         return parse_pack(text)
@@ -138,9 +138,10 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-failures", type=_int, default=2, help="retries of a failed trial (default: %(default)s)")
     p.add_argument("--no-reuse-actors", action="store_true", help="start a fresh Ray actor per trial (slower)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda for trials (default: cuda with --gpus-per-trial, else cpu)")
-    p.add_argument("--pack", type=_pack, help="train K configurations per Ray trial as one vectorised model (gan.packed): "
-                   "an integer K or auto (64 on CPU, 2048 on GPU, spread over the concurrent slots); "
-                   "--num-samples still counts configurations (default: off, one per trial)")
+    p.add_argument("--pack", type=_pack, default="auto",
+                   help="pool mode: each Ray trial trains up to K configurations at once as one vectorised model, refilling "
+                   "freed slots with new proposals; an integer K, auto (64 per CPU worker, 1024 per GPU worker, no more than "
+                   "--num-samples needs) or off (one Ray trial per configuration, with ASHA) (default: auto)")
     p.add_argument("--objective", default="wd", help="wd (default), or multi-objective wd,detect_auc or wd,dcr_ratio (Pareto front in the export)")
     p.add_argument("--max-copy-share", type=_float, default=DEFAULT_MAX_COPY_SHARE,
                    help="memorisation guard: the exported best may have at most this share of near-copies of training rows (default: %(default)s)")

@@ -24,6 +24,9 @@ DEFAULT_STEPS = 5000
 SAMPLERS = ("tpe", "random", "cmaes", "gp")
 SCHEDULERS = ("asha", "none")
 META_FILE = "gantune.json"
+# A per-trial checkpoint's files: the trainer state (torch.save of Trainer.state_dict) and config.
+STATE_FILE = "trainer.pt"
+CONFIG_FILE = "config.json"
 # Multi-objective: WD against the detection AUC (0.5 = indistinguishable) or against the DCR
 # ratio (higher = generated rows further from training rows, i.e. less copying).
 OBJECTIVES = {
@@ -67,9 +70,9 @@ class TuneOptions:
     # Test hook for fault-injection tests: {"<trial index>": epoch} makes that trial raise
     # once it reaches the epoch (every attempt, so it ends as errored after its retries).
     fail_trials: dict[str, int] | None = None
-    # Pack mode (tuning/packed.py): None = one Ray trial per configuration; an int K or "auto" =
-    # each Ray trial trains a pack of K configurations (Optuna trials) with gan.packed.
-    pack: int | str | None = None
+    # Execution: an int K or "auto" = pool mode (tuning/pool.py), each Ray trial a pool worker
+    # with K member slots; None ("off") = one Ray trial per configuration (tuning/trainable.py).
+    pack: int | str | None = "auto"
     # Optuna objective(s): "wd" (single), or "wd,detect_auc" / "wd,dcr_ratio" (multi-objective,
     # Pareto front in the export). See OBJECTIVES.
     objective: str = "wd"
@@ -115,6 +118,11 @@ class TuneOptions:
         return Path(self.storage_path).expanduser().resolve() / self.name
 
     @property
+    def mode(self) -> str:
+        """"pool" (many configurations per Ray trial, tuning.pool) or "trial" (one per trial)."""
+        return "trial" if self.pack is None else "pool"
+
+    @property
     def budget_attr(self) -> str:
         """The result key budgets are counted in: "epoch" under --epochs, else "steps"."""
         return "epoch" if self.epochs is not None else "steps"
@@ -135,7 +143,8 @@ class TuneOptions:
         """The search space; with `n_rows`, batch_size is searched over sizes that suit the table
         (unless --space or --config sets it)."""
         fixed_batch = "batch_size" in (self.config or {})
-        return SearchSpace(self.space, base=self.base_config(), where="--space", n_rows=None if fixed_batch else n_rows)
+        return SearchSpace(self.space, base=self.base_config(), where="--space", n_rows=None if fixed_batch else n_rows,
+                           search_batch=self.mode == "trial")
 
     def load_data(self, quiet: bool = False) -> TabularData:
         return load_data(self.data, columns=self.columns, metadata=self.metadata, na_values=self.na_values, dropna=self.dropna,
@@ -157,16 +166,19 @@ def read_options(run_dir: str | Path) -> TuneOptions:
 
 
 def parse_pack(value: Any) -> int | str | None:
-    """`--pack` value: None/0 (off), a positive integer, or "auto"."""
+    """`--pack` value: "off" / None (one Ray trial per configuration), a positive integer (member
+    slots per pool worker), or "auto"."""
     if value is None:
         return None
     if isinstance(value, str):
         if value.strip().lower() == "auto":
             return "auto"
+        if value.strip().lower() == "off":
+            return None
         try:
             value = int(value)
         except ValueError:
-            raise GanTuneError(f"--pack {value!r}: give a positive integer or auto") from None
+            raise GanTuneError(f"--pack {value!r}: give a positive integer, auto or off") from None
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise GanTuneError(f"--pack {value!r}: give a positive integer or auto")
+        raise GanTuneError(f"--pack {value!r}: give a positive integer, auto or off")
     return value

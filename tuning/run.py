@@ -9,6 +9,8 @@ nothing else.
 from __future__ import annotations
 
 import contextlib
+import json
+import math
 import dataclasses
 import logging
 import os
@@ -180,7 +182,9 @@ def init_ray(address: str | None, *, num_cpus: int | None = None) -> None:
         if address:
             ray.init(address=address, **kwargs)
         else:
-            ray.init(num_cpus=num_cpus, **kwargs)
+            # address="local": always a new embedded Ray. A bare ray.init() would join whatever
+            # cluster the last `ray start` on this machine recorded (someone else's, even).
+            ray.init(address="local", num_cpus=num_cpus, **kwargs)
     except AuthenticationError as exc:  # RAY_AUTH_MODE=token but no token found here
         raise GanTuneError(f"--address {address}: {getattr(exc, 'message', exc)}; {token_fix}") from None
     except ConnectionError as exc:
@@ -191,6 +195,85 @@ def init_ray(address: str | None, *, num_cpus: int | None = None) -> None:
         if any(isinstance(c, AuthenticationError) or "InvalidAuthToken" in str(c) for c in chain):
             raise GanTuneError(f"--address {address}: the Ray cluster refused this driver's authentication token (InvalidAuthToken); {token_fix}") from None
         raise GanTuneError(f"--address {address}: cannot connect to a Ray cluster ({exc}); check the address or start the cluster") from None
+
+
+def pool_rungs(opts: TuneOptions, n_rows: int) -> list[int] | None:
+    """Successive-halving rungs (steps) for pool mode: the first at a ninth of the budget, then
+    x3 (Optuna's SuccessiveHalvingPruner); None (no pruning) with --scheduler none."""
+    if opts.scheduler != "asha" or len(opts.objectives[0]) > 1:
+        return None
+    base = opts.base_config()
+    total = base.total_steps(n_rows)
+    return [max(base.eval_interval(n_rows), total // 9)]
+
+
+def pool_slots(opts: TuneOptions, workers: int) -> int:
+    """Member slots per pool worker: --pack K, or for auto the device's AUTO_SLOTS, but no more
+    than needed to give every worker a share of --num-samples."""
+    from tuning.pool import AUTO_SLOTS
+
+    if opts.pack != "auto":
+        return max(1, min(int(opts.pack), opts.num_samples))
+    cap = AUTO_SLOTS["cuda" if opts.gpus_per_trial > 0 else "cpu"]
+    return max(1, min(cap, math.ceil(opts.num_samples / max(1, workers))))
+
+
+def held_members(run_dir: Path) -> list[int]:
+    """Optuna numbers that pool checkpoints in `run_dir` hold (their members resume)."""
+    from tuning.pool import POOL_INDEX
+
+    numbers: set[int] = set()
+    for path in run_dir.glob(f"*/checkpoint_*/{POOL_INDEX}"):
+        try:
+            numbers.update(int(n) for n in json.loads(path.read_text())["numbers"])
+        except (OSError, ValueError, KeyError):
+            continue
+    return sorted(numbers)
+
+
+def build_pool_tuner(opts: TuneOptions, data: TabularData, space: SearchSpace, run_dir: Path, *, resume: bool):
+    """The Tuner of a pool-mode run, and the run's StudyServer actor the workers share."""
+    import ray
+    from ray import tune
+
+    from tuning.pool import pool_trainable
+    from tuning.study import StudyServer
+
+    workers = concurrent_slots(opts)
+    slots = pool_slots(opts, workers)
+    metrics, modes = opts.objectives
+    deadline = time.time() + opts.time_budget if opts.time_budget else None
+    actor_name = f"gantune-study-{opts.name}"
+    # On the driver's node, no CPU reserved: it only serves ask / report / tell. It lives as
+    # long as the driver; --resume starts a new one over the same journal.
+    server = ray.remote(StudyServer).options(name=actor_name, num_cpus=0, max_concurrency=1).remote(
+        str(run_dir), opts.name, space=space, sampler=opts.sampler, seed=opts.seed,
+        directions=["minimize" if m == "min" else "maximize" for m in modes], rungs=pool_rungs(opts, len(data.train_idx)),
+        num_samples=opts.num_samples, deadline=deadline)
+    resources = {"cpu": opts.cpus_per_trial, "gpu": opts.gpus_per_trial}
+    trainable = tune.with_resources(tune.with_parameters(pool_trainable, data=data, space=space), resources)
+    if resume:
+        released = ray.get(server.release.remote(held_members(run_dir)))
+        if released:
+            log.info("%d configuration(s) in flight when the run stopped were lost; they are proposed again", released)
+        return tune.Tuner.restore(str(run_dir), trainable=trainable, resume_unfinished=True, resume_errored=True), server
+    log.info("pool mode: %d worker(s) x %d member slots, %d configurations", workers, slots, opts.num_samples)
+    param_space = {**_constants(opts), "_study_actor": actor_name, "_slots": slots, "_max_copy_share": opts.max_copy_share,
+                   "_objectives": metrics}
+    return tune.Tuner(
+        trainable,
+        param_space=param_space,
+        tune_config=tune.TuneConfig(
+            num_samples=workers,
+            # The workers end the run themselves at the deadline, every member told; Ray's own
+            # limit is only a backstop for a worker that does not return.
+            time_budget_s=opts.time_budget + 600 if opts.time_budget else None,
+            reuse_actors=False,
+            trial_name_creator=_trial_name,
+            trial_dirname_creator=_trial_name,
+        ),
+        run_config=run_config(opts, run_dir),
+    ), server
 
 
 def run_tuning(opts: TuneOptions, *, resume: bool = False, address: str | None = None, num_cpus: int | None = None):
@@ -238,10 +321,12 @@ def run_tuning(opts: TuneOptions, *, resume: bool = False, address: str | None =
         # Ray's experiment state holds the searcher (and the Optuna state); the study's journal
         # continues in place, once what a killed driver left in it is cleared.
         repair_study_journal(run_dir)
-    if opts.pack:  # each Ray trial trains a pack of configurations (tuning/packed.py)
-        from tuning.packed import build_tuner
-
-        tuner = build_tuner(opts, data, space, run_dir, resume=resume)
+    server = None
+    if opts.mode == "pool":  # each Ray trial is a pool worker training many configurations
+        if not resume:
+            run_dir.mkdir(parents=True)
+            write_json_atomic(run_dir / META_FILE, dataclasses.asdict(opts))
+        tuner, server = build_pool_tuner(opts, data, space, run_dir, resume=resume)
     elif resume:
         tuner = tune.Tuner.restore(str(run_dir), trainable=_trainable(opts, data, space), resume_unfinished=True, resume_errored=True)
         log.info("resuming %s", run_dir)
@@ -282,8 +367,14 @@ def run_tuning(opts: TuneOptions, *, resume: bool = False, address: str | None =
             ),
             run_config=run_config(opts, run_dir),
         )
-    with _pending_trials(concurrent_slots(opts)):
-        results = tuner.fit()
+    try:
+        with _pending_trials(concurrent_slots(opts)):
+            results = tuner.fit()
+    finally:
+        if server is not None:
+            import ray
+
+            ray.kill(server)  # its journal writes are flushed with each call
     return results, run_dir
 
 

@@ -8,7 +8,8 @@ A space is a mapping from parameter name to a spec:
     loss: bce                                     # a fixed value
 
 Names are `GANConfig` fields, plus four that shape the networks: `g_depth` / `d_depth` (number of
-hidden layers) and `g_width` / `d_width` (the range each hidden layer's width is drawn from). A
+hidden layers) and `g_width` / `d_width` (the width of every hidden layer of that network: one
+value per network keeps the shapes a pool packs together few, tuning.pool). A
 name that is neither is an error at start-up, as is an inverted range. A user file overrides the
 defaults entry by entry (`--space FILE`).
 
@@ -44,10 +45,23 @@ DEFAULT_SPACE: dict[str, Any] = {
 
 # Fields a space may not touch: they define the trial budget and scoring, not the model.
 NOT_SEARCHABLE = ("epochs", "steps", "eval_every", "eval_samples", "eval_seed", "seed")
-# Batch sizes searched by default, scaled to the table: powers of two from MAX_BATCH (or the
-# largest power of two <= the training rows) down to an eighth of it, at least MIN_BATCH. 50
-# rows -> 16, 32 (the reference is 32); 344 -> 32 .. 256; 50,000 or 1,000,000 -> 128 .. 1,024.
+# Batch sizes searched by default, scaled to the table: two choices, MAX_BATCH (or the largest
+# power of two <= the training rows) and a quarter of it, at least MIN_BATCH. 50 rows -> 16, 32
+# (the reference is 32); 344 -> 64, 256; 2,000 and up -> 256, 1,024. Two, not more: members of
+# one sub-pack share a batch size, so every extra choice splits the pool's packs.
 MIN_BATCH, MAX_BATCH = 16, 1024
+
+
+def default_batch(n_rows: int) -> int:
+    """One batch size for a table of `n_rows` rows: the power of two nearest 4 x sqrt(rows),
+    within MIN_BATCH .. MAX_BATCH and at most the rows. 50 rows -> 32 (the reference); 344 ->
+    64; 2,000 -> 128; 54,000 -> 1,024. Pool mode fixes batch_size to it by default: members of a
+    sub-pack share their batch size, so searching it would split every pack."""
+    b = 1 << round(math.log2(4.0 * math.sqrt(max(1, n_rows))))
+    b = min(MAX_BATCH, max(MIN_BATCH, b))
+    while b > n_rows and b > 1:
+        b //= 2
+    return b
 
 
 def default_batch_choices(n_rows: int) -> list[int]:
@@ -55,13 +69,9 @@ def default_batch_choices(n_rows: int) -> list[int]:
     hi = MAX_BATCH
     while hi > n_rows and hi > 1:
         hi //= 2
-    lo = max(MIN_BATCH, hi // 8)
-    choices = []
-    b = lo
-    while b <= hi:
-        choices.append(b)
-        b *= 2
-    return choices or [max(1, min(n_rows, MIN_BATCH))]
+    if hi < MIN_BATCH:
+        return [max(1, min(n_rows, MIN_BATCH))]
+    return sorted({max(MIN_BATCH, hi // 4), hi})
 
 
 @dataclass(frozen=True)
@@ -105,11 +115,12 @@ class SearchSpace:
     """Define-by-run space: `space(trial)` suggests parameters; `to_config` builds a GANConfig."""
 
     def __init__(self, spec: Mapping[str, Any] | None = None, *, base: GANConfig | None = None, where: str = "search space",
-                 n_rows: int | None = None) -> None:
+                 n_rows: int | None = None, search_batch: bool = True) -> None:
         merged = dict(DEFAULT_SPACE)
-        # `n_rows`: search batch_size over default_batch_choices(n_rows) unless `spec` sets it.
+        # `n_rows`: batch_size suited to the table unless `spec` sets it -- searched over
+        # default_batch_choices(n_rows), or fixed to default_batch(n_rows) without `search_batch`.
         if n_rows is not None and "batch_size" not in (spec or {}):
-            merged["batch_size"] = {"choices": default_batch_choices(n_rows)}
+            merged["batch_size"] = {"choices": default_batch_choices(n_rows)} if search_batch else default_batch(n_rows)
         merged.update(spec or {})
         self.base = base or GANConfig()
         valid = set(GANConfig.field_names()) | set(SHAPE_PARAMS)
@@ -151,18 +162,12 @@ class SearchSpace:
             else:
                 mid = math.sqrt(p.low * p.high) if p.log else (p.low + p.high) / 2
                 out[p.name] = int(round(mid)) if p.kind == "int" else mid
-        for net in ("g", "d"):
-            if f"{net}_depth" in out:
-                for i in range(int(out[f"{net}_depth"])):
-                    out[f"{net}_width_{i}"] = out[f"{net}_width"]
         return out
 
     def __call__(self, trial: Any) -> dict[str, Any]:
         """Suggest every searched parameter on an Optuna trial; return the fixed ones."""
         fixed: dict[str, Any] = {}
         for p in self.params.values():
-            if p.name in ("g_width", "d_width"):
-                continue  # suggested per layer below, once depth is known
             if p.kind == "fixed":
                 fixed[p.name] = list(p.value) if isinstance(p.value, tuple) else p.value
             elif p.kind == "categorical":
@@ -171,20 +176,6 @@ class SearchSpace:
                 trial.suggest_int(p.name, int(p.low), int(p.high), log=p.log, step=int(p.step or 1))
             else:
                 trial.suggest_float(p.name, float(p.low), float(p.high), log=p.log, step=p.step)
-        for net in ("g", "d"):
-            depth_p = self.params.get(f"{net}_depth")
-            width_p = self.params.get(f"{net}_width")
-            if depth_p is None:
-                continue
-            depth = int(fixed.get(f"{net}_depth", trial.params.get(f"{net}_depth", 0)))
-            for i in range(depth):
-                name = f"{net}_width_{i}"
-                if width_p is None or width_p.kind == "fixed":
-                    fixed[name] = int(width_p.value if width_p else self.base.g_widths[0])
-                elif width_p.kind == "categorical":
-                    trial.suggest_categorical(name, list(width_p.choices))
-                else:
-                    trial.suggest_int(name, int(width_p.low), int(width_p.high), log=width_p.log)
         return fixed
 
     def to_config(self, params: Mapping[str, Any], **overrides: Any) -> GANConfig:
@@ -193,7 +184,10 @@ class SearchSpace:
         for net in ("g", "d"):
             if f"{net}_depth" in params:
                 depth = int(params[f"{net}_depth"])
-                fields[f"{net}_widths"] = [int(params[f"{net}_width_{i}"]) for i in range(depth)]
+                if f"{net}_width" in params:  # one width for every hidden layer of the network
+                    fields[f"{net}_widths"] = [int(params[f"{net}_width"])] * depth
+                else:  # runs made before widths were shared per network: one width per layer
+                    fields[f"{net}_widths"] = [int(params[f"{net}_width_{i}"]) for i in range(depth)]
         merged = {**self.base.to_dict(), **fields, **overrides}
         return GANConfig.from_dict(merged, source="search space")
 

@@ -7,7 +7,10 @@ the configurations are trained. No Ray here.
 from __future__ import annotations
 
 import os
+import math
+import time
 from pathlib import Path
+from typing import Any, Mapping, Sequence
 
 from gan.errors import GanTuneError
 
@@ -83,6 +86,147 @@ def close_stale_study_trials(run_dir: Path, name: str) -> int:
     study = load_study(run_dir, name)
     stale = [t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.RUNNING]
     for t in stale:
-        study._storage.set_trial_user_attr(t._trial_id, "status", "interrupted")
-        study._storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL)
+        study.tell(t.number, state=optuna.trial.TrialState.FAIL)
     return len(stale)
+
+
+# ---------------------------------------------------------------------------------------------
+# The study server: one sampler for the whole run
+# ---------------------------------------------------------------------------------------------
+# User attributes a member's reports leave on its Optuna trial: the export reads its records
+# (scores, guard, budget reached) from the study in pool mode.
+RECORD_KEYS = ("wd_mean", "wd_orig_mean", "steps", "epoch", "copy_share", "dcr_ratio", "corr_diff", "detect_auc",
+               "passes_guard", "status", "pool", "node_id")
+
+
+def make_pruner(rungs: Sequence[int] | None):
+    """Optuna's asynchronous successive halving over training steps, or no pruning."""
+    import optuna
+
+    if not rungs:
+        return optuna.pruners.NopPruner()
+    return optuna.pruners.SuccessiveHalvingPruner(min_resource=int(rungs[0]), reduction_factor=3, bootstrap_count=0)
+
+
+class StudyServer:
+    """Owns the run's Optuna study, its sampler and its pruner; pool workers ask / report / tell.
+
+    One object per run (a Ray actor in `tuning.pool`), so every configuration of every pool, on
+    every node, is proposed by the same sampler after every result told so far, and every
+    member is judged by the same successive-halving rungs (Optuna's pruner reads them from the
+    study). Plain Python: the benchmarks and tests drive it in-process.
+
+    Counting: `num_samples` configurations are asked in all; `deadline` (time.time() seconds)
+    ends asking. Trials of an earlier driver left RUNNING and not resumed by a pool count as
+    failed (`release`), so their budget is asked again.
+    """
+
+    def __init__(self, run_dir: str | Path, name: str, *, space: Any, sampler: str = "tpe", seed: int = 0,
+                 directions: Sequence[str] = ("minimize",), rungs: Sequence[int] | None = None,
+                 num_samples: int = 20, deadline: float | None = None) -> None:
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        self.space = space
+        self.num_samples = int(num_samples)
+        self.deadline = deadline
+        self.multi = len(directions) > 1
+        self.study = optuna.create_study(
+            storage=study_storage(Path(run_dir)), study_name=name, sampler=make_sampler(sampler, seed),
+            pruner=make_pruner(None if self.multi else rungs), directions=list(directions), load_if_exists=True,
+        )
+        self.trials: dict[int, Any] = {}  # live optuna.Trial objects by number
+        done = [t for t in self.study.get_trials(deepcopy=False) if t.state != optuna.trial.TrialState.FAIL]
+        self.asked = len(done)
+
+    # -- proposals -----------------------------------------------------------------------------
+    def out_of_time(self) -> bool:
+        return self.deadline is not None and time.time() >= self.deadline
+
+    def ask(self, pool: str = "") -> tuple[int, dict[str, Any]] | None:
+        """A new configuration (Optuna number, flat parameters), or None when the run has asked
+        for all it will (num_samples reached, or past the deadline)."""
+        if self.asked >= self.num_samples or self.out_of_time():
+            return None
+        trial = self.study.ask()
+        fixed = self.space(trial)
+        if pool:
+            trial.set_user_attr("pool", pool)
+        self.trials[trial.number] = trial
+        self.asked += 1
+        return trial.number, {**trial.params, **fixed}
+
+    def resume(self, number: int, params: Mapping[str, Any], history: Sequence[Mapping[str, Any]], pool: str = "") -> int:
+        """Continue a member restored from a checkpoint under a new trial number.
+
+        Its old trial is told FAIL (a new driver cannot reattach to it through Optuna's public
+        API), the same parameters are enqueued and asked again, and the member's evaluations so
+        far are reported again, so the pruner's rungs still know them. Returns the new number.
+        """
+        import optuna
+
+        old = {t.number: t for t in self.study.get_trials(deepcopy=False)}
+        prev = old.get(number)
+        if prev is not None and prev.state == optuna.trial.TrialState.RUNNING and number not in self.trials:
+            self.study.tell(number, state=optuna.trial.TrialState.FAIL)
+        self.study.enqueue_trial(dict(prev.params) if prev is not None else dict(params), user_attrs={"resumed_from": number})
+        trial = self.study.ask()
+        self.space(trial)
+        if pool:
+            trial.set_user_attr("pool", pool)
+        for h in history:
+            if math.isfinite(float(h["wd_mean"])):
+                trial.report(float(h["wd_mean"]), int(h["steps"]))
+        self.trials[trial.number] = trial
+        return trial.number
+
+    # -- results -------------------------------------------------------------------------------
+    def report(self, number: int, steps: int, value: float, record: Mapping[str, Any]) -> bool:
+        """An intermediate score at `steps`; True when the pruner stops this member here."""
+        trial = self.trials[number]
+        for key, val in record.items():
+            trial.set_user_attr(key, val)
+        if self.multi or not math.isfinite(value):
+            return False
+        trial.report(float(value), int(steps))
+        return bool(trial.should_prune())
+
+    def tell(self, number: int, values: float | Sequence[float] | None, state: str, record: Mapping[str, Any] | None = None) -> None:
+        """The member's end: state "complete" (values = its final scores), "pruned" or "fail"."""
+        import optuna
+
+        trial = self.trials.pop(number, None)
+        if trial is not None:
+            for key, val in (record or {}).items():
+                trial.set_user_attr(key, val)
+        states = {"complete": optuna.trial.TrialState.COMPLETE, "pruned": optuna.trial.TrialState.PRUNED,
+                  "fail": optuna.trial.TrialState.FAIL}
+        if state == "complete":
+            vals = [values] if isinstance(values, (int, float)) else list(values or [])
+            # Optuna refuses NaN / inf; a diverged member is told the worst value of each objective.
+            worst = [math.inf if d == optuna.study.StudyDirection.MINIMIZE else -math.inf for d in self.study.directions]
+            vals = [v if math.isfinite(v) else w for v, w in zip(vals, worst)]
+            self.study.tell(number, vals if self.multi else vals[0], state=states[state])
+        else:
+            self.study.tell(number, state=states[state])
+
+    def release(self, numbers: Sequence[int]) -> int:
+        """Mark RUNNING trials that no pool holds (`numbers` are the held ones) as failed, so
+        their configurations are asked again; returns how many."""
+        import optuna
+
+        held = set(numbers) | set(self.trials)
+        stale = [t.number for t in self.study.get_trials(deepcopy=False)
+                 if t.state == optuna.trial.TrialState.RUNNING and t.number not in held]
+        for n in stale:
+            self.study.tell(n, state=optuna.trial.TrialState.FAIL)
+        self.asked -= len(stale)
+        return len(stale)
+
+    def progress(self) -> dict[str, Any]:
+
+        counts: dict[str, int] = {}
+        for t in self.study.get_trials(deepcopy=False):
+            counts[t.state.name.lower()] = counts.get(t.state.name.lower(), 0) + 1
+        return {"asked": self.asked, "num_samples": self.num_samples, "live": len(self.trials), "states": counts,
+                "out_of_time": self.out_of_time()}

@@ -23,10 +23,9 @@ from ray import tune
 from gan.data import TabularData
 from gan.fidelity import table_fidelity
 from gan.train import Trainer, train
+from tuning.options import CONFIG_FILE, STATE_FILE
 from tuning.space import SearchSpace
 
-STATE_FILE = "trainer.pt"
-CONFIG_FILE = "config.json"
 # Checkpoint at the final report, at divergence, and otherwise at most this often: a checkpoint
 # costs a torch.save plus Ray's copy into the run directory, and for trials of a few seconds
 # the restart it saves is cheaper than checkpointing every report (bench/tune_overhead.py).

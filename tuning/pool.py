@@ -1,0 +1,425 @@
+"""Pool mode: vectorised asynchronous successive halving that refills freed slots with informed
+Optuna proposals.
+
+Each Ray Tune trial is a long-lived **pool worker** owning `slots` member slots, trained as a few
+vectorised models (`gan.packed.PackedTrainer` sub-packs). Every evaluation round a sub-pack
+scores its members, reports each score to the run's one `StudyServer` (tuning.study) as an
+Optuna intermediate value, and the study's pruner (Optuna's SuccessiveHalvingPruner, rungs shared
+by every pool on every node) decides which members stop. A freed slot is refilled at once with a
+new `study.ask()`: the sampler (TPE with constant_liar) has seen every result told so far.
+
+Shapes (`place`): members of a sub-pack share batch size and are padded to one shape (noise_dim,
+widths and depths: every width rounded up to a power of two, `shape_of`, then the union over the
+members). A step of a sub-pack costs a fixed overhead (op dispatch, autograd, the optimiser: ~the
+same for 1 or 64 members) plus compute that grows with members x padded size. A new member joins
+the sub-pack where it adds the least time -- its padded compute, plus the extra compute of every
+member already there when the pack must widen to hold it -- unless opening a sub-pack of its own
+(one more overhead, `OVERHEAD_ROW_MACS`) costs less, and never where the pack's padded cost would
+exceed `max_waste` times its members' own cost on average. A pack that widens is rebuilt with its
+members' exact states (`PackedTrainer.member_state`), so nothing about them changes. Every member keeps its own step count,
+stream and Adam state, and ends with exactly the weights `gantune train --config` of its
+configuration gives (gan.packed's exactness contract).
+
+The `Pool` class has no Ray in it (the benchmarks drive it in-process); `pool_trainable` is the
+thin Ray Tune adapter.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+
+from gan.config import GANConfig
+from gan.data import TabularData
+from gan.fidelity import DEFAULT_MAX_COPY_SHARE, passes_guard, table_fidelity
+from gan.packed import PackedTrainer
+
+log = logging.getLogger(__name__)
+
+POOL_FILE = "pool.pt"  # a worker's checkpoint: live members' states
+POOL_INDEX = "pool.json"  # the Optuna numbers a checkpoint holds (the driver reads it on --resume)
+MEMBERS_DIR = "members"  # generators of the best finished members: members/<number>.pt
+# The fixed per-step cost of one more sub-pack, in the compute it equals: multiply-adds per step
+# (row cost x batch). Measured on the 2-core CPU machine (penguins, batch 64, K = 1..16 members
+# of widths 16..128, one thread): a pack step takes a + K c + b x K x row_cost x batch with
+# a = 2.0 ms, c = 0.16 ms, b = 3.4e-7 ms, so one more pack costs as much as a / b = 6e6 row
+# multiply-adds. A GPU's fixed cost is far larger relative to its arithmetic (not measured here).
+OVERHEAD_ROW_MACS = {"cpu": 6e6, "cuda": 2e8}
+# A sub-pack's padded cost may be at most this multiple of its members' own cost, on average.
+MAX_WASTE = 4.0
+# Finished members whose generators a worker keeps (and checkpoints) for export: the best few.
+KEEP_BEST = 8
+# Checkpoint a worker at most this often (seconds), and at its end.
+CHECKPOINT_EVERY_S = 30.0
+# Member slots per worker by device when `--pack auto`: on one CPU core the per-member step time
+# stops falling around 64 members of reference size (bench/packed.py); a GPU keeps gaining.
+AUTO_SLOTS = {"cpu": 64, "cuda": 1024}
+
+
+def member_cost(c: GANConfig, width: int) -> int:
+    """Multiply-adds of one row through G and D (D twice: real and fake rows)."""
+    g = [c.noise_dim, *c.g_widths, width]
+    d = [width, *c.d_widths, 1]
+    return sum(a * b for a, b in zip(g, g[1:])) + 2 * sum(a * b for a, b in zip(d, d[1:]))
+
+
+def _round_up(x: int) -> int:
+    return 1 << max(0, math.ceil(math.log2(max(1, x))))
+
+
+Shape = tuple[int, tuple[int, ...], tuple[int, ...]]  # (noise_dim, G hidden widths, D hidden widths)
+
+
+def shape_of(c: GANConfig) -> Shape:
+    """A config's padded shape: noise_dim and every width rounded up to a power of two."""
+    return _round_up(c.noise_dim), tuple(_round_up(w) for w in c.g_widths), tuple(_round_up(w) for w in c.d_widths)
+
+
+def _need(widths: tuple[int, ...], depth: int) -> tuple[int, ...]:
+    # A shallower member repeats its last width in identity layers (gan.packed): those count.
+    return tuple(widths[min(l, len(widths) - 1)] for l in range(depth))
+
+
+def union(a: Shape, b: Shape) -> Shape:
+    """The smallest padded shape that holds both."""
+    gd, dd = max(len(a[1]), len(b[1])), max(len(a[2]), len(b[2]))
+    return (max(a[0], b[0]), tuple(map(max, _need(a[1], gd), _need(b[1], gd))), tuple(map(max, _need(a[2], dd), _need(b[2], dd))))
+
+
+def shape_cost(shape: Shape, width: int) -> int:
+    """Multiply-adds of one row of one member slot padded to `shape`."""
+    nz, g, d = shape
+    gl, dl = [nz, *g, width], [width, *d, 1]
+    return sum(x * y for x, y in zip(gl, gl[1:])) + 2 * sum(x * y for x, y in zip(dl, dl[1:]))
+
+
+def shape_config(base: GANConfig, shape: Shape) -> GANConfig:
+    return base.replace(noise_dim=shape[0], g_widths=shape[1], d_widths=shape[2])
+
+
+@dataclass
+class _Live:
+    """A member the pool trains: its Optuna number, flat parameters and sub-pack."""
+
+    number: int
+    params: dict[str, Any]
+    pack: PackedTrainer
+
+
+@dataclass
+class PoolStats:
+    """Counters for progress reports."""
+
+    told: int = 0  # members told (complete, pruned, diverged)
+    completed: int = 0
+    pruned: int = 0
+    diverged: int = 0
+    member_steps: int = 0
+    waste: list[float] = field(default_factory=list)  # padded / own cost per placed member
+    widened: int = 0  # packs rebuilt in a wider shape
+    best: float = math.inf  # best wd_mean that passed the guard, among this pool's reports
+
+
+class Pool:
+    """K member slots over shape sub-packs, fed by a study client (ask / report / tell).
+
+    `client` is a `tuning.study.StudyServer` or anything with its methods (a Ray actor proxy).
+    """
+
+    def __init__(self, data: TabularData, space: Any, client: Any, *, slots: int, device: str | torch.device = "cpu",
+                 max_waste: float = MAX_WASTE, detect: bool = False, max_copy_share: float = DEFAULT_MAX_COPY_SHARE,
+                 objectives: Sequence[str] = ("wd_mean",), name: str = "pool", node_id: str = "") -> None:
+        self.data = data
+        self.space = space
+        self.client = client
+        self.slots = int(slots)
+        self.device = torch.device(device)
+        self.max_waste = float(max_waste)
+        self.overhead = OVERHEAD_ROW_MACS["cuda" if self.device.type == "cuda" else "cpu"]
+        self.detect = detect
+        self.max_copy_share = max_copy_share
+        self.objectives = list(objectives)
+        self.name = name
+        self.node_id = node_id
+        self.packs: list[PackedTrainer] = []
+        self.shapes: dict[int, Shape] = {}  # id(pack) -> its padded shape
+        self.live: dict[int, _Live] = {}
+        self.exhausted = False  # the study will propose no more configurations
+        self.best_members: list[tuple[float, int, dict[str, Any]]] = []  # (wd_mean, number, {"G", "steps", "config"})
+        self.stats = PoolStats()
+        self.n_rows = len(data.train_idx)
+
+    # -- placing members -----------------------------------------------------------------------
+    def place(self, number: int, params: dict[str, Any], state: dict[str, Any] | None = None) -> None:
+        """Put a member where it adds the least time per step (see the module docstring)."""
+        config = self.space.to_config(params)
+        w = self.data.width
+        own = member_cost(config, w)
+        mine = shape_of(config)
+        rows = config.batch_size
+        # Opening a pack of its own: one more overhead plus its padded compute.
+        best_pack, best_shape, best_added = None, mine, self.overhead / rows + shape_cost(mine, w)
+        for pack in self.packs:
+            if (pack.batch_size, pack.loss, pack.gumbel_tau) != (config.batch_size, config.loss, config.gumbel_tau):
+                continue
+            shape = union(self.shapes[id(pack)], mine)
+            k = len(pack)
+            members_own = sum(member_cost(m.config, w) for m in pack.members) + own
+            if shape_cost(shape, w) * (k + 1) > self.max_waste * members_own:
+                continue
+            added = shape_cost(shape, w) * (k + 1) - shape_cost(self.shapes[id(pack)], w) * k
+            if added < best_added:
+                best_pack, best_shape, best_added = pack, shape, added
+        if best_pack is None:
+            best_pack = self._open(config, mine)
+        elif best_shape != self.shapes[id(best_pack)]:
+            best_pack = self._widen(best_pack, config, best_shape)
+        best_pack.add(config, number, state=state)
+        self.stats.waste.append(shape_cost(self.shapes[id(best_pack)], w) / own)
+        self.live[number] = _Live(number, dict(params), best_pack)
+
+    def _open(self, config: GANConfig, shape: Shape) -> PackedTrainer:
+        pack = PackedTrainer([], self.data, self.device, envelope=shape_config(config, shape))
+        self.packs.append(pack)
+        self.shapes[id(pack)] = shape
+        return pack
+
+    def _widen(self, pack: PackedTrainer, config: GANConfig, shape: Shape) -> PackedTrainer:
+        """Rebuild `pack` in a wider shape; its members continue exactly (weights, Adam moments,
+        streams and step counts move with them)."""
+        new = self._open(config, shape)
+        for m in list(pack.members):
+            number = m.result.index
+            result = new.add(m.config, number, state=pack.member_state(number))
+            result.metrics = m.result.metrics
+            self.live[number].pack = new
+        new._clock.update(pack._clock)
+        self.packs.remove(pack)
+        del self.shapes[id(pack)]
+        self.stats.widened += 1
+        return new
+
+    def refill(self) -> None:
+        """Fill free slots with new proposals from the study (after every evaluation round)."""
+        while not self.exhausted and len(self.live) < self.slots:
+            got = self.client.ask(self.name)
+            if got is None:
+                self.exhausted = True
+                break
+            number, params = got
+            self.place(int(number), params)
+
+    # -- evaluation ----------------------------------------------------------------------------
+    def _record(self, metrics: dict[str, Any], fid: dict[str, Any], status: str) -> dict[str, Any]:
+        rec = {"wd_mean": float(metrics["wd_mean"]), "wd_orig_mean": float(metrics["wd_orig_mean"]), "steps": int(metrics["steps"]),
+               "epoch": float(metrics["epoch"]), "status": status, "pool": self.name, "node_id": self.node_id}
+        for k in ("copy_share", "dcr_ratio", "corr_diff", "detect_auc"):
+            v = fid.get(k, math.nan)
+            rec[k] = None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
+        rec["passes_guard"] = bool(passes_guard(fid, self.max_copy_share)) if "copy_share" in fid else False
+        return rec
+
+    def _values(self, metrics: dict[str, Any], fid: dict[str, Any]) -> list[float]:
+        out = []
+        for key in self.objectives:
+            v = metrics.get(key, fid.get(key, math.nan))
+            out.append(float(v) if v is not None else math.nan)
+        return out
+
+    def _evaluate(self, pack: PackedTrainer, members: list[Any]) -> None:
+        stop_pruned, stop_done = [], []
+        for m in members:
+            number = m.result.index
+            c = m.config
+            enc = pack.sample_encoded(number, c.eval_samples, c.eval_seed)
+            metrics = self.data.scorer.score_encoded(enc)
+            metrics.update(epoch=m.steps * c.batch_size / self.n_rows, steps=m.steps)
+            final = m.steps >= m.total_steps
+            if math.isfinite(metrics["wd_mean"]):
+                fake = self.data.transformer.decode(enc)
+                fid = table_fidelity(self.data.reference, fake, seed=c.eval_seed, detect=final and self.detect)
+            else:
+                fid = {}
+            m.result.metrics, m.result.steps, m.result.epoch = metrics, m.steps, metrics["epoch"]
+            m.result.history.append({"steps": m.steps, "epoch": metrics["epoch"], "wd_mean": metrics["wd_mean"]})
+            if not math.isfinite(metrics["wd_mean"]):  # weights went non-finite at the interval's end
+                self._diverged(pack, number, m.steps)
+                continue
+            record = self._record(metrics, fid, "running")
+            if record["passes_guard"]:
+                self.stats.best = min(self.stats.best, record["wd_mean"])
+            if final:
+                record["status"] = "completed"
+                self.client.tell(number, self._values(metrics, fid), "complete", record)
+                stop_done.append(number)
+                self.stats.completed += 1
+            elif self.client.report(number, m.steps, metrics["wd_mean"], record):
+                record["status"] = "pruned"
+                self.client.tell(number, None, "pruned", {"status": "pruned"})
+                stop_pruned.append(number)
+                self.stats.pruned += 1
+        for numbers, status in ((stop_done, "completed"), (stop_pruned, None)):
+            if numbers:
+                pack.drop(numbers, status=status)
+                for n in numbers:
+                    self._finished(n, pack)
+
+    def _diverged(self, pack: PackedTrainer, number: int, steps: int) -> None:
+        """A member whose loss or output went non-finite: told the worst value, slot freed."""
+        if any(m.result.index == number for m in pack.members):
+            pack.drop([number], status=f"diverged at step {steps}")
+        record = {"status": "diverged", "steps": int(steps), "wd_mean": math.inf, "pool": self.name, "node_id": self.node_id}
+        self.client.tell(number, [math.inf] * len(self.objectives), "complete", record)
+        self.stats.diverged += 1
+        self.live.pop(number, None)
+        self.stats.told += 1
+        pack.results = [x for x in pack.results if x.index != number]
+
+    def _finished(self, number: int, pack: PackedTrainer) -> None:
+        live = self.live.pop(number)
+        self.stats.told += 1
+        r = pack.results_by_index(number)
+        wd = float(r.metrics.get("wd_mean", math.inf))
+        if r.generator_state is not None and math.isfinite(wd):
+            self.best_members.append((wd, number, {"G": r.generator_state, "steps": r.steps, "params": live.params}))
+            self.best_members.sort(key=lambda x: (x[0], x[1]))
+            del self.best_members[KEEP_BEST:]
+        # Finished results are not needed in the pack any more (weights exported above).
+        pack.results = [x for x in pack.results if x.index != number]
+
+    # -- the loop ------------------------------------------------------------------------------
+    def run(self, on_round: Callable[["Pool"], None] | None = None, should_stop: Callable[[], bool] | None = None) -> None:
+        """Train until the study proposes nothing more and every member is told."""
+        def diverged_report(steps: int, index: int, metrics: dict[str, Any]) -> None:
+            if metrics.get("diverged"):
+                self._diverged(pack, index, steps)
+
+        self.refill()
+        while self.live:
+            if should_stop is not None and should_stop():
+                break
+            for pack in list(self.packs):
+                if pack not in self.packs:
+                    continue  # rebuilt wider while refilling
+                if not len(pack):
+                    self.packs.remove(pack)
+                    self.shapes.pop(id(pack), None)
+                    continue
+                before = sum(m.steps for m in pack.members)
+                limit = min(m.next_stop() - m.steps for m in pack.members)
+                pack.advance(limit, diverged_report)
+                self.stats.member_steps += sum(m.steps for m in pack.members) - before
+                due = [m for m in pack.members if m.steps % m.eval_interval == 0 or m.steps >= m.total_steps]
+                if due:
+                    self._evaluate(pack, due)
+                self.refill()
+            if on_round is not None:
+                on_round(self)
+
+    def cut(self) -> None:
+        """End now (time budget): every live member is told 'pruned' at its last evaluation."""
+        for number, live in list(self.live.items()):
+            r = live.pack.results_by_index(number)
+            record = {"status": "cut by the time budget", "steps": int(r.steps)}
+            if r.metrics and math.isfinite(r.metrics.get("wd_mean", math.inf)):
+                self.client.tell(number, None, "pruned", record)
+            else:
+                self.client.tell(number, None, "fail", {**record, "status": "cut before its first score"})
+            live.pack.drop([number])
+            self._finished(number, live.pack)
+
+    # -- checkpoints ---------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        """Live members (weights, Adam moments, streams, Optuna numbers) and the best finished."""
+        members = []
+        for number, live in self.live.items():
+            members.append({"number": number, "params": live.params, "state": live.pack.member_state(number)})
+        return {"members": members, "best": self.best_members, "exhausted": self.exhausted}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Continue from `state`: each member under a new trial number (`StudyServer.resume`)."""
+        self.best_members = [tuple(b) for b in state.get("best", [])]  # type: ignore[misc]
+        for m in state["members"]:
+            number = self.client.resume(int(m["number"]), m["params"], m["state"].get("history", []), self.name)
+            self.place(int(number), m["params"], state=m["state"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Ray Tune adapter
+# ---------------------------------------------------------------------------------------------
+class _ActorClient:
+    """Blocking calls to the StudyServer actor (a few ms each on one machine)."""
+
+    def __init__(self, actor: Any) -> None:
+        self.actor = actor
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        import ray
+
+        method = getattr(self.actor, name)
+        return lambda *a, **k: ray.get(method.remote(*a, **k))
+
+
+def save_checkpoint(pool: Pool, directory: Path) -> None:
+    torch.save(pool.state(), directory / POOL_FILE)
+    (directory / POOL_INDEX).write_text(json.dumps({"numbers": sorted(pool.live)}))
+    (directory / MEMBERS_DIR).mkdir(exist_ok=True)
+    for wd, number, best in pool.best_members:
+        torch.save({"G": best["G"], "steps": best["steps"]}, directory / MEMBERS_DIR / f"{number}.pt")
+
+
+def pool_trainable(params: dict[str, Any], data: TabularData, space: Any) -> None:
+    """Ray Tune function trainable: one pool worker until the study is exhausted."""
+    import ray
+    from ray import tune
+
+    from tuning.trainable import _device
+
+    torch.set_num_threads(max(1, int(params.get("_threads", 1))))
+    client = _ActorClient(ray.get_actor(params["_study_actor"]))
+    context = tune.get_context()
+    name = Path(context.get_trial_dir()).name
+    pool = Pool(data, space, client, slots=int(params["_slots"]), device=_device(params.get("_device", "auto")),
+                detect=bool(params.get("_detect")), max_copy_share=float(params["_max_copy_share"]),
+                objectives=list(params["_objectives"]), name=name, node_id=ray.get_runtime_context().get_node_id())
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as ckpt_dir:
+            pool.restore(torch.load(Path(ckpt_dir) / POOL_FILE, map_location="cpu", weights_only=False))
+    last = time.monotonic()
+    t0, steps0 = time.monotonic(), 0
+
+    def result(p: Pool) -> dict[str, Any]:
+        elapsed = max(1e-9, time.monotonic() - t0)
+        return {"live": len(p.live), "told": p.stats.told, "completed": p.stats.completed, "pruned": p.stats.pruned,
+                "diverged": p.stats.diverged, "best_wd_mean": p.stats.best, "member_steps_per_s": (p.stats.member_steps - steps0) / elapsed,
+                "packs": len(p.packs), "waste": float(np.mean(p.stats.waste)) if p.stats.waste else math.nan, "node_id": p.node_id}
+
+    def on_round(p: Pool) -> None:
+        nonlocal last
+        if time.monotonic() - last < CHECKPOINT_EVERY_S:
+            tune.report(result(p))
+            return
+        with tempfile.TemporaryDirectory() as tmp:
+            save_checkpoint(p, Path(tmp))
+            tune.report(result(p), checkpoint=tune.Checkpoint.from_directory(tmp))
+        last = time.monotonic()
+
+    pool.run(on_round, should_stop=client.out_of_time)
+    if pool.live:  # the time budget ended the run: every member is told, the best kept
+        pool.cut()
+    with tempfile.TemporaryDirectory() as tmp:
+        save_checkpoint(pool, Path(tmp))
+        tune.report(result(pool), checkpoint=tune.Checkpoint.from_directory(tmp))
+
+
+__all__ = ["MAX_WASTE", "OVERHEAD_ROW_MACS", "Pool", "PoolStats", "member_cost", "pool_trainable", "shape_of", "union"]

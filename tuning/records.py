@@ -1,0 +1,144 @@
+"""The records of a run: one `TrialRecord` per configuration, whichever way it was trained.
+
+Per-trial mode reads them from Ray Tune's experiment state (each Ray trial is a configuration);
+pool mode reads them from the run's Optuna study, where every member's reports leave their
+scores (tuning.study.RECORD_KEYS) and the pool checkpoints hold the generators of the best
+finished members.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from gan.errors import GanTuneError
+from tuning.options import METRIC, TuneOptions
+
+@dataclass
+class TrialRecord:
+    trial_id: str
+    status: str  # "completed", "stopped early", "diverged", "errored", "running"
+    params: dict[str, Any]
+    last: dict[str, Any]  # the trial's last reported result
+    checkpoint: Path | None
+    error: str | None = None
+
+    @property
+    def score(self) -> float:
+        value = self.last.get(METRIC, math.inf)
+        return float(value) if value is not None and math.isfinite(value) else math.inf
+
+
+def _trial_status(trial: Any, last: dict[str, Any], opts: TuneOptions) -> str:
+    if trial.status == "ERROR":
+        return "errored"
+    if last.get("diverged"):
+        return "diverged"
+    if trial.status == "TERMINATED":
+        return "completed" if last.get(opts.budget_attr, 0) >= opts.budget - 1e-9 else "stopped early"
+    return trial.status.lower()
+
+
+def collect_trials(run_dir: Path, opts: TuneOptions) -> list[TrialRecord]:
+    """Every configuration of a run, finished or not."""
+    if opts.mode == "pool":
+        return pool_records(run_dir, opts)
+    return ray_records(run_dir, opts)
+
+
+def ray_records(run_dir: Path, opts: TuneOptions) -> list[TrialRecord]:
+    """Read every trial of a per-trial run from Ray's experiment state (finished or not)."""
+    from ray.tune import ExperimentAnalysis
+
+    try:
+        analysis = ExperimentAnalysis(str(run_dir))
+    except Exception as exc:  # missing/corrupt experiment state
+        first = (str(exc).splitlines() or [exc.__class__.__name__])[0][:200]
+        raise GanTuneError(f"{run_dir}: cannot read the Ray Tune experiment state ({first}); is this a run directory that started trials?") from None
+    records = []
+    for trial in analysis.trials:
+        last = dict(trial.last_result or {})
+        ckpt = None
+        if trial.checkpoint is not None and trial.checkpoint.path:
+            ckpt = Path(trial.checkpoint.path)
+        if "_members" in trial.config or "_study_actor" in trial.config:
+            continue  # a pack worker of an older gantune, or a pool worker: records come from the study
+        params = {k: v for k, v in trial.config.items() if not k.startswith("_")}
+        error = None
+        if trial.status == "ERROR":
+            error = _error_text(trial)
+        records.append(TrialRecord(trial.trial_id, _trial_status(trial, last, opts), params, last, ckpt, error))
+    return records
+
+
+def _error_text(trial: Any) -> str:
+    path = getattr(trial, "error_file", None) or ""
+    try:
+        lines = [ln for ln in Path(path).read_text().splitlines() if ln.strip()]
+        return lines[-1][:300] if lines else "error"
+    except OSError:
+        return "error (no error file)"
+
+
+_POOL_STATUS = {"COMPLETE": "completed", "PRUNED": "stopped early", "FAIL": "errored", "RUNNING": "running", "WAITING": "pending"}
+
+
+def member_checkpoints(run_dir: Path) -> dict[int, Path]:
+    """Optuna number -> saved generator of a finished pool member (newest checkpoint wins)."""
+    from tuning.pool import MEMBERS_DIR
+
+    found: dict[int, Path] = {}
+    for path in sorted(run_dir.glob(f"*/checkpoint_*/{MEMBERS_DIR}/*.pt"), key=lambda p: p.stat().st_mtime):
+        try:
+            found[int(path.stem)] = path
+        except ValueError:
+            continue
+    return found
+
+
+def pool_records(run_dir: Path, opts: TuneOptions) -> list[TrialRecord]:
+    """One record per Optuna trial of a pool run: its parameters, state and last report."""
+    from tuning.study import load_study
+
+    study = load_study(run_dir, opts.name)
+    saved = member_checkpoints(run_dir)
+    records = []
+    for t in study.get_trials(deepcopy=False):
+        last = {k: v for k, v in t.user_attrs.items()}
+        status = last.get("status") or _POOL_STATUS.get(t.state.name, t.state.name.lower())
+        if t.state.name == "COMPLETE" and status in ("running", "completed"):
+            status = "completed"
+        elif t.state.name == "PRUNED" and status in ("running", "pruned"):
+            status = "stopped early"
+        elif t.state.name == "FAIL":
+            status = "resumed" if any(u.user_attrs.get("resumed_from") == t.number for u in study.get_trials(deepcopy=False)) else "errored"
+        if status.startswith("diverged"):
+            last["diverged"] = True
+            status = "diverged"
+        last["optuna_number"] = t.number
+        records.append(TrialRecord(str(t.number), status, dict(t.params), last, saved.get(t.number)))
+    return records
+
+
+FIDELITY_COLUMNS = ("copy_share", "dcr_ratio", "corr_diff", "detect_auc")
+
+
+def trials_table(records: list[TrialRecord]) -> pd.DataFrame:
+    rows = []
+    for r in records:
+        row = {"trial_id": r.trial_id, "status": r.status, METRIC: r.last.get(METRIC, math.nan),
+               "wd_orig_mean": r.last.get("wd_orig_mean", math.nan), "steps": r.last.get("steps", 0), "epoch": r.last.get("epoch", 0)}
+        row.update({k: r.last.get(k, math.nan) for k in FIDELITY_COLUMNS})
+        row.update({k: (json.dumps(v) if isinstance(v, (list, tuple)) else v) for k, v in sorted(r.params.items())})
+        if r.error:
+            row["error"] = r.error
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    if len(frame):
+        frame = frame.sort_values(METRIC, kind="stable", na_position="last").reset_index(drop=True)
+    return frame
