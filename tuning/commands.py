@@ -84,7 +84,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     _, run_dir = run_tuning(opts, resume=args.resume, address=args.address)
 
     records = collect_trials(run_dir, read_options(run_dir))
-    if all(r.status in ("completed", "stopped early", "diverged", "errored") for r in records):
+    if not any(r.status in ("running", "pending") for r in records):
         stale = close_stale_study_trials(run_dir, run_dir.name)
         if stale:
             why = "--time-budget" if opts.time_budget else "the run's end"

@@ -11,12 +11,14 @@ new `study.ask()`: the sampler (TPE with constant_liar) has seen every result to
 Shapes (`place`): members of a sub-pack share batch size and are padded to one shape (noise_dim,
 widths and depths: every width rounded up to a power of two, `shape_of`, then the union over the
 members). A step of a sub-pack costs a fixed overhead (op dispatch, autograd, the optimiser: ~the
-same for 1 or 64 members) plus compute that grows with members x padded size. A new member joins
-the sub-pack where it adds the least time -- its padded compute, plus the extra compute of every
-member already there when the pack must widen to hold it -- unless opening a sub-pack of its own
-(one more overhead, `OVERHEAD_ROW_MACS`) costs less, and never where the pack's padded cost would
-exceed `max_waste` times its members' own cost on average. A pack that widens is rebuilt with its
-members' exact states (`PackedTrainer.member_state`), so nothing about them changes. Every member keeps its own step count,
+same for 1 or 64 members) plus compute that grows with members x padded size. The rule: while a
+worker has fewer than MAX_PACKS sub-packs, a member joins the sub-pack where it adds the least
+padded compute among those whose padded cost stays within TIGHT_WASTE (2x) of their members' own,
+and opens a sub-pack of its own when none does; with MAX_PACKS open, it joins where it adds the
+least padded compute within MAX_WASTE, and, failing that, where it adds the least at all (a
+worker never runs more than MAX_PACKS sub-packs of one batch size: each costs a fixed overhead
+per step, measured as `OVERHEAD_ROW_MACS`). A pack that widens to take a member is rebuilt with its members' exact states
+(`PackedTrainer.member_state`), so nothing about them changes. Every member keeps its own step count,
 stream and Adam state, and ends with exactly the weights `gantune train --config` of its
 configuration gives (gan.packed's exactness contract).
 
@@ -54,10 +56,19 @@ MEMBERS_DIR = "members"  # generators of the best finished members: members/<num
 # a = 2.0 ms, c = 0.16 ms, b = 3.4e-7 ms, so one more pack costs as much as a / b = 6e6 row
 # multiply-adds. A GPU's fixed cost is far larger relative to its arithmetic (not measured here).
 OVERHEAD_ROW_MACS = {"cpu": 6e6, "cuda": 2e8}
-# A sub-pack's padded cost may be at most this multiple of its members' own cost, on average.
+# A sub-pack's padded cost may be at most TIGHT_WASTE times its members' own cost (on average)
+# while a worker has fewer than MAX_PACKS sub-packs, and MAX_WASTE times once it has them all.
+TIGHT_WASTE = 2.0
+MAX_PACKS = 6
 MAX_WASTE = 4.0
 # Finished members whose generators a worker keeps (and checkpoints) for export: the best few.
 KEEP_BEST = 8
+# Steps a sub-pack trains before the pool looks at the clock and its free slots again.
+ROUND_STEPS = 256
+# Live members at the start, per worker: a slot opens for each member told after that (two per
+# member, up to `slots`). The first rung's results then arrive after a few members' steps, not
+# after every slot's, so the sampler learns sooner (measured: README, "Pool mode").
+RAMP_START = 8
 # Checkpoint a worker at most this often (seconds), and at its end.
 CHECKPOINT_EVERY_S = 30.0
 # Member slots per worker by device when `--pack auto`: on one CPU core the per-member step time
@@ -137,7 +148,8 @@ class Pool:
 
     def __init__(self, data: TabularData, space: Any, client: Any, *, slots: int, device: str | torch.device = "cpu",
                  max_waste: float = MAX_WASTE, detect: bool = False, max_copy_share: float = DEFAULT_MAX_COPY_SHARE,
-                 objectives: Sequence[str] = ("wd_mean",), name: str = "pool", node_id: str = "") -> None:
+                 objectives: Sequence[str] = ("wd_mean",), name: str = "pool", node_id: str = "",
+                 rungs: Sequence[int] = ()) -> None:
         self.data = data
         self.space = space
         self.client = client
@@ -148,6 +160,8 @@ class Pool:
         self.detect = detect
         self.max_copy_share = max_copy_share
         self.objectives = list(objectives)
+        # Steps where the pruner judges members: evaluated there too, beside every eval_every.
+        self.rungs = sorted(int(r) for r in rungs)
         self.name = name
         self.node_id = node_id
         self.packs: list[PackedTrainer] = []
@@ -165,27 +179,45 @@ class Pool:
         w = self.data.width
         own = member_cost(config, w)
         mine = shape_of(config)
-        rows = config.batch_size
-        # Opening a pack of its own: one more overhead plus its padded compute.
-        best_pack, best_shape, best_added = None, mine, self.overhead / rows + shape_cost(mine, w)
+        # Options: join a pack (widening it when needed) or open one; each costs per step what
+        # it adds in padded compute (row multiply-adds, all members of a widened pack counted),
+        # and opening also one pack's overhead. A join must keep the pack's padded cost within
+        # TIGHT_WASTE of its members' own while packs are few (MAX_PACKS), MAX_WASTE after.
+        options: list[tuple[float, PackedTrainer | None, Shape]] = [(self.overhead / config.batch_size + shape_cost(mine, w), None, mine)]
+        bound = TIGHT_WASTE if len(self.packs) < MAX_PACKS else self.max_waste
         for pack in self.packs:
             if (pack.batch_size, pack.loss, pack.gumbel_tau) != (config.batch_size, config.loss, config.gumbel_tau):
                 continue
             shape = union(self.shapes[id(pack)], mine)
             k = len(pack)
             members_own = sum(member_cost(m.config, w) for m in pack.members) + own
-            if shape_cost(shape, w) * (k + 1) > self.max_waste * members_own:
+            if shape_cost(shape, w) * (k + 1) > bound * members_own:
                 continue
-            added = shape_cost(shape, w) * (k + 1) - shape_cost(self.shapes[id(pack)], w) * k
-            if added < best_added:
-                best_pack, best_shape, best_added = pack, shape, added
-        if best_pack is None:
-            best_pack = self._open(config, mine)
-        elif best_shape != self.shapes[id(best_pack)]:
-            best_pack = self._widen(best_pack, config, best_shape)
-        best_pack.add(config, number, state=state)
-        self.stats.waste.append(shape_cost(self.shapes[id(best_pack)], w) / own)
-        self.live[number] = _Live(number, dict(params), best_pack)
+            options.append((shape_cost(shape, w) * (k + 1) - shape_cost(self.shapes[id(pack)], w) * k, pack, shape))
+        joins = [o for o in options if o[1] is not None]
+        if joins:
+            chosen = min(joins, key=lambda o: o[0])
+        elif len(self.packs) < MAX_PACKS or not self.packs:
+            chosen = options[0]
+        else:  # every pack is open and none takes it within MAX_WASTE: the cheapest join anyway
+            chosen = min(self._joins(config, mine, own), key=lambda o: o[0], default=options[0])
+        _, pack, shape = chosen
+        if pack is None:
+            pack = self._open(config, mine)
+        elif shape != self.shapes[id(pack)]:
+            pack = self._widen(pack, config, shape)
+        pack.add(config, number, state=state)
+        self.stats.waste.append(shape_cost(self.shapes[id(pack)], w) / own)
+        self.live[number] = _Live(number, dict(params), pack)
+
+    def _joins(self, config: GANConfig, mine: Shape, own: int) -> list[tuple[float, PackedTrainer | None, Shape]]:
+        w = self.data.width
+        out: list[tuple[float, PackedTrainer | None, Shape]] = []
+        for pack in self.packs:
+            if (pack.batch_size, pack.loss, pack.gumbel_tau) == (config.batch_size, config.loss, config.gumbel_tau):
+                shape = union(self.shapes[id(pack)], mine)
+                out.append((shape_cost(shape, w) * (len(pack) + 1) - shape_cost(self.shapes[id(pack)], w) * len(pack), pack, shape))
+        return out
 
     def _open(self, config: GANConfig, shape: Shape) -> PackedTrainer:
         pack = PackedTrainer([], self.data, self.device, envelope=shape_config(config, shape))
@@ -208,9 +240,14 @@ class Pool:
         self.stats.widened += 1
         return new
 
+    @property
+    def open_slots(self) -> int:
+        """Slots usable now: RAMP_START at first, two more per member told, up to `slots`."""
+        return min(self.slots, RAMP_START + 2 * self.stats.told)
+
     def refill(self) -> None:
         """Fill free slots with new proposals from the study (after every evaluation round)."""
-        while not self.exhausted and len(self.live) < self.slots:
+        while not self.exhausted and len(self.live) < self.open_slots:
             got = self.client.ask(self.name)
             if got is None:
                 self.exhausted = True
@@ -297,6 +334,10 @@ class Pool:
         pack.results = [x for x in pack.results if x.index != number]
 
     # -- the loop ------------------------------------------------------------------------------
+    def _next_stop(self, m: Any) -> int:
+        """A member's next evaluation: its own cadence, a pruning rung, or its last step."""
+        return min([m.next_stop(), *(r for r in self.rungs if r > m.steps)])
+
     def run(self, on_round: Callable[["Pool"], None] | None = None, should_stop: Callable[[], bool] | None = None) -> None:
         """Train until the study proposes nothing more and every member is told."""
         def diverged_report(steps: int, index: int, metrics: dict[str, Any]) -> None:
@@ -315,10 +356,10 @@ class Pool:
                     self.shapes.pop(id(pack), None)
                     continue
                 before = sum(m.steps for m in pack.members)
-                limit = min(m.next_stop() - m.steps for m in pack.members)
+                limit = min(ROUND_STEPS, *(self._next_stop(m) - m.steps for m in pack.members))
                 pack.advance(limit, diverged_report)
                 self.stats.member_steps += sum(m.steps for m in pack.members) - before
-                due = [m for m in pack.members if m.steps % m.eval_interval == 0 or m.steps >= m.total_steps]
+                due = [m for m in pack.members if m.steps % m.eval_interval == 0 or m.steps >= m.total_steps or m.steps in self.rungs]
                 if due:
                     self._evaluate(pack, due)
                 self.refill()
@@ -390,7 +431,8 @@ def pool_trainable(params: dict[str, Any], data: TabularData, space: Any) -> Non
     name = Path(context.get_trial_dir()).name
     pool = Pool(data, space, client, slots=int(params["_slots"]), device=_device(params.get("_device", "auto")),
                 detect=bool(params.get("_detect")), max_copy_share=float(params["_max_copy_share"]),
-                objectives=list(params["_objectives"]), name=name, node_id=ray.get_runtime_context().get_node_id())
+                objectives=list(params["_objectives"]), name=name, node_id=ray.get_runtime_context().get_node_id(),
+                rungs=params.get("_rungs") or ())
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as ckpt_dir:
@@ -422,4 +464,4 @@ def pool_trainable(params: dict[str, Any], data: TabularData, space: Any) -> Non
         tune.report(result(pool), checkpoint=tune.Checkpoint.from_directory(tmp))
 
 
-__all__ = ["MAX_WASTE", "OVERHEAD_ROW_MACS", "Pool", "PoolStats", "member_cost", "pool_trainable", "shape_of", "union"]
+__all__ = ["MAX_PACKS", "MAX_WASTE", "OVERHEAD_ROW_MACS", "TIGHT_WASTE", "Pool", "PoolStats", "member_cost", "pool_trainable", "shape_of", "union"]

@@ -2,7 +2,7 @@
 
 Per-trial mode reads them from Ray Tune's experiment state (each Ray trial is a configuration);
 pool mode reads them from the run's Optuna study, where every member's reports leave their
-scores (tuning.study.RECORD_KEYS) and the pool checkpoints hold the generators of the best
+scores (one `record` attribute per trial) and the pool checkpoints hold the generators of the best
 finished members.
 """
 
@@ -107,16 +107,18 @@ def pool_records(run_dir: Path, opts: TuneOptions) -> list[TrialRecord]:
 
     study = load_study(run_dir, opts.name)
     saved = member_checkpoints(run_dir)
+    trials = study.get_trials(deepcopy=False)
+    resumed = {t.user_attrs.get("resumed_from") for t in trials}
     records = []
-    for t in study.get_trials(deepcopy=False):
-        last = {k: v for k, v in t.user_attrs.items()}
+    for t in trials:
+        last = dict(t.user_attrs.get("record", {}))
         status = last.get("status") or _POOL_STATUS.get(t.state.name, t.state.name.lower())
         if t.state.name == "COMPLETE" and status in ("running", "completed"):
             status = "completed"
         elif t.state.name == "PRUNED" and status in ("running", "pruned"):
             status = "stopped early"
         elif t.state.name == "FAIL":
-            status = "resumed" if any(u.user_attrs.get("resumed_from") == t.number for u in study.get_trials(deepcopy=False)) else "errored"
+            status = "resumed" if t.number in resumed else ("errored" if status in ("running", "errored") else status)
         if status.startswith("diverged"):
             last["diverged"] = True
             status = "diverged"

@@ -197,14 +197,17 @@ def init_ray(address: str | None, *, num_cpus: int | None = None) -> None:
         raise GanTuneError(f"--address {address}: cannot connect to a Ray cluster ({exc}); check the address or start the cluster") from None
 
 
-def pool_rungs(opts: TuneOptions, n_rows: int) -> list[int] | None:
-    """Successive-halving rungs (steps) for pool mode: the first at a ninth of the budget, then
-    x3 (Optuna's SuccessiveHalvingPruner); None (no pruning) with --scheduler none."""
+def pool_rungs(opts: TuneOptions, n_rows: int) -> list[int]:
+    """Successive-halving rungs (steps) for pool mode: 1/27, 1/9 and 1/3 of the budget (Optuna's
+    SuccessiveHalvingPruner, reduction factor 3, starting at the first); members are also scored
+    there, so a poor one costs 1/27 of a budget. Empty (no pruning) with --scheduler none or a
+    multi-objective run. A pool member is cheap, so the first rung comes earlier than per-trial
+    mode's ASHA grace period (1/4 of the budget)."""
     if opts.scheduler != "asha" or len(opts.objectives[0]) > 1:
-        return None
-    base = opts.base_config()
-    total = base.total_steps(n_rows)
-    return [max(base.eval_interval(n_rows), total // 9)]
+        return []
+    total = opts.base_config().total_steps(n_rows)
+    first = max(1, round(total / 27))
+    return [r for r in (first, 3 * first, 9 * first) if r < total]
 
 
 def pool_slots(opts: TuneOptions, workers: int) -> int:
@@ -241,6 +244,7 @@ def build_pool_tuner(opts: TuneOptions, data: TabularData, space: SearchSpace, r
 
     workers = concurrent_slots(opts)
     slots = pool_slots(opts, workers)
+    rungs = pool_rungs(opts, len(data.train_idx))
     metrics, modes = opts.objectives
     deadline = time.time() + opts.time_budget if opts.time_budget else None
     actor_name = f"gantune-study-{opts.name}"
@@ -248,7 +252,7 @@ def build_pool_tuner(opts: TuneOptions, data: TabularData, space: SearchSpace, r
     # long as the driver; --resume starts a new one over the same journal.
     server = ray.remote(StudyServer).options(name=actor_name, num_cpus=0, max_concurrency=1).remote(
         str(run_dir), opts.name, space=space, sampler=opts.sampler, seed=opts.seed,
-        directions=["minimize" if m == "min" else "maximize" for m in modes], rungs=pool_rungs(opts, len(data.train_idx)),
+        directions=["minimize" if m == "min" else "maximize" for m in modes], rungs=rungs,
         num_samples=opts.num_samples, deadline=deadline)
     resources = {"cpu": opts.cpus_per_trial, "gpu": opts.gpus_per_trial}
     trainable = tune.with_resources(tune.with_parameters(pool_trainable, data=data, space=space), resources)
@@ -259,7 +263,7 @@ def build_pool_tuner(opts: TuneOptions, data: TabularData, space: SearchSpace, r
         return tune.Tuner.restore(str(run_dir), trainable=trainable, resume_unfinished=True, resume_errored=True), server
     log.info("pool mode: %d worker(s) x %d member slots, %d configurations", workers, slots, opts.num_samples)
     param_space = {**_constants(opts), "_study_actor": actor_name, "_slots": slots, "_max_copy_share": opts.max_copy_share,
-                   "_objectives": metrics}
+                   "_objectives": metrics, "_rungs": rungs}
     return tune.Tuner(
         trainable,
         param_space=param_space,

@@ -8,8 +8,8 @@ A space is a mapping from parameter name to a spec:
     loss: bce                                     # a fixed value
 
 Names are `GANConfig` fields, plus four that shape the networks: `g_depth` / `d_depth` (number of
-hidden layers) and `g_width` / `d_width` (the width of every hidden layer of that network: one
-value per network keeps the shapes a pool packs together few, tuning.pool). A
+hidden layers) and `g_width` / `d_width` (what each hidden layer's width is drawn from; by
+default powers of two, so the shapes a pool packs together stay few, tuning.pool). A
 name that is neither is an error at start-up, as is an inverted range. A user file overrides the
 defaults entry by entry (`--space FILE`).
 
@@ -34,9 +34,9 @@ MAX_DEPTH = 4
 DEFAULT_SPACE: dict[str, Any] = {
     "noise_dim": {"low": 2, "high": 64, "log": True},
     "g_depth": {"low": 1, "high": 3},
-    "g_width": {"low": 8, "high": 128, "log": True},
+    "g_width": {"choices": [8, 16, 32, 64, 128]},
     "d_depth": {"low": 1, "high": 3},
-    "d_width": {"low": 8, "high": 128, "log": True},
+    "d_width": {"choices": [8, 16, 32, 64, 128]},
     "g_lr": {"low": 1e-5, "high": 1e-2, "log": True},
     "d_lr": {"low": 1e-5, "high": 1e-2, "log": True},
     "beta1": {"low": 0.0, "high": 0.95},
@@ -168,6 +168,8 @@ class SearchSpace:
         """Suggest every searched parameter on an Optuna trial; return the fixed ones."""
         fixed: dict[str, Any] = {}
         for p in self.params.values():
+            if p.name in ("g_width", "d_width"):
+                continue  # suggested per layer below, once depth is known
             if p.kind == "fixed":
                 fixed[p.name] = list(p.value) if isinstance(p.value, tuple) else p.value
             elif p.kind == "categorical":
@@ -176,6 +178,20 @@ class SearchSpace:
                 trial.suggest_int(p.name, int(p.low), int(p.high), log=p.log, step=int(p.step or 1))
             else:
                 trial.suggest_float(p.name, float(p.low), float(p.high), log=p.log, step=p.step)
+        for net in ("g", "d"):
+            depth_p = self.params.get(f"{net}_depth")
+            width_p = self.params.get(f"{net}_width")
+            if depth_p is None:
+                continue
+            depth = int(fixed.get(f"{net}_depth", trial.params.get(f"{net}_depth", 0)))
+            for i in range(depth):
+                name = f"{net}_width_{i}"
+                if width_p is None or width_p.kind == "fixed":
+                    fixed[name] = int(width_p.value if width_p else self.base.g_widths[0])
+                elif width_p.kind == "categorical":
+                    trial.suggest_categorical(name, list(width_p.choices))
+                else:
+                    trial.suggest_int(name, int(width_p.low), int(width_p.high), log=width_p.log)
         return fixed
 
     def to_config(self, params: Mapping[str, Any], **overrides: Any) -> GANConfig:
@@ -184,10 +200,10 @@ class SearchSpace:
         for net in ("g", "d"):
             if f"{net}_depth" in params:
                 depth = int(params[f"{net}_depth"])
-                if f"{net}_width" in params:  # one width for every hidden layer of the network
-                    fields[f"{net}_widths"] = [int(params[f"{net}_width"])] * depth
-                else:  # runs made before widths were shared per network: one width per layer
+                if f"{net}_width_0" in params or depth == 0:  # one width per hidden layer
                     fields[f"{net}_widths"] = [int(params[f"{net}_width_{i}"]) for i in range(depth)]
+                else:  # a single width given for every hidden layer of the network
+                    fields[f"{net}_widths"] = [int(params[f"{net}_width"])] * depth
         merged = {**self.base.to_dict(), **fields, **overrides}
         return GANConfig.from_dict(merged, source="search space")
 

@@ -93,12 +93,10 @@ def close_stale_study_trials(run_dir: Path, name: str) -> int:
 # ---------------------------------------------------------------------------------------------
 # The study server: one sampler for the whole run
 # ---------------------------------------------------------------------------------------------
-# User attributes a member's reports leave on its Optuna trial: the export reads its records
-# (scores, guard, budget reached) from the study in pool mode.
-RECORD_KEYS = ("wd_mean", "wd_orig_mean", "steps", "epoch", "copy_share", "dcr_ratio", "corr_diff", "detect_auc",
-               "passes_guard", "status", "pool", "node_id")
-
-
+# Every member report, one CSV line each, with its wall-clock time: the best-so-far curves of
+# bench/anytime.py and the export's report come from it.
+REPORTS_FILE = "reports.csv"
+REPORT_COLUMNS = ("time", "number", "steps", "wd_mean", "copy_share", "passes_guard", "pool")
 def make_pruner(rungs: Sequence[int] | None):
     """Optuna's asynchronous successive halving over training steps, or no pruning."""
     import optuna
@@ -136,6 +134,9 @@ class StudyServer:
             pruner=make_pruner(None if self.multi else rungs), directions=list(directions), load_if_exists=True,
         )
         self.trials: dict[int, Any] = {}  # live optuna.Trial objects by number
+        self.reports_path = Path(run_dir) / REPORTS_FILE
+        if not self.reports_path.exists():
+            self.reports_path.write_text(",".join(REPORT_COLUMNS) + "\n")
         done = [t for t in self.study.get_trials(deepcopy=False) if t.state != optuna.trial.TrialState.FAIL]
         self.asked = len(done)
 
@@ -150,8 +151,6 @@ class StudyServer:
             return None
         trial = self.study.ask()
         fixed = self.space(trial)
-        if pool:
-            trial.set_user_attr("pool", pool)
         self.trials[trial.number] = trial
         self.asked += 1
         return trial.number, {**trial.params, **fixed}
@@ -172,8 +171,6 @@ class StudyServer:
         self.study.enqueue_trial(dict(prev.params) if prev is not None else dict(params), user_attrs={"resumed_from": number})
         trial = self.study.ask()
         self.space(trial)
-        if pool:
-            trial.set_user_attr("pool", pool)
         for h in history:
             if math.isfinite(float(h["wd_mean"])):
                 trial.report(float(h["wd_mean"]), int(h["steps"]))
@@ -184,8 +181,9 @@ class StudyServer:
     def report(self, number: int, steps: int, value: float, record: Mapping[str, Any]) -> bool:
         """An intermediate score at `steps`; True when the pruner stops this member here."""
         trial = self.trials[number]
-        for key, val in record.items():
-            trial.set_user_attr(key, val)
+        # One attribute (one journal write, each fsync'd) per report, not one per score.
+        trial.set_user_attr("record", dict(record))
+        self._log(number, steps, value, record)
         if self.multi or not math.isfinite(value):
             return False
         trial.report(float(value), int(steps))
@@ -196,9 +194,11 @@ class StudyServer:
         import optuna
 
         trial = self.trials.pop(number, None)
-        if trial is not None:
-            for key, val in (record or {}).items():
-                trial.set_user_attr(key, val)
+        if trial is not None and record:
+            merged = {**trial.user_attrs.get("record", {}), **record}
+            trial.set_user_attr("record", merged)
+        if state == "complete" and record and "wd_mean" in record:
+            self._log(number, int(record.get("steps", 0)), float(record["wd_mean"]), record)
         states = {"complete": optuna.trial.TrialState.COMPLETE, "pruned": optuna.trial.TrialState.PRUNED,
                   "fail": optuna.trial.TrialState.FAIL}
         if state == "complete":
@@ -209,6 +209,12 @@ class StudyServer:
             self.study.tell(number, vals if self.multi else vals[0], state=states[state])
         else:
             self.study.tell(number, state=states[state])
+
+    def _log(self, number: int, steps: int, value: float, record: Mapping[str, Any]) -> None:
+        row = [f"{time.time():.3f}", str(number), str(int(steps)), repr(float(value)), repr(record.get("copy_share")),
+               str(bool(record.get("passes_guard"))), str(record.get("pool", ""))]
+        with open(self.reports_path, "a", encoding="utf-8") as fh:
+            fh.write(",".join(row) + "\n")
 
     def release(self, numbers: Sequence[int]) -> int:
         """Mark RUNNING trials that no pool holds (`numbers` are the held ones) as failed, so

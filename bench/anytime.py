@@ -1,0 +1,175 @@
+"""Best guarded `wd_mean` against wall-clock time: pool mode vs one Ray trial per configuration.
+
+    python bench/anytime.py                                  # the issue's protocol: 60 minutes
+    python bench/anytime.py --minutes 2 --cases iris-setosa:0   # a smoke run
+
+For each case (dataset:seed) the two modes run back to back through the real CLI
+(`gantune tune --epochs 10000 --time-budget ...`, default search space, 2 CPUs, embedded Ray):
+
+* pool:  `--pack auto` (the default): pool workers, Optuna's successive-halving pruner;
+* trial: `--pack off`: one Ray trial per configuration, ASHA.
+
+The curve is the best `wd_mean` among reports that pass the memorisation guard (copy_share <=
+0.25), against seconds since the `gantune tune` process started (Ray's start-up included):
+pool reports come from the run's `reports.csv`, per-trial reports from Ray's result files.
+Printed: the best at 1 / 2 / 5 / 10 minutes (or the fractions of a shorter budget), the time
+each mode needs to reach the per-trial mode's final best, configurations ended per minute; and
+written: `anytime.csv` (every curve point) and `anytime.png` under --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+GUARD = 0.25
+
+
+def run_mode(mode: str, data: str, seed: int, seconds: float, epochs: int, storage: Path, extra: list[str]) -> dict:
+    name = f"{mode}-{Path(data).stem}-{seed}"
+    cmd = [sys.executable, "-m", "tuning.cli", "tune", "--data", data, "--epochs", str(epochs), "--seed", str(seed),
+           "--num-samples", "100000", "--time-budget", str(seconds), "--storage-path", str(storage), "--name", name, *extra]
+    if mode == "trial":
+        cmd += ["--pack", "off"]
+    env = {**os.environ, "RAY_ADDRESS": "local", "PYTHONUNBUFFERED": "1"}
+    t0 = time.time()
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+    wall = time.time() - t0
+    run_dir = storage / name
+    if proc.returncode:
+        print(proc.stdout[-3000:], proc.stderr[-3000:], file=sys.stderr)
+    points = pool_points(run_dir, t0) if mode == "pool" else trial_points(run_dir, t0)
+    return {"mode": mode, "data": data, "seed": seed, "wall": wall, "points": points, "ended": ended(mode, run_dir, name),
+            "rc": proc.returncode}
+
+
+def pool_points(run_dir: Path, t0: float) -> list[tuple[float, float]]:
+    out = []
+    path = run_dir / "reports.csv"
+    if not path.is_file():
+        return out
+    with open(path, newline="") as fh:
+        for row in csv.DictReader(fh):
+            if row["passes_guard"] == "True" and math.isfinite(float(row["wd_mean"])):
+                out.append((float(row["time"]) - t0, float(row["wd_mean"])))
+    return sorted(out)
+
+
+def trial_points(run_dir: Path, t0: float) -> list[tuple[float, float]]:
+    out = []
+    for path in run_dir.glob("*/result.json"):
+        for line in path.read_text().splitlines():
+            if not line.strip():
+                continue
+            r = json.loads(line)
+            share = r.get("copy_share")
+            if share is not None and share <= GUARD and math.isfinite(r.get("wd_mean", math.inf)):
+                out.append((float(r["timestamp"]) - t0, float(r["wd_mean"])))
+    return sorted(out)
+
+
+def ended(mode: str, run_dir: Path, name: str) -> int:
+    from tuning.study import load_study
+
+    try:
+        study = load_study(run_dir, name)
+    except Exception:
+        return 0
+    return sum(t.state.name in ("COMPLETE", "PRUNED") for t in study.get_trials(deepcopy=False))
+
+
+def best_at(points: list[tuple[float, float]], t: float) -> float:
+    vals = [v for s, v in points if s <= t]
+    return min(vals) if vals else math.nan
+
+
+def time_to(points: list[tuple[float, float]], target: float) -> float:
+    for s, v in points:
+        if v <= target:
+            return s
+    return math.nan
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--cases", default="iris-setosa:0,iris-setosa:1,wine:0", help="dataset:seed, comma-separated")
+    p.add_argument("--minutes", type=float, default=10.0)
+    p.add_argument("--epochs", type=int, default=10_000)
+    p.add_argument("--modes", default="pool,trial")
+    p.add_argument("--extra", default="", help="extra gantune tune arguments for both modes (e.g. a --space file)")
+    p.add_argument("--out", default=None, help="directory for anytime.csv / anytime.png (default: a temp dir)")
+    args = p.parse_args(argv)
+    out = Path(args.out or tempfile.mkdtemp(prefix="anytime-"))
+    out.mkdir(parents=True, exist_ok=True)
+    seconds = args.minutes * 60
+    marks = [m for m in (1, 2, 5, 10) if m <= args.minutes] or [args.minutes / 4, args.minutes / 2, args.minutes]
+    results = []
+    with tempfile.TemporaryDirectory() as storage:
+        for case in args.cases.split(","):
+            data, seed = case.rsplit(":", 1)
+            for mode in args.modes.split(","):
+                print(f"{case} {mode}: {args.minutes:g} min ...", file=sys.stderr, flush=True)
+                results.append(run_mode(mode, data, int(seed), seconds, args.epochs, Path(storage), args.extra.split()))
+    with open(out / "anytime.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["case", "mode", "seconds", "wd_mean"])
+        for r in results:
+            for s, v in r["points"]:
+                w.writerow([f"{r['data']}:{r['seed']}", r["mode"], f"{s:.1f}", v])
+    print(f"\nbest guarded wd_mean (copy_share <= {GUARD}) by wall-clock time, {args.epochs} epochs per configuration, 2 CPUs")
+    head = "| case | mode | " + " | ".join(f"{m:g} min" for m in marks) + " | time to trial's final best | configs ended/min |"
+    print(head)
+    print("|" + "---|" * (len(marks) + 4))
+    finals = {}
+    for r in results:
+        if r["mode"] == "trial":
+            finals[(r["data"], r["seed"])] = best_at(r["points"], seconds + 1e9)
+    for r in results:
+        target = finals.get((r["data"], r["seed"]), math.nan)
+        tt = time_to(r["points"], target) if math.isfinite(target) else math.nan
+        cells = [f"{best_at(r['points'], m * 60):.4f}" for m in marks]
+        rate = r["ended"] / (r["wall"] / 60)
+        print(f"| {r['data']}:{r['seed']} | {r['mode']} | " + " | ".join(cells) + f" | {tt:.0f} s | {rate:.1f} |")
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        cases = sorted({(r["data"], r["seed"]) for r in results})
+        fig, axes = plt.subplots(1, len(cases), figsize=(5 * len(cases), 3.6), squeeze=False)
+        for ax, case in zip(axes[0], cases):
+            for r in results:
+                if (r["data"], r["seed"]) != case or not r["points"]:
+                    continue
+                xs, ys, best = [], [], math.inf
+                for s, v in r["points"]:
+                    best = min(best, v)
+                    xs.append(s / 60)
+                    ys.append(best)
+                ax.step(xs, ys, where="post", label=r["mode"])
+            ax.set_title(f"{case[0]} seed {case[1]}", fontsize=9)
+            ax.set_xlabel("minutes")
+            ax.set_ylabel("best guarded wd_mean")
+            ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(out / "anytime.png", dpi=100)
+    except Exception as exc:  # the figure is a convenience
+        print(f"(no figure: {exc})", file=sys.stderr)
+    print(f"\ncurves: {out / 'anytime.csv'}, {out / 'anytime.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
