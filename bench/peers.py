@@ -36,7 +36,7 @@ Scores
     metadata as a dict (what sdv.evaluation.evaluate_quality does). When generated rows lack some
     of the real columns (gantune models numeric columns only today) the report covers the
     columns both have, and `cols` says how many: such a score is not comparable with a full one.
-    `gantune evaluate SYNTH.csv --data REAL.csv --json`: wd_mean, copy_share, passes_guard,
+    `gantune evaluate SYNTH.csv --data REAL.csv --json` (+ --gantune-eval-args): wd_mean, copy_share, passes_guard,
     detect_auc, corr_diff (gantune's own scores, over the numeric columns it models).
 
 Output: a markdown table per table and an overall one on stdout; a long CSV (--out-csv, default
@@ -129,8 +129,8 @@ def gantune_commands(exe: str, real_csv: Path, out_dir: Path, synth_csv: Path, *
     return [tune, sample]
 
 
-def gantune_evaluate_command(exe: str, synth_csv: Path, real_csv: Path) -> list[str]:
-    return [exe, "evaluate", str(synth_csv), "--data", str(real_csv), "--json", "--figure", ""]
+def gantune_evaluate_command(exe: str, synth_csv: Path, real_csv: Path, extra: list[str]) -> list[str]:
+    return [exe, "evaluate", str(synth_csv), "--data", str(real_csv), "--json", "--figure", "", *extra]
 
 
 def gantune_env(extra: list[str]) -> dict[str, str]:
@@ -193,9 +193,9 @@ def fit_gantune(table: Table, work: Path, args: argparse.Namespace, exe: str) ->
     return synth, fit_s, sample_s
 
 
-def gantune_evaluate(exe: str, synth_csv: Path, real_csv: Path, work: Path) -> dict[str, Any]:
+def gantune_evaluate(exe: str, synth_csv: Path, real_csv: Path, work: Path, extra: list[str]) -> dict[str, Any]:
     log = work / "evaluate.log"
-    cmd = gantune_evaluate_command(exe, synth_csv, real_csv)
+    cmd = gantune_evaluate_command(exe, synth_csv, real_csv, extra)
     proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=1800, stdin=subprocess.DEVNULL)
     log.write_text(f"$ {' '.join(cmd)}\n{proc.stdout}\n{proc.stderr}")
     if proc.returncode != 0:
@@ -351,7 +351,7 @@ def versions() -> dict[str, str]:
         except PackageNotFoundError:
             out[pkg] = "-"
     try:
-        out["gantune_commit"] = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+        out["gantune_commit"] = subprocess.run(["git", "-C", str(REPO), "describe", "--always", "--dirty"],
                                                capture_output=True, text=True, timeout=10).stdout.strip() or "-"
     except (OSError, subprocess.SubprocessError):
         out["gantune_commit"] = "-"
@@ -365,7 +365,8 @@ def write_csv(results: list[Result], path: Path, args: argparse.Namespace, vers:
         for k in GANTUNE_KEYS:
             row[f"gantune_{k}"] = r.gantune_eval.get(k)
         row.update(gantune_budget_s=args.gantune_budget, ctgan_epochs=args.ctgan_epochs or "default",
-                   gantune_args=" ".join(args.gantune_args), seed=args.seed, threads=args.threads,
+                   gantune_args=" ".join(args.gantune_args),
+                   gantune_eval_args=" ".join(args.gantune_eval_args), seed=args.seed, threads=args.threads,
                    **{f"v_{k}": v for k, v in vers.items()})
         rows.append(row)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -378,7 +379,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--tables", default=",".join(TABLES), help="comma-separated: iris-setosa, penguins, large (default: all)")
     p.add_argument("--skip", default="", help="comma-separated tools to leave out: gaussian_copula (or copula), ctgan, gantune")
     p.add_argument("--gantune-budget", type=float, default=600.0, help="gantune tune --time-budget seconds (default: %(default)g)")
-    p.add_argument("--gantune-args", default="", help="extra arguments for gantune tune, one string (e.g. \"--dropna --epochs 2000\")")
+    p.add_argument("--gantune-args", default="", help="extra arguments for gantune tune, one string, written with = (e.g. --gantune-args=\"--dropna --epochs 2000\")")
+    p.add_argument("--gantune-eval-args", default="", help="extra arguments for gantune evaluate, one string, written with = (e.g. --gantune-eval-args=--dropna)")
     p.add_argument("--gantune-exe", help="gantune executable (default: the one beside this Python, else on PATH)")
     p.add_argument("--gantune-timeout", type=float, help="seconds before gantune tune is killed (default: max(3 x budget, budget + 900))")
     p.add_argument("--ctgan-epochs", type=int, help="CTGAN epochs (default: SDV's own default, 300)")
@@ -402,6 +404,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     import shlex
 
     args.gantune_args = shlex.split(args.gantune_args)
+    args.gantune_eval_args = shlex.split(args.gantune_eval_args)
     if args.gantune_budget <= 0:
         p.error("--gantune-budget must be positive")
     return args
@@ -435,7 +438,7 @@ def run_one(table: Table, tool: str, real: pd.DataFrame, metadata, args: argpars
         res.error = f"QualityReport: {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"[:300]
     if not args.no_gantune_evaluate:
         try:
-            res.gantune_eval = gantune_evaluate(exe, synth_csv, table.real_csv, work)
+            res.gantune_eval = gantune_evaluate(exe, synth_csv, table.real_csv, work, args.gantune_eval_args)
         except Exception as exc:
             res.eval_error = str(exc)[:300] if isinstance(exc, ToolError) else f"{type(exc).__name__}: {exc}"[:300]
     return res
