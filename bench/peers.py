@@ -3,7 +3,7 @@
 Needs the bench extra, in a venv of its own (sdv 2 caps pandas below 3):
     python3 -m venv /work/benchenv && . /work/benchenv/bin/activate
     pip install torch==2.13.0 && pip install -e '.[bench]'
-    python bench/peers.py                                   # full run: hours on 2 cores
+    python bench/peers.py                                   # full run: ~3.5 h on 2 cores
     python bench/peers.py --tables iris-setosa,penguins --gantune-budget 60 --ctgan-epochs 20
     python bench/peers.py --tables large --large-source mixed --rows-large 5000 \\
         --gantune-budget 60 --ctgan-epochs 20               # short run on a generated table
@@ -21,7 +21,9 @@ frame that pandas parses from that CSV; each tool's rows are written to CSV and 
 
 Tools (each fit and sample timed; one that fails gets its one-line error in the table)
     gaussian_copula  SDV GaussianCopulaSynthesizer, defaults, metadata detected by SDV.
-    ctgan            SDV CTGANSynthesizer, defaults (300 epochs) unless --ctgan-epochs.
+    ctgan            SDV CTGANSynthesizer, defaults (300 epochs) unless --ctgan-epochs. On the
+                     full diamonds table: ~3 min of preprocessing, then ~32 s an epoch, so ~2.7 h
+                     at 300 epochs (1 thread, shared 2-core machine at load ~4).
                      Runs in this process with torch.set_num_threads(--threads, default 1):
                      on this 2-core machine 2 threads took 2-7x the wall time of 1 (5,000 rows,
                      5 epochs, machine shared with other jobs).
