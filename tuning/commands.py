@@ -10,6 +10,9 @@ from gan.errors import GanTuneError
 
 log = logging.getLogger("gantune")
 
+DEFAULT_SAMPLES = 20
+UNLIMITED_SAMPLES = 1_000_000
+
 
 def _int(text: str) -> int:
     try:
@@ -53,7 +56,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         steps=args.steps,
         seed=args.seed,
-        num_samples=args.num_samples,
+        # --time-budget alone: configurations until the budget ends, not the default 20.
+        num_samples=args.num_samples or (UNLIMITED_SAMPLES if args.time_budget else DEFAULT_SAMPLES),
         max_concurrent=args.max_concurrent,
         sampler=args.sampler,
         scheduler=args.scheduler,
@@ -124,13 +128,15 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:
     budget.add_argument("--steps", type=_int, help=f"optimisation steps per configuration, whatever the table's size (default: {DEFAULT_STEPS})")
     budget.add_argument("--epochs", type=_int, help="passes over the training rows per configuration instead of --steps (small tables)")
     p.add_argument("--seed", type=_int, default=0, help="seed of the sampler and of every trial's GAN (default: 0)")
-    p.add_argument("--num-samples", type=_int, default=20, help="number of trials (default: %(default)s)")
+    p.add_argument("--num-samples", type=_int, help=f"configurations to try (default: {DEFAULT_SAMPLES}, or as many as "
+                   "--time-budget allows when it is given)")
     p.add_argument("--max-concurrent", type=_int, help="at most this many trials at once (default: as resources allow)")
     p.add_argument("--sampler", default="tpe", help=f"Optuna sampler: {', '.join(SAMPLERS)} (default: tpe)")
     p.add_argument("--scheduler", default="asha", help=f"trial scheduler: {', '.join(SCHEDULERS)} (default: asha)")
     p.add_argument("--cpus-per-trial", type=_float, default=1.0, help="CPUs per trial, fractions allowed (default: 1)")
     p.add_argument("--gpus-per-trial", type=_float, default=0.0, help="GPUs per trial, fractions allowed (default: 0)")
-    p.add_argument("--time-budget", type=_float, help="stop starting trials after this many seconds")
+    p.add_argument("--time-budget", type=_float, help="end the run after this many seconds: configurations still training "
+                   "stop at their last score, which counts like any other, and the best so far is exported")
     p.add_argument("--storage-path", default="gantune-runs", help="where run directories live; shared storage on a cluster (default: %(default)s)")
     p.add_argument("--name", help="run name (default: tune-DATE-TIME); with --resume, the run to continue")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run (--name, --storage-path)")
