@@ -302,7 +302,7 @@ def test_resume_from_state_dict_matches_uninterrupted_run(setosa):
     saved = {}
 
     def snapshot_then_stop(steps, metrics, trainer):
-        if steps == 12:  # 8 epochs of 50 rows = 12.5 steps: the report at step 12 is mid-epoch
+        if steps == 12:  # reports every 4 epochs = 6 steps; step 12 = 7.68 epochs, mid-epoch
             saved["state"] = trainer.state_dict()
             raise StopTraining
 
