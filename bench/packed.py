@@ -7,7 +7,10 @@ Measured side by side in one process, interleaved, best of N (the machines are s
 plus one line on the cost of padding a heterogeneous pack (widths 32/64/128 mixed in one pack
 vs three shape buckets).
 
-    python bench/packed.py [--ks 1,16,64,256] [--steps 600] [--repeats 3] [--threads 1]
+`--data` runs the trainer and pack cases on another table (e.g. a CSV with categorical columns:
+Gumbel-softmax heads and per-member uniforms); the reference loop runs on iris-setosa only.
+
+    python bench/packed.py [--ks 1,16,64,256] [--steps 600] [--repeats 3] [--threads 1] [--data iris-setosa]
 """
 
 from __future__ import annotations
@@ -44,14 +47,21 @@ def timed(fn: Callable[[], int]) -> Callable[[], tuple[float, int]]:
     return run
 
 
-def packed_fn(data, configs: list[GANConfig], epochs: int) -> Callable[[], tuple[float, int]]:
+def packed_fn(data, configs: list[GANConfig], steps: int) -> Callable[[], tuple[float, int]]:
     def fn() -> tuple[float, int]:
         trainer = PackedTrainer(configs, data, "cpu")  # weight init (K build_models) not timed
         t0 = time.perf_counter()
-        trainer.run_epochs(epochs)
+        trainer.run_steps(steps)
         return time.perf_counter() - t0, trainer.steps
 
     return fn
+
+
+def reference_rows() -> torch.Tensor:
+    """iris-setosa min-max scaled as the reference model scales it (no dequantisation)."""
+    setosa = load_data("iris-setosa", encoding="minmax", round_values=False)
+    lo, hi = setosa.values.min(axis=0), setosa.values.max(axis=0)
+    return torch.as_tensor((setosa.values - lo) / (hi - lo) * 2 - 1, dtype=torch.float32)
 
 
 def main() -> None:
@@ -61,46 +71,51 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3, help="interleaved repeats; the best is kept")
     ap.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (1 core, as in the target)")
     ap.add_argument("--no-hetero", action="store_true", help="skip the heterogeneous padding line")
+    ap.add_argument("--data", default="iris-setosa", help="table for the trainer and pack cases (default: %(default)s)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    data = load_data("iris-setosa")
-    real = torch.as_tensor(data.train_scaled)
-    spe = -(-len(real) // 32)
+    data = load_data(args.data, quiet=True)
+    real = reference_rows()
     ks = [int(k) for k in args.ks.split(",")]
-    single_epochs = max(10, args.steps // spe)
+    # Work per measurement in steps (batches are always full: 50 rows at batch 32 is 1.5625
+    # steps per epoch). The reference loop counts epochs of 2 batches each (one short).
+    single_steps = max(16, args.steps)
+    ref_epochs = max(8, -(-single_steps // 2))
 
     def trainer_fn() -> tuple[float, int]:
-        trainer = Trainer(GANConfig(epochs=single_epochs), data, "cpu")
+        trainer = Trainer(GANConfig(steps=single_steps), data, "cpu")
         t0 = time.perf_counter()
-        trainer.run_epochs(single_epochs)
+        trainer.run_steps(single_steps)
         return time.perf_counter() - t0, trainer.steps
 
     cases: dict[str, tuple[Callable[[], tuple[float, int]], int]] = {
-        "reference": (timed(lambda: reference_loop(real, single_epochs)), 1),
+        "reference": (timed(lambda: reference_loop(real, ref_epochs)), 1),
         "trainer": (trainer_fn, 1),
     }
     for k in ks:
-        epochs = max(5, args.steps // (spe * k) + 1)
-        cases[f"packed K={k}"] = (packed_fn(data, [GANConfig(seed=i) for i in range(k)], epochs), k)
+        steps = max(8, args.steps // k + 1)
+        cases[f"packed K={k}"] = (packed_fn(data, [GANConfig(seed=i) for i in range(k)], steps), k)
     if not args.no_hetero:
         widths = (32, 64, 128)
         mixed = [GANConfig(g_widths=(w, w), d_widths=(w, w), seed=i) for i, w in enumerate(widths * 22)][:64]
-        epochs = max(5, args.steps // (spe * 64) + 1)
-        cases["hetero K=64 one pack"] = (packed_fn(data, mixed, epochs), 64)
+        steps = max(8, args.steps // 64 + 1)
+        cases["hetero K=64 one pack"] = (packed_fn(data, mixed, steps), 64)
         for w in widths:
             group = [c for c in mixed if c.g_widths[0] == w]
-            cases[f"hetero bucket w={w} K={len(group)}"] = (packed_fn(data, group, epochs), len(group))
+            cases[f"hetero bucket w={w} K={len(group)}"] = (packed_fn(data, group, steps), len(group))
 
     best = {name: float("inf") for name in cases}
-    # Warm-up: first calls pay for lazy initialisation (MKL, allocator).
+    # Warm-up: first calls pay for lazy initialisation (MKL, allocator, torch's optimiser imports).
     reference_loop(real, 2)
     packed_fn(data, [GANConfig(seed=i) for i in range(4)], 2)()
+    trainer_fn()
     for _ in range(args.repeats):  # interleaved so that load changes hit every case alike
         for name, (fn, k) in cases.items():
             best[name] = min(best[name], time_per_step(fn) / k)  # seconds per trial-step
 
     ref, single = best["reference"], best["trainer"]
-    print(f"per-trial-step time, iris-setosa, reference-size members, threads={args.threads}, best of {args.repeats}")
+    print(f"per-trial-step time, {data.describe()} (reference loop: iris-setosa), reference-size members, "
+          f"threads={args.threads}, best of {args.repeats}")
     print(f"{'case':28s} {'us/trial-step':>14s} {'vs trainer':>11s} {'vs reference':>13s}")
     for name in ("reference", "trainer", *[f"packed K={k}" for k in ks]):
         sec = best[name]

@@ -1,10 +1,13 @@
 """Search quality at an equal trial budget: TPE vs random search vs the reference defaults.
 
 For each of S search seeds and each sampler, Optuna proposes N configurations over gantune's
-default search space (tuning.space.SearchSpace), asked in rounds of K (as parallel workers would,
-TPE with constant_liar) and trained with the packed trainer (gan.packed, equivalent to training each
-alone). The reference defaults are trained for the same epochs. Printed: every search's best
-wd_mean, the median per sampler, and the memorisation guard / fidelity of each best.
+default search space (tuning.space.SearchSpace, batch sizes scaled to the table as `gantune tune`
+does), asked in rounds of K (as parallel workers would, TPE with constant_liar) and trained with
+the packed trainer (gan.packed, equivalent to training each alone up to float rounding). The
+reference defaults are trained for the same budget. Data: iris-setosa read as `gantune tune`
+reads it (quantile encoding, rounding to the recorded precision; `--encoding minmax` for the
+reference model's scaling). Printed: every search's best wd_mean, the median per sampler, and
+the memorisation guard / fidelity of each best.
 
 The run uses Optuna and gantune in-process, not Ray: Ray schedules trials but does not change
 which configurations a sampler proposes, and the in-process loop makes 10 searches affordable on
@@ -20,7 +23,7 @@ exported best re-scored on fresh seeds, against wd_mean <= 0.050 while passing t
 prints the floor the data's recording resolution puts under any continuous generator (iris is
 recorded to 0.1 cm): real rows jittered uniformly within their own 0.1 cm cell.
 
-    python bench/search_quality.py [--trials 24] [--round 8] [--epochs 1000] [--seeds 5]
+    python bench/search_quality.py [--trials 24] [--round 8] [--epochs 1000 | --steps N] [--seeds 5] [--encoding quantile]
     python bench/search_quality.py --goal [--goal-budget 900] [--goal-pack auto --goal-samples 128]
 """
 
@@ -39,10 +42,9 @@ import torch
 
 from gan.config import GANConfig
 from gan.data import load_data
-from gan.fidelity import DEFAULT_MAX_COPY_SHARE, fidelity, passes_guard
-from gan.models import sample_scaled
+from gan.fidelity import DEFAULT_MAX_COPY_SHARE, passes_guard, table_fidelity
+from gan.models import sample_encoded
 from gan.packed import train_packed
-from gan.metrics import score
 from gan.train import train
 from tuning.run import _sampler
 from tuning.space import SearchSpace
@@ -53,15 +55,15 @@ FRESH_SEEDS = (1, 2, 3, 4, 5)  # sample seeds other than the eval_seed the searc
 
 def fresh_score(generator, config: GANConfig, data) -> tuple[float, float]:
     """Mean and sd of wd_mean over samples the search never scored."""
-    vals = [score(data.train_scaled, sample_scaled(generator, config.eval_samples, config.eval_seed + s, data.scaler.constant),
-                  data.scaler)["wd_mean"] for s in FRESH_SEEDS]
+    vals = [data.scorer.score_encoded(sample_encoded(generator, config.eval_samples, config.eval_seed + s))["wd_mean"]
+            for s in FRESH_SEEDS]
     return float(np.mean(vals)), float(np.std(vals))
 
 
 def search(sampler: str, seed: int, trials: int, round_size: int, base: GANConfig, data) -> tuple[float, dict, tuple[float, float]]:
     """Best guard-passing wd_mean of one search, its fidelity, and its fresh-seed score."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    space = SearchSpace(base=base)
+    space = SearchSpace(base=base, n_rows=len(data.train_idx))
     study = optuna.create_study(direction="minimize", sampler=_sampler(sampler, seed))
     best = (math.inf, None, None)
     while len(study.trials) < trials:
@@ -74,8 +76,8 @@ def search(sampler: str, seed: int, trials: int, round_size: int, base: GANConfi
             study.tell(t, wd)
             if wd < best[0] and r.generator_state is not None:
                 c = r.config
-                fake = sample_scaled(r.generator(), c.eval_samples, c.eval_seed, data.scaler.constant)
-                fid = fidelity(data.train_scaled, fake, seed=0)
+                fake = data.transformer.decode(sample_encoded(r.generator(), c.eval_samples, c.eval_seed))
+                fid = table_fidelity(data.reference, fake, seed=0)
                 if passes_guard(fid):  # export's rule: a copier is never the best
                     best = (wd, r, fid)
     wd, result, fid = best
@@ -85,15 +87,15 @@ def search(sampler: str, seed: int, trials: int, round_size: int, base: GANConfi
 
 
 def resolution_floor(data, step: float = 0.1, seeds: int = 3) -> tuple[float, float]:
-    """wd_mean and copy_share of real rows jittered uniformly within their own recording cell."""
-    raw = data.scaler.inverse_transform(data.train_scaled)
+    """wd_mean and copy_share of real rows jittered uniformly within their own recording cell
+    (not rounded back: what a continuous generator drawing the true distribution scores)."""
+    raw = data.train_values
     wds, copies = [], []
     for seed in range(seeds):
         rng = np.random.default_rng(seed)
         rows = raw[rng.integers(0, len(raw), 1000)] + rng.uniform(-step / 2, step / 2, size=(1000, raw.shape[1]))
-        fake = data.scaler.transform(rows)
-        wds.append(score(data.train_scaled, fake, data.scaler)["wd_mean"])
-        copies.append(fidelity(data.train_scaled, fake, seed=0, detect=False)["copy_share"])
+        wds.append(data.scorer.score(rows)["wd_mean"])
+        copies.append(table_fidelity(data.reference, rows, seed=0, detect=False)["copy_share"])
     return float(np.mean(wds)), float(np.mean(copies))
 
 
@@ -107,13 +109,13 @@ def goal(args) -> None:
 
     logging.getLogger("ray").setLevel(logging.ERROR)
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    data = load_data("iris-setosa")
+    data = load_data("iris-setosa", encoding=args.encoding)
     floor_wd, floor_copy = resolution_floor(data)
     print(f"resolution floor (real rows + uniform jitter within their 0.1 cm cell): wd_mean {floor_wd:.4f}, "
           f"copy_share {floor_copy:.3f} (guard {'pass' if floor_copy <= DEFAULT_MAX_COPY_SHARE else 'FAIL'})", flush=True)
     ray.init(num_cpus=args.cpus, include_dashboard=False, logging_level="ERROR")
     with tempfile.TemporaryDirectory() as tmp:
-        opts = TuneOptions(epochs=10_000, num_samples=args.goal_samples, pack=args.goal_pack or None,
+        opts = TuneOptions(epochs=10_000, num_samples=args.goal_samples, pack=args.goal_pack or None, encoding=args.encoding,
                            time_budget=args.goal_budget, seed=args.goal_seed, storage_path=tmp, name="goal")
         t0 = time.perf_counter()
         _, run_dir = run_tuning(opts, num_cpus=args.cpus)
@@ -125,8 +127,9 @@ def goal(args) -> None:
     wd = summary["wd_mean"]
     print(f"\ngantune tune --epochs 10000 --num-samples {args.goal_samples} --pack {args.goal_pack or 'off'} "
           f"--time-budget {args.goal_budget} --seed {args.goal_seed}: {wall:.0f} s, trials {done}")
-    print(f"exported best (guard max_copy_share {summary['guard']['max_copy_share']}, scored at epoch "
-          f"{summary['best_config']['epochs']}): wd_mean {wd:.4f}, fresh seeds "
+    scored = summary["best_config"]["steps"]
+    print(f"exported best (guard max_copy_share {summary['guard']['max_copy_share']}, scored at step "
+          f"{scored} = epoch {scored * summary['best_config']['batch_size'] / len(data.train_idx):g}): wd_mean {wd:.4f}, fresh seeds "
           f"{mean:.4f} +- {sd:.4f}; copy_share {fid['copy_share']:.3f} dcr_ratio {fid['dcr_ratio']:.2f} "
           f"corr_diff {fid['corr_diff']:.3f} detect_auc {fid['detect_auc']:.3f}")
     print(f"references: {', '.join(f'{k} {v:.4f}' for k, v in summary['references'].items())}")
@@ -138,7 +141,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--trials", type=int, default=24)
     ap.add_argument("--round", type=int, default=8, help="configurations asked and trained at once")
-    ap.add_argument("--epochs", type=int, default=1000)
+    budget = ap.add_mutually_exclusive_group()
+    budget.add_argument("--epochs", type=int, default=1000, help="budget per configuration in epochs (default: %(default)s)")
+    budget.add_argument("--steps", type=int, help="budget per configuration in optimisation steps instead of epochs")
+    ap.add_argument("--encoding", default="quantile", choices=("quantile", "minmax"), help="numeric encoding (default: gantune's, %(default)s)")
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--samplers", default="tpe,random")
     ap.add_argument("--goal", action="store_true", help="run the 10,000-epoch goal check instead (real gantune tune)")
@@ -161,11 +167,16 @@ def main() -> None:
         print(f"note: with {args.trials} trials in rounds of {args.round}, TPE has at most "
               f"{max(0, args.trials - 10 - args.round)} guided proposals; use more trials or smaller rounds")
     torch.set_num_threads(1)
-    data = load_data("iris-setosa")
-    base = GANConfig(epochs=args.epochs, eval_every=max(1, args.epochs // 10))
+    data = load_data("iris-setosa", encoding=args.encoding)
+    if args.steps:
+        base = GANConfig(steps=args.steps, eval_every=max(1, args.steps // 10))
+        what = f"{args.steps} steps"
+    else:
+        base = GANConfig(epochs=args.epochs, eval_every=max(1, args.epochs // 10))
+        what = f"{args.epochs} epochs ({base.total_steps(len(data.train_idx))} steps at batch 32)"
     t0 = time.perf_counter()
     ref = train(base, data, device="cpu").metrics["wd_mean"]
-    print(f"reference defaults, {args.epochs} epochs: wd_mean {ref:.4f}")
+    print(f"reference defaults, {what}, {args.encoding} encoding: wd_mean {ref:.4f}")
     medians = {}
     for sampler in args.samplers.split(","):
         scores = []
@@ -176,7 +187,7 @@ def main() -> None:
                   f"(guard {'pass' if passes_guard(fid) else 'FAIL'} at {DEFAULT_MAX_COPY_SHARE})  "
                   f"dcr_ratio {fid['dcr_ratio']:.2f}  corr_diff {fid['corr_diff']:.3f}  detect_auc {fid['detect_auc']:.3f}", flush=True)
         medians[sampler] = statistics.median(scores)
-    print(f"\n{args.trials} trials x {args.epochs} epochs per search, rounds of {args.round}, {args.seeds} seeds "
+    print(f"\n{args.trials} trials x {what} per search, rounds of {args.round}, {args.seeds} seeds "
           f"({time.perf_counter() - t0:.0f} s)")
     for sampler, med in medians.items():
         print(f"median best wd_mean {sampler:6s}: {med:.4f}  (vs reference defaults {ref:.4f}: {ref / med:.2f}x better)")

@@ -11,12 +11,12 @@ import pytest
 
 from gan.bundle import load_bundle
 from gan.data import load_data
-from tests.conftest import make_frame, run_cli
+from tests.conftest import make_frame, make_mixed_frame, run_cli
 from tuning.cli import main
 
 pytestmark = pytest.mark.usefixtures("one_thread", "restore_logging")
 
-BUNDLE_FILES = {"bundle.json", "config.json", "scaler.json", "data.json", "generator.pt", "discriminator.pt",
+BUNDLE_FILES = {"bundle.json", "config.json", "transformer.json", "data.json", "generator.pt", "discriminator.pt",
                 "metrics.json", "histograms.png"}
 
 
@@ -39,7 +39,7 @@ def test_train_writes_a_complete_bundle(tmp_path, capsys):
     assert (out / "histograms.png").read_bytes()[:4] == b"\x89PNG"
     assert "MEAN" in stdout and f"bundle written to {out}" in stdout
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["status"] == "completed" and metrics["epochs"] == 3
+    assert metrics["status"] == "completed" and metrics["steps"] == 5  # 3 epochs of 50 rows at batch 32
     assert math.isfinite(metrics["wd_mean"])
     assert set(metrics["references"]) == {"gaussian", "resample"}
     bundle = load_bundle(out)
@@ -84,7 +84,7 @@ def test_train_diverging_config_is_an_error_without_output(tmp_path, capsys):
     out = tmp_path / "m"
     assert main(["train", "--config", str(cfg), "--epochs", "20", "--out", str(out), "-q"]) == 2
     line = error_line(capsys, only=False)  # after the "training on cpu" log line
-    assert "diverged at epoch" in line and "g_lr" in line
+    assert "diverged at step" in line and "g_lr" in line
     assert not out.exists()
 
 
@@ -126,7 +126,7 @@ def test_evaluate_bundle_table_json_and_figure(tmp_path, capsys, tiny_bundle):
     assert main(["evaluate", str(tiny_bundle), "--figure", str(fig), "-n", "300"]) == 0
     out = capsys.readouterr().out
     lines = out.splitlines()
-    assert lines[0].split() == ["feature", "wd", "wd_orig", "gaussian", "resample"]
+    assert lines[0].split() == ["column", "wd", "wd_orig", "gaussian", "resample"]
     assert any(line.startswith("MEAN") for line in lines)
     assert "sepal length (cm)" in out and f"histograms written to {fig}" in out
     assert fig.read_bytes()[:4] == b"\x89PNG"
@@ -146,11 +146,12 @@ def test_evaluate_bundle_table_json_and_figure(tmp_path, capsys, tiny_bundle):
 def test_evaluate_csv_of_real_rows_scores_near_zero(tmp_path, capsys):
     real = load_data("iris-setosa")
     csv = tmp_path / "real.csv"
-    pd.DataFrame(real.raw, columns=real.columns).to_csv(csv, index=False)
+    real.frame().to_csv(csv, index=False)
     fig = tmp_path / "h.png"
     assert main(["evaluate", str(csv), "--json", "--figure", str(fig)]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["wd_mean"] == pytest.approx(0.0, abs=1e-6)  # float32 training rows
+    assert report["wd_mean"] == 0.0  # the very rows, read back exactly
+    assert report["copy_share"] == 1.0 and report["passes_guard"] is False  # and they are copies
     assert fig.is_file()
 
 
@@ -168,7 +169,7 @@ def test_evaluate_csv_scores_like_the_bundle(tmp_path, capsys, tiny_bundle):
 def test_evaluate_csv_missing_a_column_is_a_clear_error(tmp_path, capsys):
     real = load_data("iris-setosa")
     csv = tmp_path / "gen.csv"
-    pd.DataFrame(real.raw[:, :3], columns=real.columns[:3]).to_csv(csv, index=False)
+    real.frame().iloc[:, :3].to_csv(csv, index=False)
     assert main(["evaluate", str(csv), "--figure", ""]) == 2
     line = error_line(capsys)
     assert "petal width (cm)" in line and "gen.csv" in line
@@ -204,28 +205,38 @@ def test_subprocess_train_and_bad_input(tmp_path):
     ok = run_cli("train", "--epochs", "2", "--out", str(out), "-q")
     assert ok.returncode == 0, ok.stderr
     assert "Traceback" not in ok.stderr and "Warning" not in ok.stderr
-    # Only the one informational log line on stderr.
-    assert ok.stderr.strip().splitlines() == ["iris-setosa: 50 rows x 4 numeric columns; training on cpu for 2 epochs"]
+    # Only the one informational log line on stderr (2 epochs of 50 rows = 4 full batches).
+    assert ok.stderr.strip().splitlines() == ["iris-setosa: 50 rows x 4 columns (4 numeric); training on cpu for 4 steps"]
     assert {p.name for p in out.iterdir()} == BUNDLE_FILES
 
     bad = tmp_path / "bad.csv"
-    bad.write_text("a,b\n1,x\n")
-    proc = run_cli("train", "--data", str(bad), "--columns", "b", "--out", str(tmp_path / "m2"))
+    bad.write_text("a,b\n" + "".join(f"{i},{i * 1.5}\n" for i in range(27)) + "1,unknown\n" * 3)
+    proc = run_cli("train", "--data", str(bad), "--out", str(tmp_path / "m2"))
     assert proc.returncode == 2
     assert proc.stdout == ""
     assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("gantune: error: ")
-    assert "'b'" in proc.stderr and "not numeric" in proc.stderr
+    assert "'b'" in proc.stderr and "--na-values 'unknown'" in proc.stderr
     assert not (tmp_path / "m2").exists()
 
 
 @pytest.mark.slow
 def test_definition_of_done_default_training_reaches_target(tmp_path, capsys):
-    """`gantune train` with the reference defaults (10,000 epochs) on iris-setosa: wd_mean < 0.09."""
+    """`gantune train` with the reference defaults (10,000 epochs = 15,625 steps, quantile
+    encoding, rounding to the recorded 0.1 cm) on iris-setosa beats the trivial generator.
+
+    Measured with this trainer: wd_mean 0.047-0.057 across seeds (seed 0: 0.0546). The
+    Gaussian-fit baseline, decoded the same way, now scores ~0.060 (it was ~0.08 before
+    rounding and the quantile encoding), so the old threshold 0.09 would pass a model worse
+    than the baseline; 0.06 and "better than the Gaussian fit of the same run" keep the check
+    meaningful. (The memorisation guard is not asserted: under these defaults it fails honest
+    generators too, see tests/gan/test_fidelity.py and the report.)"""
     out = tmp_path / "m"
     assert main(["train", "--out", str(out), "-q"]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["epochs"] == 10_000 and metrics["status"] == "completed"
-    assert metrics["wd_mean"] < 0.09
+    assert metrics["steps"] == 15_625 and metrics["status"] == "completed"
+    assert metrics["wd_mean"] < 0.06
+    assert metrics["wd_mean"] < metrics["references"]["gaussian"]["wd_mean"]
+    assert metrics["references"]["resample"]["wd_mean"] < metrics["wd_mean"]
 
 
 def test_evaluate_header_only_csv_is_a_clear_error(tmp_path, capsys):
@@ -246,3 +257,106 @@ def test_evaluate_bundle_trained_on_a_relative_csv_from_another_directory(tmp_pa
     capsys.readouterr()
     assert main(["evaluate", str(work / "m"), "--json", "--figure", "", "-n", "200"]) == 0
     assert json.loads(capsys.readouterr().out)["columns"] == ["x0", "x1", "x2"]
+
+
+# -- real tables: mixed types, missing values, metadata ---------------------------------------
+@pytest.fixture
+def mixed_csvs(tmp_path):
+    """A real table and a peer tool's synthetic table of it, written the way other tools write
+    them: missing cells empty, integers as floats (12.0), booleans as True / False."""
+    real = tmp_path / "real.csv"
+    make_mixed_frame(300, seed=0).to_csv(real, index=False)
+    synth = make_mixed_frame(500, seed=1)
+    synth["k"] = synth["k"].astype("float64")  # 12.0 where the real file has 12
+    path = tmp_path / "synth.csv"
+    synth.to_csv(path, index=False)
+    return real, path
+
+
+def test_evaluate_peer_csv_with_missing_values_and_categories(tmp_path, capsys, mixed_csvs):
+    real, synth = mixed_csvs
+    assert "12.0" in synth.read_text() or ".0," in synth.read_text()
+    fig = tmp_path / "h.png"
+    assert main(["evaluate", str(synth), "--data", str(real), "--json", "--figure", str(fig)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["columns"] == ["x", "y", "k", "c", "d", "flag"]
+    assert len(report["wd"]) == 6 and all(math.isfinite(v) for v in report["wd"])
+    # Same generating process, other seed: close to the real table, not copies of it.
+    assert report["wd_mean"] < 0.1 and report["passes_guard"] is True
+    assert set(report["references"]) == {"gaussian", "resample"}
+    assert fig.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_evaluate_csv_with_an_unseen_label_is_one_line_and_writes_nothing(tmp_path, capsys, mixed_csvs):
+    real, synth = mixed_csvs
+    frame = pd.read_csv(synth)
+    frame.loc[4, "d"] = "zebra"
+    frame.to_csv(synth, index=False)
+    fig = tmp_path / "h.png"
+    assert main(["evaluate", str(synth), "--data", str(real), "--json", "--figure", str(fig)]) == 2
+    line = error_line(capsys)
+    assert "'d'" in line and "'zebra'" in line and "synth.csv" in line
+    assert not fig.exists()
+    assert capsys.readouterr().out == ""
+
+
+def test_train_sample_evaluate_a_mixed_table(tmp_path, capsys, mixed_csvs):
+    real, _ = mixed_csvs
+    out = tmp_path / "m"
+    assert main(["train", "--data", str(real), "--config", str(_tiny_config(tmp_path)), "--out", str(out), "-q"]) == 0
+    assert "MEAN" in capsys.readouterr().out
+    bundle = load_bundle(out)
+    assert [s.kind for s in bundle.transformer.specs] == ["numeric", "numeric", "integer", "categorical", "categorical", "categorical"]
+    assert bundle.transformer.encoding == "quantile"  # the CLI default
+    rows_csv = tmp_path / "rows.csv"
+    assert main(["sample", str(out), "-n", "300", "-o", str(rows_csv)]) == 0
+    rows = pd.read_csv(rows_csv)
+    assert list(rows.columns) == ["x", "y", "k", "c", "d", "flag"]
+    assert set(rows["c"]) <= {"hi", "lo"} and set(rows["d"].dropna()) <= {"a", "b", "c", "d"}
+    capsys.readouterr()
+    assert main(["evaluate", str(out), "--json", "--figure", "", "-n", "300"]) == 0
+    assert math.isfinite(json.loads(capsys.readouterr().out)["wd_mean"])
+
+
+def _tiny_config(tmp_path):
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text("steps: 20\neval_every: 10\neval_samples: 200\n")
+    return cfg
+
+
+def test_train_encoding_rounding_and_margin_flags_reach_the_bundle(tmp_path, capsys):
+    out = tmp_path / "m"
+    assert main(["train", "--epochs", "2", "--encoding", "minmax", "--no-round", "--range-margin", "0.1",
+                 "--out", str(out), "-q"]) == 0
+    t = load_bundle(out).transformer
+    assert (t.encoding, t.round_values, t.margin) == ("minmax", False, 0.1)
+    rows = load_bundle(out).sample(500, seed=0)
+    assert not np.allclose(rows.to_numpy(), np.round(rows.to_numpy(), 1))  # not rounded to the recorded 0.1 cm
+
+
+def test_describe_prints_types_and_writes_a_metadata_file(tmp_path, capsys):
+    frame = make_mixed_frame(60)
+    frame.insert(0, "id", np.arange(60))
+    data = tmp_path / "t.csv"
+    frame.to_csv(data, index=False)
+    meta = tmp_path / "meta.yaml"
+    assert main(["describe", "--data", str(data), "--write-metadata", str(meta)]) == 0
+    out = capsys.readouterr().out
+    assert "6 column(s) modelled, 1 left out" in out
+    assert "id" in out and "left out: identifier" in out and "categorical, 2 labels (hi, lo)" in out
+    import yaml
+
+    doc = yaml.safe_load(meta.read_text())
+    assert doc["columns"]["id"] == "ignore" and doc["columns"]["y"] == {"type": "numeric", "decimals": 2}
+    assert doc["columns"]["k"] == "integer" and doc["columns"]["c"] == "categorical"
+    # Edit it and train with it.
+    doc["columns"]["c"] = "ignore"
+    meta.write_text(yaml.safe_dump(doc))
+    out_dir = tmp_path / "m"
+    assert main(["train", "--data", str(data), "--metadata", str(meta), "--config", str(_tiny_config(tmp_path)),
+                 "--out", str(out_dir), "-q"]) == 0
+    assert load_bundle(out_dir).columns == ["x", "y", "k", "d", "flag"]
+    # Not overwritten without --force.
+    capsys.readouterr()
+    assert main(["describe", "--data", str(data), "--write-metadata", str(meta)]) == 2
+    assert "--force" in error_line(capsys)

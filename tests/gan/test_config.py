@@ -20,6 +20,7 @@ def test_defaults_are_the_reference_model():
     assert (c.beta1, c.beta2) == (0.5, 0.999)
     assert c.batch_size == 32
     assert c.epochs == 10_000
+    assert c.steps is None  # the budget is the epochs unless a steps budget is given
     assert c.loss == "bce"
 
 
@@ -122,6 +123,11 @@ def test_numpy_scalars_are_normalised():
         ("seed", -1, "seed"),
         ("seed", "zero", "seed"),
         ("eval_seed", 1.5, "eval_seed"),
+        ("steps", 0, "steps"),
+        ("steps", 2.5, "steps"),
+        ("steps", True, "steps"),
+        ("gumbel_tau", 0.0, "gumbel_tau"),
+        ("gumbel_tau", float("nan"), "gumbel_tau"),
     ],
 )
 def test_bad_values_raise_gantune_error(field, value, needle):
@@ -166,3 +172,31 @@ def test_read_mapping_errors_name_the_file(tmp_path, name, content, needle):
 def test_read_mapping_rejects_directory(tmp_path):
     with pytest.raises(GanTuneError, match="directory"):
         read_mapping(tmp_path)
+
+
+# -- budgets in steps ------------------------------------------------------------------------
+def test_reference_budget_in_steps():
+    # Every batch is full (an epoch's last batch continues into the next permutation), so
+    # 10,000 epochs of 50 rows at batch 32 are 10,000 * 50 / 32 = 15,625 steps, not 20,000.
+    c = GANConfig()
+    assert c.total_steps(50) == 15_625
+    assert c.steps_per_epoch(50) == pytest.approx(1.5625)
+    assert c.eval_interval(50) == round(500 * 50 / 32) == 781
+    assert GANConfig(epochs=1).total_steps(100) == 4  # ceil(100 / 32): a partial step still runs
+    assert GANConfig(epochs=1).total_steps(10) == 1  # never zero
+    assert GANConfig(epochs=2, batch_size=25).total_steps(50) == 4  # exact: no rounding up
+
+
+def test_steps_budget_ignores_the_table_size():
+    c = GANConfig(steps=300, eval_every=100)
+    assert c.total_steps(50) == c.total_steps(1_000_000) == 300
+    assert c.eval_interval(50) == c.eval_interval(1_000_000) == 100  # eval_every counts steps
+    assert GANConfig(epochs=3, eval_every=1).eval_interval(1_000_000) == round(1_000_000 / 32)
+    assert GANConfig(eval_every=1).eval_interval(10) == 1  # never zero
+
+
+def test_steps_round_trips_through_json():
+    c = GANConfig(steps=1234, gumbel_tau=0.5)
+    assert GANConfig.from_dict(json.loads(json.dumps(c.to_dict()))) == c
+    assert GANConfig.from_dict({"steps": None}).steps is None
+    assert type(GANConfig(steps=np.int64(7)).steps) is int

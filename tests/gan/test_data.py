@@ -1,4 +1,5 @@
-"""Data loading, column selection and the [-1, 1] scaler (bad inputs: tests/reliability)."""
+"""Data loading, column selection, missing values and the split (column types: test_columns.py,
+the transformer: test_transform.py, bad inputs: tests/reliability)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gan.data import BUILTIN_DATASETS, Scaler, load_data, read_frame
+from gan.data import BUILTIN_DATASETS, load_data, read_frame
 from gan.errors import GanTuneError
 from tests.conftest import make_frame
 
@@ -20,49 +21,68 @@ from tests.conftest import make_frame
 )
 def test_builtin_datasets_load(name, shape):
     data = load_data(name)
-    assert data.raw.shape == shape
-    assert data.raw.dtype == np.float64
+    assert data.values.shape == shape
+    assert data.values.dtype == np.float64
     assert len(data.columns) == shape[1] and len(set(data.columns)) == shape[1]
-    assert np.isfinite(data.raw).all()
+    assert np.isfinite(data.values).all()  # no missing cells in these tables
+    assert all(s.is_numeric for s in data.specs) and data.left_out == {}
+    assert data.width == data.n_columns == shape[1]
     assert data.source == name
-    assert data.describe().startswith(f"{name}: {shape[0]} rows x {shape[1]}")
+    assert data.describe().startswith(f"{name}: {shape[0]} rows x {shape[1]} columns")
 
 
-def test_builtin_list_matches_parametrisation():
-    assert set(BUILTIN_DATASETS) == {"iris-setosa", "iris", "wine", "breast-cancer"}
+def test_builtin_list_contains_the_parametrised_datasets():
+    # penguins is being added on another branch: listed, not relied on here.
+    assert {"iris-setosa", "iris", "wine", "breast-cancer"} <= set(BUILTIN_DATASETS)
 
 
 def test_iris_setosa_is_the_first_50_iris_rows():
     setosa, iris = load_data("iris-setosa"), load_data("iris")
-    np.testing.assert_array_equal(setosa.raw, iris.raw[:50])
+    np.testing.assert_array_equal(setosa.values, iris.values[:50])
     assert setosa.columns[0] == "sepal length (cm)"
+    assert [s.decimals for s in setosa.specs] == [1, 1, 1, 1]  # iris is recorded in mm
+
+
+def test_wine_integer_columns_are_integers():
+    data = load_data("wine")
+    kinds = {s.name: s.kind for s in data.specs}
+    assert kinds["magnesium"] == "integer" and kinds["proline"] == "integer"
+    assert kinds["alcohol"] == "numeric"
 
 
 @pytest.mark.parametrize("name", ["iris-setosa", "wine", "breast-cancer"])
-def test_scaled_training_rows_span_exactly_minus_one_to_one(name):
-    data = load_data(name)
-    z = data.train_scaled
-    assert z.dtype == np.float32
+@pytest.mark.parametrize("encoding", ["minmax", "quantile"])
+def test_encoded_training_rows_are_in_the_tanh_range_and_decode_back(name, encoding):
+    data = load_data(name, encoding=encoding)
+    z = data.train_encoded
+    assert z.dtype == np.float32 and z.shape == (len(data.train_idx), data.width)
+    assert z.min() >= -1.0 and z.max() <= 1.0
+    assert (z.min(axis=0) < -0.5).all() and (z.max(axis=0) > 0.5).all()  # spread, not collapsed
+    back = data.transformer.decode(z)
+    # Values recorded to a precision come back exactly where float32 resolves the recording
+    # cells (at most 10,000 cells per column here: see test_transform's price-column test for
+    # what happens beyond); every value comes back within one recording cell (or to float32
+    # resolution of the range where no precision was found).
+    exact = [j for j, s in enumerate(data.specs)
+             if s.decimals is not None and (s.high - s.low) * 10**s.decimals <= 10_000]
+    assert exact
+    np.testing.assert_array_equal(back[:, exact], data.train_values[:, exact])
+    for j, spec in enumerate(data.specs):
+        cell = 10.0 ** -spec.decimals if spec.decimals is not None else 0.0
+        tol = cell * (1 + 1e-6) + 1e-5 * (spec.high - spec.low)  # quantile: steep CDF gaps amplify
+        assert np.abs(back[:, j] - data.train_values[:, j]).max() <= tol, spec.name
+
+
+def test_minmax_encoding_of_full_precision_columns_maps_min_max_to_minus_one_one(tmp_path):
+    path = tmp_path / "t.csv"
+    make_frame(40, 3).to_csv(path, index=False)  # full-precision floats: no dequantisation
+    data = load_data(path, encoding="minmax")
+    assert [s.decimals for s in data.specs] == [None, None, None]
+    lo, hi = data.values.min(axis=0), data.values.max(axis=0)
+    z = data.train_encoded
+    np.testing.assert_allclose(z, (data.values - lo) / (hi - lo) * 2 - 1, atol=1e-6)
     np.testing.assert_allclose(z.min(axis=0), -1.0, atol=1e-6)
     np.testing.assert_allclose(z.max(axis=0), 1.0, atol=1e-6)
-    np.testing.assert_allclose(data.scaler.inverse_transform(data.scaler.transform(data.raw)), data.raw, rtol=1e-12, atol=1e-12)
-
-
-def test_scaler_maps_known_values():
-    s = Scaler.fit(np.array([[0.0, -5.0], [10.0, 5.0], [5.0, 0.0]]))
-    np.testing.assert_allclose(s.transform([[0.0, -5.0], [10.0, 5.0], [5.0, 0.0], [2.5, 2.5]]),
-                               [[-1, -1], [1, 1], [0, 0], [-0.5, 0.5]])
-    np.testing.assert_allclose(s.inverse_transform([[-1, 1], [0.5, -0.5]]), [[0, 5], [7.5, -2.5]])
-
-
-def test_scaler_serialises_to_json_and_back():
-    import json
-
-    x = make_frame(30, 3).to_numpy()
-    s = Scaler.fit(x)
-    s2 = Scaler.from_dict(json.loads(json.dumps(s.to_dict())))
-    np.testing.assert_array_equal(s2.transform(x), s.transform(x))
-    np.testing.assert_array_equal(s2.constant, s.constant)
 
 
 def test_constant_column_is_kept_without_division_by_zero(tmp_path, caplog):
@@ -72,15 +92,16 @@ def test_constant_column_is_kept_without_division_by_zero(tmp_path, caplog):
     frame.to_csv(path, index=False)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a RuntimeWarning (divide by zero) would fail here
-        with caplog.at_level(logging.WARNING, logger="gan.data"):
-            data = load_data(path)
-        z = data.train_scaled
-        back = data.scaler.inverse_transform(np.random.default_rng(0).uniform(-1, 1, size=(25, 4)))
-    assert data.columns == ["x0", "x1", "x2", "k"]
-    assert data.constant_columns == ["k"]
-    assert "'k'" in caplog.text
-    assert np.isfinite(z).all() and (z[:, 3] == 0).all()
-    assert (back[:, 3] == 7.25).all()  # exactly the constant, for any generated value
+        for encoding in ("minmax", "quantile"):
+            with caplog.at_level(logging.WARNING, logger="gan.data"):
+                data = load_data(path, encoding=encoding)
+            z = data.train_encoded
+            back = data.transformer.decode(np.random.default_rng(0).uniform(-1, 1, size=(25, 4)))
+            assert data.columns == ["x0", "x1", "x2", "k"]
+            assert data.constant_columns == ["k"]
+            assert "'k'" in caplog.text
+            assert np.isfinite(z).all() and (z[:, 3] == 0).all()
+            assert (back[:, 3] == 7.25).all()  # exactly the constant, for any generated value
 
 
 def test_csv_and_parquet_give_the_same_data(tmp_path):
@@ -89,18 +110,20 @@ def test_csv_and_parquet_give_the_same_data(tmp_path):
     frame.to_parquet(tmp_path / "t.parquet")
     a, b = load_data(tmp_path / "t.csv"), load_data(str(tmp_path / "t.parquet"))
     assert a.columns == b.columns == ["x0", "x1", "x2"]
-    np.testing.assert_allclose(a.raw, b.raw, rtol=1e-15)
-    np.testing.assert_array_equal(b.raw, frame.to_numpy())
+    np.testing.assert_allclose(a.values, b.values, rtol=1e-15)
+    np.testing.assert_array_equal(b.values, frame.to_numpy())
+    assert a.specs == b.specs
 
 
 def test_columns_selection_keeps_the_given_order(csv_100):
     data = load_data(csv_100, columns=["x3", "x1"])
     frame = pd.read_csv(csv_100)
     assert data.columns == ["x3", "x1"]
-    np.testing.assert_array_equal(data.raw, frame[["x3", "x1"]].to_numpy())
+    np.testing.assert_array_equal(data.values, frame[["x3", "x1"]].to_numpy())
 
 
-def test_non_numeric_columns_are_dropped_with_a_warning(tmp_path, caplog):
+def test_text_and_bool_columns_are_modelled_as_categories(tmp_path, caplog):
+    # They were dropped before real-table support; now they are categorical columns.
     frame = make_frame(40, 2)
     frame["label"] = ["a", "b"] * 20
     frame["flag"] = [True, False] * 20
@@ -108,8 +131,38 @@ def test_non_numeric_columns_are_dropped_with_a_warning(tmp_path, caplog):
     frame.to_csv(path, index=False)
     with caplog.at_level(logging.WARNING, logger="gan.data"):
         data = load_data(path)
+    assert data.columns == ["x0", "x1", "label", "flag"]
+    assert [s.kind for s in data.specs] == ["numeric", "numeric", "categorical", "categorical"]
+    assert data.specs[2].categories == ("a", "b") and data.specs[3].categories == (False, True)
+    assert caplog.text == ""  # nothing left out, nothing to warn about
+    np.testing.assert_array_equal(data.values[:, 2], [0, 1] * 20)
+    out = data.frame()
+    assert out["label"].tolist() == frame["label"].tolist() and out["flag"].tolist() == frame["flag"].tolist()
+
+
+def test_identifier_columns_are_left_out_with_a_warning(tmp_path, caplog):
+    frame = make_frame(40, 2)
+    frame.insert(0, "id", np.arange(1, 41))
+    frame["note"] = [f"row {i}" for i in range(40)]
+    path = tmp_path / "ids.csv"
+    frame.to_csv(path, index=False)
+    with caplog.at_level(logging.WARNING, logger="gan.data"):
+        data = load_data(path)
     assert data.columns == ["x0", "x1"]
-    assert "label" in caplog.text and "flag" in caplog.text
+    assert set(data.left_out) == {"id", "note"}
+    assert "leaving out column 'id': identifier" in caplog.text and "'note'" in caplog.text
+
+
+def test_missing_values_are_modelled_not_refused(tmp_path):
+    frame = make_frame(30, 3)
+    frame.loc[[2, 5], "x1"] = np.nan
+    path = tmp_path / "nan.csv"
+    frame.to_csv(path, index=False)
+    data = load_data(path)
+    assert len(data.values) == 30
+    assert np.isnan(data.values[:, 1]).sum() == 2 and data.specs[1].missing == pytest.approx(2 / 30)
+    assert np.isfinite(data.train_encoded).all()
+    assert data.width == 3 + 2  # the missing indicator block of x1
 
 
 def test_dropna_drops_exactly_the_bad_rows(tmp_path, caplog):
@@ -120,8 +173,9 @@ def test_dropna_drops_exactly_the_bad_rows(tmp_path, caplog):
     frame.to_csv(path, index=False)
     with caplog.at_level(logging.WARNING, logger="gan.data"):
         data = load_data(path, dropna=True)
-    assert len(data.raw) == 27
-    np.testing.assert_allclose(data.raw, frame.drop(index=[2, 5, 9]).to_numpy())
+    assert len(data.values) == 27
+    np.testing.assert_allclose(data.values, frame.drop(index=[2, 5, 9]).to_numpy())
+    assert all(s.missing == 0 for s in data.specs) and data.width == 3
     assert "dropped 3 row(s)" in caplog.text
 
 
@@ -133,8 +187,12 @@ def test_holdout_is_seeded_and_excluded_from_training():
     np.testing.assert_array_equal(a.holdout_idx, b.holdout_idx)
     assert not np.array_equal(a.holdout_idx, c.holdout_idx)
     assert not set(a.holdout_idx) & set(a.train_idx)
-    # The scaler is fitted on training rows only.
-    np.testing.assert_allclose(a.scaler.data_min, a.train_raw.min(axis=0))
+    np.testing.assert_array_equal(a.holdout_values, a.values[a.holdout_idx])
+    assert len(a.train_encoded) == 120
+    # The transformer is fitted on training rows only.
+    for j, name in enumerate(a.columns):
+        assert a.transformer.bounds[name] == (a.train_values[:, j].min(), a.train_values[:, j].max())
+    assert a.transformer.bounds != load_data("iris").transformer.bounds
 
 
 def test_read_frame_returns_builtin_by_name():

@@ -29,7 +29,9 @@ def space_files(tmp_path):
     inverted.write_text(json.dumps({"d_lr": {"low": 0.1, "high": 0.001}}))
     garbage = tmp_path / "garbage.yaml"
     garbage.write_bytes(b"\x00\xff\xfe binary \x00")
-    return {"typo": typo, "inverted": inverted, "garbage": garbage}
+    mixed = tmp_path / "mixed.csv"  # a column of numbers and a word marking missing cells
+    mixed.write_text("a,dose\n" + "".join(f"{i},{i * 0.25}\n" for i in range(27)) + "1,unknown\n" * 3)
+    return {"typo": typo, "inverted": inverted, "garbage": garbage, "mixed": mixed}
 
 
 @pytest.mark.parametrize(
@@ -49,6 +51,9 @@ def space_files(tmp_path):
         (["--space", "missing.yaml"], ["missing.yaml: file not found"]),
         (["--data", "no/such.csv"], ["no such file"]),
         (["--config", "{typo}"], ["unknown GANConfig field(s) g_lrr"]),
+        (["--steps", "0"], ["--steps must be at least 1"]),
+        (["--metadata", "missing.yaml"], ["missing.yaml: file not found"]),
+        (["--data", "{mixed}"], ["'dose'", "--na-values 'unknown'"]),
     ],
 )
 def test_tune_rejects_bad_input_before_starting(tmp_path, space_files, args, needles):
@@ -83,3 +88,9 @@ def test_export_rejects_what_is_not_a_run(tmp_path, kind):
     proc = run_gantune("export", str(target), "--out", str(tmp_path / "out"), timeout=120)
     _check_one_line_error(proc)
     assert not (tmp_path / "out").exists()
+
+
+def test_steps_and_epochs_together_are_a_usage_error(tmp_path):
+    proc = run_gantune("tune", "--steps", "10", "--epochs", "10", "--storage-path", str(tmp_path), "--name", "x", timeout=120)
+    assert proc.returncode == 2 and "not allowed with argument" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "x").exists()

@@ -31,13 +31,15 @@ def test_choose_best_skips_copiers_and_refuses_when_all_copy():
 @pytest.mark.slow
 def test_tuning_run_that_can_collapse_onto_rows_never_exports_a_copier(local_ray, tmp_path):
     # 8 rows: a GAN with a high learning rate learns to emit (near-)copies of them, which scores
-    # the best WD; a slow one spreads its rows and passes the guard with a worse WD.
+    # the best WD; a slow one spreads its rows and passes the guard with a worse WD. minmax: the
+    # default quantile decoder puts every trial's rows on the 8 real values (all fail the guard,
+    # see tests/gan/test_fidelity.py), which would void the second precondition.
     rng = np.random.default_rng(0)
     data = tmp_path / "few.csv"
     pd.DataFrame(rng.uniform(0, 10, (8, 3)), columns=list("abc")).to_csv(data, index=False)
     space = {"g_lr": {"choices": [1e-5, 5e-3]}, "d_lr": {"choices": [1e-5, 5e-3]}, "g_widths": [64, 64], "d_widths": [64, 64]}
     opts = TuneOptions(data=str(data), config={"batch_size": 8}, space=space, epochs=600, eval_every=200, num_samples=6,
-                       sampler="random", seed=2, scheduler="none", storage_path=str(tmp_path), name="g")
+                       sampler="random", seed=2, scheduler="none", storage_path=str(tmp_path), name="g", encoding="minmax")
     _, run_dir = run_tuning(opts)
     records = [r for r in collect_trials(run_dir, read_options(run_dir)) if math.isfinite(r.score)]
     lowest_wd = min(records, key=lambda r: r.score)

@@ -13,9 +13,10 @@ import torch
 from gan.config import GANConfig, load_config
 from gan.data import load_data
 from gan.errors import GanTuneError
+from gan.fidelity import passes_guard
 from gan.train import train
 from tuning.export import choose_best, collect_trials, export_run
-from tuning.packed import PackSearcher, halving_rungs, pack_sizes, parse_pack, resolve_pack_size, train_pack
+from tuning.packed import PackSearcher, halving_rounds, pack_sizes, parse_pack, resolve_pack_size, train_pack
 from tuning.run import load_study, TuneOptions, read_options, run_tuning
 from tuning.space import SearchSpace
 
@@ -36,12 +37,15 @@ def test_pack_sizes_and_auto_size():
     for bad in ("0", "-2", "x", 0):
         with pytest.raises(GanTuneError):
             parse_pack(bad)
-    assert halving_rungs(60, 10) == (10, 30) and halving_rungs(10_000, 1000) == (2000, 5000)
+    # Halving at 1/4 and 1/2 of the evaluation rounds, strictly inside the run.
+    assert halving_rounds(6) == (1, 3) and halving_rounds(10) == (2, 5) and halving_rounds(100) == (25, 50)
+    assert halving_rounds(3) == (1,) and halving_rounds(1) == () and halving_rounds(2) == (1,)
 
 
 def test_train_pack_members_match_solo_training():
     torch.set_num_threads(1)
     data = load_data("iris-setosa")
+    # 30 epochs of 50 rows = 47 steps, scored every 10 epochs = 16 steps: rounds at 16, 32, 47.
     space = SearchSpace(base=GANConfig(epochs=30, eval_every=10))
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=3))
     configs = []
@@ -49,11 +53,14 @@ def test_train_pack_members_match_solo_training():
         t = study.ask()
         configs.append(space.to_config({**t.params, **space(t)}))
     rounds = []
-    results = train_pack(configs, data, rungs=(10,), on_round=lambda e, rs: rounds.append(e))
-    assert rounds == [10, 20, 30]
-    assert sorted(r.status for r in results).count("completed") == 2  # halving at epoch 10 kept 2 of 4
+    results = train_pack(configs, data, rungs=(1,), on_round=lambda r, rs: rounds.append(r))
+    assert rounds == [1, 2, 3]
+    assert sorted(r.status for r in results).count("completed") == 2  # halving after round 1 kept 2 of 4
+    assert sorted(r.steps for r in results) == [16, 16, 47, 47]
+    assert sorted(r.status for r in results if r.steps == 16) == ["stopped at step 16"] * 2
     for r in results:
-        solo = train(r.config.replace(epochs=r.epochs_done), data, device="cpu")
+        # What the export writes (steps = the scored step) retrains the member's score.
+        solo = train(r.config.replace(steps=r.steps, eval_every=r.steps), data, device="cpu")
         assert r.metrics["wd_mean"] == pytest.approx(solo.metrics["wd_mean"], abs=1e-5)
 
 
@@ -109,7 +116,8 @@ def test_pack_run_tells_optuna_per_config_and_exports_a_reproducible_best(local_
     summary = export_run(run_dir, out)
     best = choose_best(records)
     assert summary["best_trial"] == best.trial_id
-    assert best.score == pytest.approx(min(values))
+    # The lowest score among members that pass the memorisation guard (export's rule).
+    assert best.score == pytest.approx(min(r.score for r in records if passes_guard(r.last)))
     assert best.checkpoint is not None  # weights came from the pack checkpoint, not a retrain
     assert 0 <= best.last["copy_share"] <= 1  # export's memorisation guard judges pack members too
     raw = json.loads((out / "best_config.json").read_text())
@@ -119,9 +127,10 @@ def test_pack_run_tells_optuna_per_config_and_exports_a_reproducible_best(local_
     assert len(table) == 12 and table["wd_mean"].is_monotonic_increasing
     # `gantune train --config best_config.json` reproduces the exported member.
     torch.set_num_threads(1)
-    retrained = train(load_config(out / "best_config.json"), load_data("iris-setosa"), device="cpu")
+    retrained = train(load_config(out / "best_config.json"), read_options(run_dir).load_data(quiet=True), device="cpu")
     assert retrained.metrics["wd_mean"] == pytest.approx(summary["wd_mean"], abs=1e-3)
     assert retrained.metrics["wd_mean"] == pytest.approx(best.score, abs=1e-3)
+    assert load_config(out / "best_config.json").steps == best.last["steps"]
 
 
 @pytest.mark.slow

@@ -9,7 +9,7 @@ import pytest
 
 from gan.config import GANConfig
 from gan.errors import GanTuneError
-from tuning.space import DEFAULT_SPACE, SearchSpace
+from tuning.space import DEFAULT_SPACE, SearchSpace, default_batch_choices
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -64,6 +64,7 @@ def test_file_overrides_and_fixes_fields(tmp_path):
         ({"noise_dim": {"low": 4}}, "needs both low and high"),
         ({"g_lr": {"low": 0.0, "high": 1e-3, "log": True}}, "needs low > 0"),
         ({"epochs": 5}, "use --epochs"),
+        ({"steps": 5}, "set the trial budget"),
         ({"loss": "hinge"}, "loss must be one of"),
         ({"g_depth": {"low": 1, "high": 9}}, "g_depth must lie within"),
         ({"beta1": {"low": 0.5, "high": 1.5}}, "beta1 must be in [0, 1)"),
@@ -99,3 +100,40 @@ def test_every_sampler_drives_the_space(name):
         study.tell(trial, float(i))
         assert isinstance(config, GANConfig)
     assert len(study.trials) == 4
+
+
+@pytest.mark.parametrize(
+    "n_rows, choices",
+    [(50, [16, 32]), (344, [32, 64, 128, 256]), (50_000, [128, 256, 512, 1024]), (1_000_000, [128, 256, 512, 1024]),
+     (20, [16]), (10, [10])],
+)
+def test_batch_sizes_are_scaled_to_the_table(n_rows, choices):
+    assert default_batch_choices(n_rows) == choices
+    assert GANConfig().batch_size in default_batch_choices(50)  # the reference stays reachable
+
+
+def test_space_with_rows_searches_batch_size_unless_a_file_sets_it():
+    configs = _configs(SearchSpace(n_rows=344), 30)
+    assert {c.batch_size for c in configs} == {32, 64, 128, 256}
+    assert {c.batch_size for c in _configs(SearchSpace(), 5)} == {GANConfig().batch_size}  # no rows: not searched
+    fixed = _configs(SearchSpace({"batch_size": 64}, n_rows=344), 5)
+    assert {c.batch_size for c in fixed} == {64}
+
+
+def test_tune_budget_is_steps_by_default_or_epochs():
+    from tuning.run import DEFAULT_STEPS, TuneOptions
+
+    base = TuneOptions().base_config()
+    assert (base.steps, base.eval_every, TuneOptions().budget_attr) == (DEFAULT_STEPS, DEFAULT_STEPS // 10, "steps")
+    assert base.total_steps(50) == base.total_steps(1_000_000) == 5000
+    by_epochs = TuneOptions(epochs=40, eval_every=10)
+    base = by_epochs.base_config()
+    assert (base.epochs, base.steps, base.eval_every, by_epochs.budget_attr, by_epochs.budget) == (40, None, 10, "epoch", 40)
+    assert TuneOptions(steps=300, seed=4).base_config().replace(eval_every=30) == GANConfig(steps=300, eval_every=30, seed=4)
+    with pytest.raises(GanTuneError, match="--epochs and --steps"):
+        TuneOptions(epochs=5, steps=5).validate()
+    with pytest.raises(GanTuneError, match="--steps must be at least 1"):
+        TuneOptions(steps=0).validate()
+    # A --config batch size is kept; otherwise the table's size picks the choices.
+    assert "batch_size" not in TuneOptions(config={"batch_size": 16}).search_space(344).params
+    assert TuneOptions().search_space(344).params["batch_size"].choices == (32, 64, 128, 256)
