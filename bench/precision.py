@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default="iris-setosa,penguins")
-    p.add_argument("--encoding", default="quantile")
+    p.add_argument("--encoding", default="auto")
     p.add_argument("--steps", type=int, help="budget in steps (default: the reference 10,000 epochs)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)

@@ -48,9 +48,12 @@ MAX_CATEGORIES = 500
 # IDENTIFIER_MIN_ROWS rows (on fewer rows any column can be all-distinct by chance).
 IDENTIFIER_SHARE = 0.95
 IDENTIFIER_MIN_ROWS = 20
-# Recorded precision: the smallest number of decimals (up to MAX_DECIMALS) that represents every
-# value; floats further from their rounded value than this (relative) are not on that grid.
+# Recorded precision: the smallest number of decimals (up to MAX_DECIMALS) that represents all but
+# at most DECIMALS_OUTLIERS of the values (one odd 9.899999 among wine's 178 colour intensities
+# recorded to 2 decimals must not turn rounding off); floats further from their rounded value
+# than _DECIMALS_RTOL (relative) are not on that grid.
 MAX_DECIMALS = 6
+DECIMALS_OUTLIERS = 0.01
 _DECIMALS_RTOL = 1e-9
 _ID_NAME = re.compile(r"(^|[_\s.-])(id|uuid|guid|key)$", re.IGNORECASE)
 
@@ -131,13 +134,16 @@ class ColumnPlan:
 # Inference
 # ---------------------------------------------------------------------------------------------
 def recorded_decimals(values: np.ndarray) -> int | None:
-    """Smallest d <= MAX_DECIMALS such that every value is a multiple of 10**-d, else None."""
+    """Smallest d <= MAX_DECIMALS such that (all but DECIMALS_OUTLIERS of) the values are
+    multiples of 10**-d, else None."""
     v = np.asarray(values, dtype=np.float64)
     if len(v) == 0:
         return None
+    allowed = int(DECIMALS_OUTLIERS * len(v))
     for d in range(MAX_DECIMALS + 1):
         r = np.round(v, d)
-        if np.all(np.abs(r - v) <= _DECIMALS_RTOL * np.maximum(1.0, np.abs(v))):
+        off = np.abs(r - v) > _DECIMALS_RTOL * np.maximum(1.0, np.abs(v))
+        if off.sum() <= allowed:
             return d
     return None
 
@@ -222,7 +228,8 @@ def infer_column(name: str, col: pd.Series, where: str) -> ColumnSpec | str:
             raise GanTuneError(
                 f"{where}: column {name!r} holds infinite values; replace them (or mark them missing) in the file"
             )
-        integer = bool(np.all(values == np.round(values)))
+        # Whole numbers beyond 2**53 are float artefacts, not counts or labels.
+        integer = bool(np.all(values == np.round(values)) and np.abs(values).max() < 2.0**53)
         n_distinct = int(pd.Series(values).nunique())
         if integer and n_distinct <= MAX_INT_LEVELS:
             return _categorical(name, col, missing, "int")
@@ -245,10 +252,10 @@ def infer_column(name: str, col: pd.Series, where: str) -> ColumnSpec | str:
             f"(e.g. {text!r}); if the text marks missing values pass --na-values {text!r}, otherwise declare the "
             f"column in a metadata file ({name}: categorical or {name}: ignore)"
         )
-    if _is_identifier(name, present, n_distinct, integer=False):
-        return f"identifier ({n_distinct} distinct values in {len(present)} rows)"
     if _looks_like_dates(present):
         return "dates (not modelled yet)"
+    if _is_identifier(name, present, n_distinct, integer=False):
+        return f"identifier ({n_distinct} distinct values in {len(present)} rows)"
     if n_distinct > MAX_CATEGORIES:
         return f"text with {n_distinct} distinct values (more than {MAX_CATEGORIES}); declare it categorical in a metadata file to model it"
     return _categorical(name, col, missing, "str")
@@ -276,7 +283,7 @@ def _declared(name: str, col: pd.Series, kind: str, where: str, decimals: Any = 
     if not np.isfinite(values).all():
         raise GanTuneError(f"{where}: column {name!r} holds infinite values; replace them (or mark them missing) in the file")
     if kind == "integer" and not np.all(values == np.round(values)):
-        bad = values[values != np.round(values)][0]
+        bad = float(values[values != np.round(values)][0])
         raise GanTuneError(f"{where}: column {name!r} is declared integer but holds {bad!r}; declare it numeric")
     spec = _numeric(name, values, missing, integer=kind == "integer")
     if kind == "numeric" and decimals != "auto":

@@ -235,7 +235,7 @@ def load_data(
     holdout: float = 0.0,
     seed: int = 0,
     min_rows: int = 2,
-    encoding: str = "minmax",
+    encoding: str = "auto",
     margin: float = 0.0,
     round_values: bool = True,
     na_values: Sequence[str] | None = None,
@@ -267,12 +267,12 @@ def load_data(
             if not quiet:
                 log.warning("%s: dropped %d row(s) with missing values (--dropna)", where, dropped)
             plan = plan_columns(frame, where, metadata)
+    if not plan.specs:  # one error naming every reason, not a warning per column first
+        reasons = "; ".join(f"{k}: {v}" for k, v in plan.left_out.items())
+        raise GanTuneError(f"{where}: no column left to model ({reasons}); declare column types in a metadata file (--metadata)")
     if not quiet:
         for name, reason in plan.left_out.items():
             log.warning("%s: leaving out column %r: %s", where, name, reason)
-    if not plan.specs:
-        reasons = "; ".join(f"{k}: {v}" for k, v in plan.left_out.items())
-        raise GanTuneError(f"{where}: no column left to model ({reasons}); declare column types in a metadata file (--metadata)")
     if len(frame) < min_rows:
         raise GanTuneError(f"{where}: only {len(frame)} usable row(s); the GAN needs at least {min_rows}")
     values = TableTransformer(plan.specs).values(frame, where)

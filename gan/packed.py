@@ -44,7 +44,7 @@ from gan.config import GANConfig
 from gan.data import TabularData
 from gan.errors import GanTuneError
 from gan.models import Discriminator, Generator, OutputHead, OutputLayout, build_models, sample_noise
-from gan.train import BatchStream, StopTraining, diverged_metrics
+from gan.train import BatchStream, StopTraining, _as_tensor, diverged_metrics
 
 # Adam's eps: torch.optim.Adam's default, which Trainer uses.
 _ADAM_EPS = 1e-8
@@ -422,7 +422,7 @@ class PackedTrainer:
             )
         self.data = data
         self.n_rows = n
-        self.real = torch.as_tensor(real, device=self.device)  # (n, W)
+        self.real = _as_tensor(real, self.device)  # (n, W)
         self.layout = data.transformer.layout
         self.width = w = self.layout.width
         self.n_soft = self.layout.n_soft

@@ -49,6 +49,16 @@ _CHUNK_NUMBERS = 1 << 20
 _ADAM_KW = {"fused": True}
 
 
+def _as_tensor(array: np.ndarray, device: torch.device) -> torch.Tensor:
+    """The table as a tensor without a copy. Arrays from Ray's object store are read-only, and
+    torch warns about that on every trial; the table is never written to."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.as_tensor(array, device=device)
+
+
 def stream_seeds(seed: int) -> tuple[int, int]:
     """(permutation seed, noise seed): two independent streams from one config seed."""
     a, b = np.random.SeedSequence(seed).generate_state(2, dtype=np.uint64)
@@ -157,9 +167,12 @@ class BatchStream:
         if pos:  # mid-epoch: the current permutation is needed
             self.rng_perm.set_state(state["perm_before"])
             self._draw_perm()
+            self.rng_perm.set_state(state["perm_after"])
         if self.step % self.chunk:  # mid-chunk: likewise the current noise chunk
             self.rng_noise.set_state(state["noise_before"])
             self._draw_noise()
+            # Draws made after the chunk (WGAN-GP's interpolation weights) continue from here.
+            self.rng_noise.set_state(state["noise_after"])
 
 
 # -- fused Adam: a private kernel behind a start-up check --------------------------------------------
@@ -294,7 +307,7 @@ class Trainer:
         self.data = data
         real = data.train_encoded  # (n_rows, width)
         self.n_rows = len(real)
-        self.real = torch.as_tensor(real, device=self.device)
+        self.real = _as_tensor(real, self.device)
         self.layout = data.transformer.layout
         self.G, self.D = build_models(config, self.layout, self.device)
         betas = (config.beta1, config.beta2)

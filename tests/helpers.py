@@ -29,7 +29,6 @@ def popen_gantune(*args: str, log: Path, cwd: str | Path | None = None) -> subpr
 def study_states(run_dir: Path) -> list[str]:
     """Optuna trial states read from the run's journal (works while a run writes it: a
     half-written last line is skipped by Optuna's reader)."""
-    import optuna
 
     from tuning.run import STUDY_FILE, load_study
 

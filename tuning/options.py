@@ -44,7 +44,7 @@ class TuneOptions:
     na_values: list[str] | None = None
     dropna: bool = False
     holdout: float = 0.0
-    encoding: str = "quantile"  # numeric columns (gan.transform.ENCODINGS)
+    encoding: str = "auto"  # numeric columns (gan.transform.ENCODINGS)
     round_values: bool = True
     range_margin: float = 0.0
     space: dict[str, Any] | None = None  # parsed --space file

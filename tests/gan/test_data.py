@@ -11,7 +11,6 @@ import pandas as pd
 import pytest
 
 from gan.data import BUILTIN_DATASETS, load_data, read_frame
-from gan.errors import GanTuneError
 from tests.conftest import make_frame
 
 
@@ -66,7 +65,10 @@ def test_encoded_training_rows_are_in_the_tanh_range_and_decode_back(name, encod
     exact = [j for j, s in enumerate(data.specs)
              if s.decimals is not None and (s.high - s.low) * 10**s.decimals <= 10_000]
     assert exact
-    np.testing.assert_array_equal(back[:, exact], data.train_values[:, exact])
+    # A value off its column's grid (at most 1 %: wine has one 9.899999 among colour
+    # intensities recorded to 2 decimals) comes back rounded onto the grid.
+    on_grid = np.column_stack([np.round(data.train_values[:, j], data.specs[j].decimals) for j in exact])
+    np.testing.assert_array_equal(back[:, exact], on_grid)
     for j, spec in enumerate(data.specs):
         cell = 10.0 ** -spec.decimals if spec.decimals is not None else 0.0
         tol = cell * (1 + 1e-6) + 1e-5 * (spec.high - spec.low)  # quantile: steep CDF gaps amplify

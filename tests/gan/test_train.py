@@ -15,7 +15,7 @@ from gan.config import GANConfig
 from gan.data import TabularData, load_data
 from gan.errors import GanTuneError
 from gan.models import Discriminator, Generator, OutputHead, OutputLayout, build_models, sample_encoded
-from gan.train import BatchStream, StopTraining, Trainer, _FusedAdamStep, chunk_steps, train
+from gan.train import BatchStream, StopTraining, Trainer, chunk_steps, train
 from tests.conftest import TINY, data_from_frame, make_frame
 
 pytestmark = pytest.mark.usefixtures("one_thread")

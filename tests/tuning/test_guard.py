@@ -6,7 +6,6 @@ import json
 import math
 
 import numpy as np
-import optuna
 import pandas as pd
 import pytest
 
