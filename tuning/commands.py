@@ -37,6 +37,21 @@ def _pack(text: str):
         raise argparse.ArgumentTypeError(str(exc).split(": ", 1)[-1]) from None
 
 
+# Flags that may come with --resume: where the run is, where it runs, what to print and export,
+# and a new --time-budget for the continued run. Every other option is the stored run's.
+RESUME_FLAGS = {"--name", "--storage-path", "--resume", "--address", "--out", "--force", "--top", "--time-budget"}
+
+
+def _explicit(args: argparse.Namespace, allowed: set[str]) -> list[str]:
+    """Options of `gantune tune` given on the command line beyond `allowed`."""
+    parser = argparse.ArgumentParser(add_help=False)
+    add_tune_arguments(parser)
+    defaults = vars(parser.parse_args([]))
+    # Every tune option's flag is its destination with dashes (--num-samples -> num_samples).
+    flags = {k: "--" + k.replace("_", "-") for k in defaults}
+    return sorted(flags[k] for k, v in vars(args).items() if k in defaults and v != defaults[k] and flags[k] not in allowed)
+
+
 def cmd_tune(args: argparse.Namespace) -> int:
     from gan.config import read_mapping
     from tuning.run import TuneOptions
@@ -76,6 +91,12 @@ def cmd_tune(args: argparse.Namespace) -> int:
     if args.resume:
         if args.name is None:
             raise GanTuneError("--resume needs --name (and --storage-path) of the run to continue")
+        given = _explicit(args, RESUME_FLAGS)
+        if given:
+            raise GanTuneError(
+                f"--resume continues the run with the options it was started with; drop {', '.join(given)} "
+                f"(only {', '.join(sorted(RESUME_FLAGS))} may be given with --resume)"
+            )
     else:
         opts.validate()
     if args.out:
@@ -85,7 +106,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
     from tuning.export import collect_trials, export_run, format_top, trials_table
     from tuning.run import close_stale_study_trials, read_options, run_tuning
 
-    _, run_dir = run_tuning(opts, resume=args.resume, address=args.address)
+    _, run_dir = run_tuning(opts, resume=args.resume, address=args.address,
+                            time_budget=args.time_budget if args.resume else None)
 
     records = collect_trials(run_dir, read_options(run_dir))
     if not any(r.status in ("running", "pending") for r in records):
@@ -115,12 +137,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_subcommands(sub: argparse._SubParsersAction) -> None:
+def add_tune_arguments(p: argparse.ArgumentParser) -> None:
     from gan.fidelity import DEFAULT_MAX_COPY_SHARE
     from tuning.cli import add_data_args
     from tuning.run import DEFAULT_STEPS, SAMPLERS, SCHEDULERS
 
-    p = sub.add_parser("tune", help="tune GAN hyperparameters with Ray Tune + Optuna")
     add_data_args(p)
     p.add_argument("--space", help="YAML/JSON file overriding search ranges or fixing fields")
     p.add_argument("--config", help="base GANConfig (JSON/YAML) for fields the space does not search")
@@ -154,6 +175,11 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="export the best trial to this directory when the run ends")
     p.add_argument("--force", action="store_true", help="replace an existing --out directory")
     p.add_argument("--top", type=_int, default=5, help="rows of the final top-trials table (default: %(default)s)")
+
+
+def add_subcommands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("tune", help="tune GAN hyperparameters with Ray Tune + Optuna")
+    add_tune_arguments(p)
     p.set_defaults(func=cmd_tune)
 
     p = sub.add_parser("export", help="export the best configuration and model of a tuning run")

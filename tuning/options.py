@@ -111,6 +111,13 @@ class TuneOptions:
             raise GanTuneError(f"--time-budget must be positive seconds, got {self.time_budget}")
         if self.pack is not None:
             self.pack = parse_pack(self.pack)
+        # Ray hides every GPU from a trial that reserves none, and a trial given a GPU trains on it.
+        if self.device not in ("auto", "cpu", "cuda") and not str(self.device).startswith("cuda:"):
+            raise GanTuneError(f"--device {self.device!r}: use auto, cpu or cuda")
+        if str(self.device).startswith("cuda") and self.gpus_per_trial <= 0:
+            raise GanTuneError(f"--device {self.device} needs --gpus-per-trial > 0: Ray hides the GPUs from trials that reserve none")
+        if self.device == "cpu" and self.gpus_per_trial > 0:
+            raise GanTuneError("--device cpu with --gpus-per-trial > 0 would reserve GPUs no trial uses; drop one of them")
 
     @property
     def run_dir(self) -> Path:

@@ -280,14 +280,18 @@ def build_pool_tuner(opts: TuneOptions, data: TabularData, space: SearchSpace, r
     ), server
 
 
-def run_tuning(opts: TuneOptions, *, resume: bool = False, address: str | None = None, num_cpus: int | None = None):
-    """Start (or resume) a tuning run; returns (ResultGrid, run_dir)."""
+def run_tuning(opts: TuneOptions, *, resume: bool = False, address: str | None = None, num_cpus: int | None = None,
+               time_budget: float | None = None):
+    """Start (or resume) a tuning run; returns (ResultGrid, run_dir). `time_budget`: a new
+    budget for a resumed run (its other options are the stored ones)."""
     if resume:
         if opts.name is None:
             raise GanTuneError("--resume needs --name (and --storage-path) of the run to continue")
         run_dir = opts.run_dir
         stored = read_options(run_dir)
         opts = stored
+        if time_budget is not None:
+            opts.time_budget = time_budget
     else:
         opts.name = opts.name or time.strftime("tune-%Y%m%d-%H%M%S")
         opts.validate()
