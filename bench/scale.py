@@ -53,7 +53,7 @@ def measure(rows: int, device: str, csv: str) -> dict:
     from gan.data import load_data
     from gan.fidelity import detect_auc, table_fidelity
     from gan.train import Trainer
-    from tuning.space import default_batch_choices
+    from tuning.space import default_batch
 
     torch.set_num_threads(1)
     out: dict = {"rows": rows}
@@ -65,13 +65,13 @@ def measure(rows: int, device: str, csv: str) -> dict:
     t = time.perf_counter()
     data.scorer, data.reference  # noqa: B018
     out["reference_s"] = time.perf_counter() - t
-    for name, bs in (("step_ms_b256", 256), ("step_ms_bmax", max(default_batch_choices(rows)))):
+    for name, bs in (("step_ms_b256", 256), ("step_ms_bmax", default_batch(rows))):
         trainer = Trainer(GANConfig(batch_size=min(bs, rows), steps=10_000), data, device)
         trainer.run_steps(10)  # warm-up
         if device.startswith("cuda"):
             torch.cuda.synchronize()
         out[name] = 1000 * _median_block_time(lambda k: (trainer.run_steps(k), torch.cuda.synchronize() if device.startswith("cuda") else None))
-    out["bmax"] = max(default_batch_choices(rows))
+    out["bmax"] = default_batch(rows)
     t = time.perf_counter()
     metrics = trainer.evaluate()
     fake = trainer.sample_values(1000, 0)

@@ -234,7 +234,6 @@ class Pool:
             result = new.add(m.config, number, state=pack.member_state(number))
             result.metrics = m.result.metrics
             self.live[number].pack = new
-        new._clock.update(pack._clock)
         self.packs.remove(pack)
         del self.shapes[id(pack)]
         self.stats.widened += 1

@@ -74,18 +74,15 @@ def _check_resources(opts: TuneOptions, address: str | None) -> None:
 
 
 def build_searcher(space: SearchSpace, opts: TuneOptions, run_dir: Path):
-    """gantune's OptunaSearch (tuning/search.py) over the run's study (`study_storage`)."""
-    from tuning.search import GanOptunaSearch
+    """Per-trial mode's searcher (tuning/search.py): the run's StudyServer behind Ray's Searcher."""
+    from tuning.search import StudySearcher
 
-    storage = study_storage(run_dir)
     metrics, modes = opts.objectives
-    return GanOptunaSearch(
-        space=space,
+    return StudySearcher(
         metric=metrics if len(metrics) > 1 else metrics[0],
         mode=modes if len(modes) > 1 else modes[0],
-        sampler=make_sampler(opts.sampler, opts.seed),
-        storage=storage,
-        study_name=opts.name,
+        run_dir=str(run_dir), name=opts.name, space=space, sampler=opts.sampler, seed=opts.seed,
+        num_samples=opts.num_samples,
     )
 
 
