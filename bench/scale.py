@@ -10,8 +10,9 @@ rows written to a CSV, and measures what a tuning run pays:
   encoded training matrix;
 * reference: building the real side of the scores once (`data.scorer`, `data.reference`: the
   nearest-neighbour index, the copy threshold's distances, the association matrix);
-* step: one optimisation step (D + G) at batch 256 and at the largest batch the default space
-  offers for the table, reference-size networks (median of timed blocks after warm-up);
+* step: one optimisation step (D + G) at batch 256 and at the batch pool mode uses for the
+  table (`tuning.space.default_batch`), reference-size networks (median of timed blocks after
+  warm-up);
 * eval: one trial report's scoring -- 1,000 generated rows decoded and scored per column, plus
   the memorisation guard and association scores (`table_fidelity` without the classifier);
   detect: the detection classifier, which runs only at a trial's last report;
