@@ -137,7 +137,8 @@ def test_evaluate_bundle_table_json_and_figure(tmp_path, capsys, tiny_bundle):
     assert not fig.exists()
     assert report["columns"] == load_bundle(tiny_bundle).columns
     assert math.isfinite(report["wd_mean"]) and len(report["wd"]) == 4
-    assert report["references"]["resample"]["wd_mean"] < report["references"]["gaussian"]["wd_mean"] + 1
+    # The copier's per-column distance beats the Gaussian fit's (that is why the guard exists).
+    assert report["references"]["resample"]["wd_mean"] < report["references"]["gaussian"]["wd_mean"]
     # The table's MEAN is the JSON's wd_mean, to 4 decimals.
     mean_line = next(line for line in lines if line.startswith("MEAN"))
     assert mean_line.split()[1] == f"{report['wd_mean']:.4f}"
