@@ -103,11 +103,14 @@ def cmd_tune(args: argparse.Namespace) -> int:
         from gan.io import check_output_dir
 
         check_output_dir(args.out, force=args.force, what="export directory")
+    from tuning import console
     from tuning.export import collect_trials, export_run, format_top, trials_table
     from tuning.run import close_stale_study_trials, read_options, run_tuning
 
-    _, run_dir = run_tuning(opts, resume=args.resume, address=args.address,
-                            time_budget=args.time_budget if args.resume else None)
+    # One live progress display; Ray's trial tables and logs only with -v (tuning/console.py).
+    with console.session(verbose=bool(getattr(args, "verbose", False))):
+        _, run_dir = run_tuning(opts, resume=args.resume, address=args.address,
+                                time_budget=args.time_budget if args.resume else None)
 
     records = collect_trials(run_dir, read_options(run_dir))
     if not any(r.status in ("running", "pending") for r in records):
@@ -121,19 +124,18 @@ def cmd_tune(args: argparse.Namespace) -> int:
     print(format_top(trials_table(records), k=args.top))
     if args.out:
         summary = export_run(run_dir, args.out, force=args.force)
-        print(f"best trial {summary['best_trial']}: wd_mean {summary['wd_mean']:.4f} "
-              f"(gaussian {summary['references']['gaussian']:.4f}, resample {summary['references']['resample']:.4f}); exported to {args.out}")
+        print(console.format_outcome(summary, args.out))
     else:
         print(f"export the best with: gantune export {run_dir} --out DIR")
     return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from tuning.console import format_outcome
     from tuning.export import export_run
 
     summary = export_run(Path(args.run_dir), args.out, top_k=args.top_k, force=args.force, max_copy_share=args.max_copy_share)
-    print(f"best trial {summary['best_trial']}: wd_mean {summary['wd_mean']:.4f} "
-          f"({summary['trials']} trials: {summary['trials_by_status']}); exported to {args.out}")
+    print(format_outcome(summary, args.out))
     return 0
 
 
