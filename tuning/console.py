@@ -273,7 +273,9 @@ class Progress:
         return f"[{clock(self.elapsed(now))}] {self.count_text()}, {self.rate_per_min(now):.1f}/min, ~{clock(self.eta(now))} left; {self.best_text()}"
 
     def summary(self, now: float) -> str:
-        states = ", ".join(f"{v} {k}" for k, v in sorted(self.by_status.items(), key=lambda kv: -kv[1]) if v)
+        states = ", ".join(f"{v} {k}" for k, v in sorted(self.by_status.items(), key=lambda kv: -kv[1]) if v and k != "failed")
+        if self.by_status.get("failed"):
+            states += f"{'; ' if states else ''}{self.by_status['failed']} failed"
         head = f"tuned {self.done} configuration{'s' if self.done != 1 else ''} in {clock(self.elapsed(now))}"
         if states:
             head += f" ({states})"
@@ -348,7 +350,10 @@ class StudyStates:
             if t.number not in self.params and t.params:
                 self.params[t.number] = dict(t.params)
         running = by_status.pop("running", 0) + by_status.pop("waiting", 0)
-        return sum(by_status.values()), running, by_status
+        # A failed configuration does not count towards --num-samples: the study server proposes
+        # another in its place (a member lost with a killed driver, one cut before its first score).
+        done = by_status.get("completed", 0) + by_status.get("stopped early", 0)
+        return done, running, by_status
 
 
 # -- the display -------------------------------------------------------------------------------------

@@ -74,6 +74,7 @@ def test_per_trial_results_and_states():
     display.trial_states([("TERMINATED", {"steps": 100}), ("TERMINATED", {"steps": 30}), ("RUNNING", {}), ("ERROR", {})])
     p = display.progress
     assert (p.done, p.running) == (3, 1) and p.by_status == {"completed": 1, "stopped early": 1, "failed": 1}
+    assert p.summary(60.0).startswith("tuned 3 configurations in 1:00 (1 completed, 1 stopped early; 1 failed); best passing the guard: wd_mean 0.2000 (a_1")
     assert p.best.key == "a_1" and p.best.params == {"noise_dim": 3}
     display.close(final=False)
 
@@ -107,3 +108,22 @@ def test_the_outcome_says_plainly_how_the_model_compares():
     worse = console.format_outcome(_summary(0.09, share=0.3), "out")
     assert "50% higher than a Gaussian fit" in worse and "guard   FAILED: 30%" in worse
     assert all(len(line) <= 110 for line in better.splitlines())
+
+
+def test_study_states_count_failed_configurations_apart(tmp_path):
+    """In pool mode a failed configuration is proposed again (it does not count towards
+    --num-samples), so done counts completed and stopped-early ones only."""
+    import optuna
+
+    from tuning.study import study_storage
+
+    study = optuna.create_study(study_name="run", storage=study_storage(tmp_path))
+    dist = {"noise_dim": optuna.distributions.IntDistribution(2, 64)}
+    for value, state in ((0.3, optuna.trial.TrialState.COMPLETE), (None, optuna.trial.TrialState.PRUNED),
+                         (None, optuna.trial.TrialState.FAIL), (None, optuna.trial.TrialState.RUNNING)):
+        study.add_trial(optuna.trial.create_trial(params={"noise_dim": 8}, distributions=dist, value=value, state=state))
+    states = console.StudyStates(tmp_path, "run")
+    done, running, by_status = states.poll()
+    assert (done, running) == (2, 1) and by_status == {"completed": 1, "stopped early": 1, "failed": 1}
+    assert states.params[0] == {"noise_dim": 8}
+    assert console.StudyStates(tmp_path, "no-such-study").poll() is None  # not created yet: try later
