@@ -254,9 +254,14 @@ class Progress:
             left.append(max(0.0, (self.total - self.done) / rate))
         return min(left) if left else None
 
+    def running_text(self) -> str:
+        if not (self.running or self.done or self.reports):
+            return "starting the workers"
+        return f"{self.running} running"
+
     def count_text(self) -> str:
         total = f"/{self.total}" if self.total is not None else ""
-        return f"{self.done}{total} configurations done, {self.running} running"
+        return f"{self.done}{total} configurations done, {self.running_text()}"
 
     def best_text(self, label: str = "best") -> str:
         b = self.best
@@ -468,7 +473,7 @@ class RunDisplay:
             bar.ncols = info.ncols = columns
             total = f"/{p.total}" if p.total is not None else ""
             desc = f"tuning {p.done}{total} "
-            post = _fit(f"{p.running} running, {p.time_text(now)}", max(10, columns - len(desc) - 14))
+            post = _fit(f"{p.running_text()}, {p.time_text(now)}", max(10, columns - len(desc) - 14))
             if p.total is not None:
                 bar.n = min(p.done, p.total)
             elif p.time_budget:

@@ -35,7 +35,7 @@ def test_best_is_the_lowest_latest_score_that_passes_the_guard():
 
 def test_rate_and_time_left():
     p = console.Progress(total=10, time_budget=None, started=0.0, budget_start=0.0)
-    assert p.eta(30.0) is None and "~? left" in p.plain_line(30.0)
+    assert p.eta(30.0) is None and "~? left" in p.plain_line(30.0) and "0/10 configurations done, starting the workers" in p.plain_line(30.0)
     p.counts(5, 2, {"completed": 1, "stopped early": 4})
     assert p.rate_per_min(60.0) == pytest.approx(5.0)
     assert p.eta(60.0) == pytest.approx(60.0)  # 5 more at 5 a minute

@@ -179,14 +179,16 @@ def test_optuna_dashboard_serves_the_finished_run(quick_start):
 
 def test_per_trial_mode_with_ray_output(tmp_path):
     """--pack off: the display reads Ray's results; -v brings Ray's own tables back; the page's
-    curves come from the trials' result.json files, and TensorBoard logs each Ray trial."""
+    curves come from the trials' result.json files and it shows the Pareto front of this
+    multi-objective run; TensorBoard logs each Ray trial."""
     proc = run_gantune("-v", "tune", "--pack", "off", "--num-samples", "3", "--epochs", "30", "--encoding", "minmax", "--out", "best",
-                       "--name", "per-trial", "--log-to", "tensorboard", cwd=tmp_path, timeout=600)
+                       "--objective", "wd,dcr_ratio", "--name", "per-trial", "--log-to", "tensorboard", cwd=tmp_path, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "Trial status" in proc.stdout  # Ray's table, with -v
     assert re.search(r"^tuned 3 configurations in .*best passing the guard: wd_mean", proc.stderr, re.M), proc.stderr
     page = (tmp_path / "best" / "report" / "index.html").read_text(encoding="utf-8")
-    assert page.count("data:image/png;base64,") >= 3 and "Best score over the run" in page
+    assert page.count("data:image/png;base64,") >= 4 and "Best score over the run" in page
+    assert 'alt="Pareto front"' in page  # a multi-objective run
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     dirs = sorted((tmp_path / "gantune-runs" / "per-trial" / "tensorboard").iterdir())
