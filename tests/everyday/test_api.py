@@ -59,9 +59,6 @@ def test_fit_sample_save_load_evaluate_on_a_dataframe(tmp_path, one_thread):
 
     with pytest.raises(GanTuneError, match="trained on a DataFrame"):
         gan.evaluate(None, again)
-    # the real rows are scored against themselves: ~0, and a resample copies them
-    itself = gan.evaluate(real, real)
-    assert itself["wd_mean"] < 0.02 and not itself["passes_guard"]
 
 
 def test_fit_takes_a_config_mapping_a_file_and_refuses_unknown_options(tmp_path, one_thread):
