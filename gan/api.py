@@ -136,7 +136,7 @@ def _bundle_data(bundle: ModelBundle, real: TableLike | None, na_values: Any, dr
         return data_for_transformer(real, bundle.transformer, na_values=na_values, dropna=dropna or bool(spec.get("dropna")))
     source = spec.get("source") or "iris-setosa"
     if source == FRAME_SOURCE:
-        raise GanTuneError("this model was trained on a DataFrame: pass the real rows to score it against")
+        raise GanTuneError("this model was trained on a DataFrame: give the real rows to score it against (real=... in Python, --data FILE with gantune evaluate)")
     if not Path(source).exists() and spec.get("source_path"):
         source = spec["source_path"]  # trained from another working directory
     holdout = spec.get("holdout_idx")
