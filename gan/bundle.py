@@ -16,7 +16,7 @@ columns with min-max scaling and no rounding, which is exactly how they were tra
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,10 +45,43 @@ class ModelBundle:
     metrics: dict[str, Any]
     data: dict[str, Any]
     path: Path | None = None
+    # Kept by gan.fit so that save() writes what save_bundle writes (not read back by load_bundle).
+    discriminator: torch.nn.Module | None = field(default=None, repr=False, compare=False)
+    train_values: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def columns(self) -> list[str]:
         return self.transformer.columns
+
+    def save(self, path: str | Path, *, force: bool = False) -> Path:
+        """Write this bundle to `path` atomically (`gan.load` / `gantune sample` read it back).
+
+        The histograms need the training rows (kept by `gan.fit`); a bundle loaded from disk
+        carries its figure and discriminator over from its own directory.
+        """
+        import shutil
+
+        with atomic_dir(path, force=force) as tmp:
+            write_json_atomic(tmp / "bundle.json", {"format": FORMAT, "version": VERSION, "n_columns": self.transformer.n_columns,
+                                                    "width": self.transformer.width})
+            write_json_atomic(tmp / "config.json", self.config.to_dict())
+            write_json_atomic(tmp / "transformer.json", self.transformer.to_dict())
+            write_json_atomic(tmp / "data.json", self.data)
+            write_json_atomic(tmp / "metrics.json", self.metrics)
+            torch.save({k: v.detach().cpu() for k, v in self.generator.state_dict().items()}, tmp / "generator.pt")
+            if self.discriminator is not None:
+                torch.save({k: v.detach().cpu() for k, v in self.discriminator.state_dict().items()}, tmp / "discriminator.pt")
+            if self.train_values is not None:
+                from gan.plots import histograms
+
+                fake = self.sample_values(self.config.eval_samples, seed=self.config.eval_seed)
+                histograms(self.transformer, self.train_values, fake, tmp / "histograms.png",
+                           title=f"wd_mean {self.metrics.get('wd_mean', float('nan')):.4f}")
+            for name in ("discriminator.pt", "histograms.png"):
+                if self.path is not None and (self.path / name).is_file() and not (tmp / name).exists():
+                    shutil.copy2(self.path / name, tmp / name)
+        self.path = Path(path)
+        return self.path
 
     def sample_encoded(self, n: int, seed: int = 0) -> np.ndarray:
         return sample_encoded(self.generator, n, seed)

@@ -163,12 +163,15 @@ def _check_duplicate_header(path: Path) -> None:
         raise GanTuneError(f"{path}: duplicated column name(s) {', '.join(map(repr, dups))}; rename them so each column is unique")
 
 
-def read_frame(source: str | Path, *, na_values: Sequence[str] | None = None) -> tuple[pd.DataFrame, str]:
-    """Read a built-in dataset name or a CSV/Parquet path into a DataFrame.
+def read_frame(source: str | Path | pd.DataFrame, *, na_values: Sequence[str] | None = None) -> tuple[pd.DataFrame, str]:
+    """Read a built-in dataset name or a CSV/Parquet path into a DataFrame (a DataFrame is
+    taken as it is, copied, and named "DataFrame" in messages).
 
     `na_values`: extra strings that mark a missing cell in a CSV (pandas' defaults -- empty,
     NA, NaN, null, ... -- always count).
     """
+    if isinstance(source, pd.DataFrame):  # the Python API (gan.fit, tuning.tune) passes frames
+        return _own_frame(source), FRAME_SOURCE
     name = str(source)
     if name in BUILTIN_DATASETS:
         return _load_builtin(name), name
@@ -204,6 +207,21 @@ def read_frame(source: str | Path, *, na_values: Sequence[str] | None = None) ->
     return frame, str(path)
 
 
+FRAME_SOURCE = "DataFrame"
+
+
+def _own_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """A caller's DataFrame as read_frame returns a file's: a copy, unique string column names."""
+    if frame.columns.duplicated().any():
+        dups = sorted(set(frame.columns[frame.columns.duplicated()].astype(str)))
+        raise GanTuneError(f"{FRAME_SOURCE}: duplicated column name(s) {', '.join(map(repr, dups))}; rename them so each column is unique")
+    frame = frame.reset_index(drop=True)  # a copy; a filtered frame's index would not start at 0
+    frame.columns = [str(c) for c in frame.columns]
+    if frame.columns.duplicated().any():  # e.g. 1 and "1"
+        raise GanTuneError(f"{FRAME_SOURCE}: column names are not unique once written as text; rename them")
+    return frame
+
+
 def select_columns(frame: pd.DataFrame, where: str, columns: Sequence[str] | None) -> pd.DataFrame:
     """The named columns (any type), or all of them; checks the table has data rows."""
     if len(frame) == 0:
@@ -227,7 +245,7 @@ def plan_columns(frame: pd.DataFrame, where: str, metadata: str | Path | None = 
 
 
 def load_data(
-    source: str | Path = DEFAULT_DATA,
+    source: str | Path | pd.DataFrame = DEFAULT_DATA,
     *,
     columns: Sequence[str] | None = None,
     metadata: str | Path | None = None,
@@ -306,7 +324,7 @@ def load_data(
 
 
 def data_for_transformer(
-    source: str | Path,
+    source: str | Path | pd.DataFrame,
     transformer: TableTransformer,
     *,
     holdout_idx: Sequence[int] | None = None,

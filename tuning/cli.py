@@ -93,33 +93,18 @@ def _config_from_args(args: argparse.Namespace):
 
 # -- train -------------------------------------------------------------------------------------
 def cmd_train(args: argparse.Namespace) -> int:
-    from gan.bundle import save_bundle
+    """A thin layer over `gan.fit` and `ModelBundle.save` (gan/api.py)."""
+    from gan.api import fit
     from gan.io import check_output_dir
-    from gan.models import sample_encoded
-    from gan.report import evaluate_values, format_table
-    from gan.train import check_batch_size, resolve_device, train
+    from gan.report import format_table
 
     config = _config_from_args(args)
     check_output_dir(args.out, force=args.force)  # fail before training, not after
-    data = _load_data(args, seed=config.seed)
-    check_batch_size(config, data)
-    device = resolve_device(args.device)
-    if device.type == "cpu":
-        import torch
-
-        # These networks are tiny: intra-op threads cost more in hand-off than they save
-        # (measured: 2 threads used 1.8x the CPU time of 1 for the same wall time).
-        torch.set_num_threads(1)
-    log.info("%s; training on %s for %d steps", data.describe(), device, config.total_steps(len(data.train_idx)))
-    result = train(config, data, device=device, progress=not args.quiet)
-    if result.diverged:
-        raise GanTuneError(f"training {result.status} (non-finite loss); lower the learning rates (g_lr, d_lr) in the config")
-    fake = data.transformer.decode(sample_encoded(result.generator, config.eval_samples, config.eval_seed))
-    metrics = evaluate_values(data, fake)
-    metrics.update(status=result.status, steps=result.steps_done, history=result.history)
-    save_bundle(args.out, config, result.generator, data, metrics, discriminator=result.discriminator, force=args.force)
-    print(format_table(metrics, data.columns))
-    print(f"wd_mean {metrics['wd_mean']:.4f} ({result.status}); bundle written to {args.out}")
+    bundle = fit(args.data, config, device=args.device, progress=not args.quiet, **data_options(args))
+    bundle.save(args.out, force=args.force)
+    metrics = bundle.metrics
+    print(format_table(metrics, bundle.columns))
+    print(f"wd_mean {metrics['wd_mean']:.4f} ({metrics['status']}); bundle written to {args.out}")
     return 0
 
 
@@ -145,37 +130,15 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 # -- evaluate ----------------------------------------------------------------------------------
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    """A thin layer over `gan.evaluate` (gan/api.py): a bundle directory or a CSV of generated rows."""
+    from gan.api import evaluate
+    from gan.report import format_table
 
-    from gan.bundle import load_bundle
-    from gan.data import data_for_transformer, load_data, read_frame
-    from gan.plots import histograms
-    from gan.report import evaluate_values, format_table
-
-    source = Path(args.source)
-    if source.is_dir():
-        bundle = load_bundle(source)
-        spec = bundle.data
-        data_source = args.data or spec.get("source") or "iris-setosa"
-        if args.data is None and not Path(data_source).exists() and spec.get("source_path"):
-            data_source = spec["source_path"]  # trained from another working directory
-        holdout = spec.get("holdout_idx") if args.data is None else None
-        # Score in the units and labels the model was trained with: the bundle's transformer.
-        data = data_for_transformer(data_source, bundle.transformer, holdout_idx=holdout, na_values=args.na_values,
-                                    dropna=args.dropna or bool(spec.get("dropna")))
-        fake = bundle.sample_values(args.n, seed=args.seed)
-    else:
-        data = _load_data(args, seed=0) if args.data else load_data("iris-setosa", **{**data_options(args)})
-        frame, where = read_frame(source, na_values=args.na_values)
-        if len(frame) == 0:
-            raise GanTuneError(f"{where}: no generated rows (header only?); give a CSV with at least one row")
-        fake = data.transformer.values(frame, f"{where} (generated rows for {data.source})")
-    metrics = evaluate_values(data, fake)
-    if args.figure:
-        histograms(data.transformer, data.train_values, fake, args.figure, title=f"wd_mean {metrics['wd_mean']:.4f}")
+    result = evaluate(args.data, args.source, n=args.n, seed=args.seed, figure=args.figure or None, **data_options(args))
     if args.json:
-        print(json.dumps({"columns": data.columns, **metrics}, indent=2))
+        print(json.dumps(result, indent=2))
     else:
-        print(format_table(metrics, data.columns))
+        print(format_table(result, result["columns"]))
         if args.figure:
             print(f"histograms written to {args.figure}")
     return 0

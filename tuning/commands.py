@@ -39,7 +39,7 @@ def _pack(text: str):
 
 # Flags that may come with --resume: where the run is, where it runs, what to print and export,
 # and a new --time-budget for the continued run. Every other option is the stored run's.
-RESUME_FLAGS = {"--name", "--storage-path", "--resume", "--address", "--out", "--force", "--top", "--time-budget"}
+RESUME_FLAGS = {"--name", "--storage-path", "--resume", "--address", "--out", "--force", "--top", "--time-budget", "--log-to"}
 
 
 def _explicit(args: argparse.Namespace, allowed: set[str]) -> list[str]:
@@ -50,6 +50,15 @@ def _explicit(args: argparse.Namespace, allowed: set[str]) -> list[str]:
     # Every tune option's flag is its destination with dashes (--num-samples -> num_samples).
     flags = {k: "--" + k.replace("_", "-") for k in defaults}
     return sorted(flags[k] for k, v in vars(args).items() if k in defaults and v != defaults[k] and flags[k] not in allowed)
+
+
+def _tracker(text: str):
+    from tuning.trackers import parse_target
+
+    try:
+        return parse_target(text)
+    except GanTuneError as exc:
+        raise argparse.ArgumentTypeError(str(exc).split(": ", 1)[-1]) from None
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
@@ -103,11 +112,16 @@ def cmd_tune(args: argparse.Namespace) -> int:
         from gan.io import check_output_dir
 
         check_output_dir(args.out, force=args.force, what="export directory")
+    from tuning import console, trackers
     from tuning.export import collect_trials, export_run, format_top, trials_table
     from tuning.run import close_stale_study_trials, read_options, run_tuning
 
-    _, run_dir = run_tuning(opts, resume=args.resume, address=args.address,
-                            time_budget=args.time_budget if args.resume else None)
+    targets = args.log_to or []
+    trackers.check_available(targets)
+    # One live progress display; Ray's trial tables and logs only with -v (tuning/console.py).
+    with console.session(verbose=bool(getattr(args, "verbose", False))):
+        _, run_dir = run_tuning(opts, resume=args.resume, address=args.address,
+                                time_budget=args.time_budget if args.resume else None)
 
     records = collect_trials(run_dir, read_options(run_dir))
     if not any(r.status in ("running", "pending") for r in records):
@@ -119,21 +133,22 @@ def cmd_tune(args: argparse.Namespace) -> int:
         print(f"run interrupted; continue it with: gantune tune --resume --storage-path {run_dir.parent} --name {run_dir.name}")
     print(f"\nrun directory: {run_dir}")
     print(format_top(trials_table(records), k=args.top))
+    for line in trackers.log_run(run_dir, targets):
+        print(line)
     if args.out:
         summary = export_run(run_dir, args.out, force=args.force)
-        print(f"best trial {summary['best_trial']}: wd_mean {summary['wd_mean']:.4f} "
-              f"(gaussian {summary['references']['gaussian']:.4f}, resample {summary['references']['resample']:.4f}); exported to {args.out}")
+        print(console.format_outcome(summary, args.out))
     else:
         print(f"export the best with: gantune export {run_dir} --out DIR")
     return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from tuning.console import format_outcome
     from tuning.export import export_run
 
     summary = export_run(Path(args.run_dir), args.out, top_k=args.top_k, force=args.force, max_copy_share=args.max_copy_share)
-    print(f"best trial {summary['best_trial']}: wd_mean {summary['wd_mean']:.4f} "
-          f"({summary['trials']} trials: {summary['trials_by_status']}); exported to {args.out}")
+    print(format_outcome(summary, args.out))
     return 0
 
 
@@ -175,6 +190,10 @@ def add_tune_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", help="export the best trial to this directory when the run ends")
     p.add_argument("--force", action="store_true", help="replace an existing --out directory")
     p.add_argument("--top", type=_int, default=5, help="rows of the final top-trials table (default: %(default)s)")
+    p.add_argument("--log-to", action="append", type=_tracker, metavar="TRACKER",
+                   help="also log every configuration (parameters, scores by step, status) when the run ends: mlflow "
+                   "(SQLite store RUN/mlflow.db), mlflow:URI, tensorboard (RUN/tensorboard) or tensorboard:DIR; repeat for several "
+                   "(needs pip install 'gantune[track]')")
 
 
 def add_subcommands(sub: argparse._SubParsersAction) -> None:

@@ -6,6 +6,7 @@
     OUT/report/histograms.png                best model: real vs generated per feature
     OUT/report/optimization_history.png      Optuna's optimisation history
     OUT/report/param_importances.png         Optuna's parameter importances
+    OUT/report/index.html                    the report page: all of it in one self-contained file
     OUT/summary.json                         best trial, its scores, counts by status
 
 Works on an unfinished run (best so far). The best trial is the one with the lowest `wd_mean`
@@ -193,6 +194,10 @@ def export_run(
         histograms(data.transformer, data.train_values, fake, tmp / "report" / "histograms.png",
                    title=f"best trial {best.trial_id}: wd_mean {metrics[METRIC]:.4f}")
         summary["report"] = _optuna_figures(run_dir, opts, tmp / "report")
+        from tuning.report_page import write_report_page  # report/index.html, one self-contained page
+
+        summary["report"]["page"] = write_report_page(tmp / "report", summary=summary, run_dir=run_dir, opts=opts, data=data,
+                                                      fake=fake, records=records, metrics=metrics)
         write_json_atomic(tmp / "summary.json", summary)
     return summary
 

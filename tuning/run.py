@@ -21,6 +21,7 @@ from typing import Any
 from gan.data import TabularData
 from gan.errors import GanTuneError
 from gan.io import write_json_atomic
+from tuning import console
 from tuning.space import SearchSpace
 
 log = logging.getLogger(__name__)
@@ -116,11 +117,13 @@ def run_config(opts: TuneOptions, run_dir: Path):
         # num_to_keep times, so each trial's final checkpoint also records the trial as
         # finished for --resume (periodic snapshots alone come every 10 s or more).
         checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-        verbose=1,
+        # 0 (no trial tables) under gantune's console unless -v; 1 for library calls.
+        verbose=console.ray_verbosity(),
         # JSON and CSV results (ExperimentAnalysis and export read them); no TensorBoard event
         # files, which the driver would write at every report of every trial. Ray adds its
         # default loggers unless TUNE_DISABLE_AUTO_CALLBACK_LOGGERS is set (run_tuning sets it).
-        callbacks=[CSVLoggerCallback(), JsonLoggerCallback()],
+        # The console's progress display is one more callback (tuning/console.py).
+        callbacks=[CSVLoggerCallback(), JsonLoggerCallback(), *console.driver_callbacks(opts, run_dir)],
     )
 
 
@@ -170,7 +173,7 @@ def init_ray(address: str | None, *, num_cpus: int | None = None) -> None:
     if ray.is_initialized():
         return
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
-    kwargs: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING}
+    kwargs: dict[str, Any] = {"include_dashboard": False, **console.ray_init_kwargs(logging.WARNING)}
     # A cluster with token authentication (Ray 2.60) refuses a driver without its token; Ray
     # then raises ConnectionError with the "InvalidAuthToken" reply only in the chained causes.
     AuthenticationError = getattr(ray.exceptions, "AuthenticationError", ())  # () where Ray has none

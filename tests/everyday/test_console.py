@@ -1,0 +1,129 @@
+"""The progress display's numbers and words, without Ray (tuning/console.py)."""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import types
+
+import pytest
+
+from tuning import console
+
+
+def _opts(**kw):
+    base = dict(mode="pool", num_samples=10, time_budget=None, name="run", max_copy_share=0.25, budget_attr="steps", budget=100)
+    base.update(kw)
+    return types.SimpleNamespace(**base)
+
+
+def test_best_is_the_lowest_latest_score_that_passes_the_guard():
+    p = console.Progress(total=10, time_budget=None, started=0.0)
+    p.offer("#1", 0.30, 0.1, True, {"noise_dim": 4})
+    p.offer("#2", 0.20, 0.5, False, {})  # a copier: never the best
+    assert p.best.key == "#1" and p.best.score == 0.30
+    p.offer("#3", 0.25, 0.1, True, lambda: {"noise_dim": 8, "g_depth": 2, "g_width_0": 16, "g_width_1": 32, "g_lr": 2e-4, "d_lr": 1e-3})
+    assert p.best.key == "#3" and p.best.params["noise_dim"] == 8
+    p.offer("#3", 0.40, 0.1, True, {})  # its later, worse score replaces the earlier one (as in the export)
+    assert p.best.key == "#1"
+    p.offer("#1", float("inf"), None, True, {})  # diverged
+    assert p.best.key == "#3" and p.best.score == 0.40
+    assert "noise 8, G 16-32" in console.key_params({"noise_dim": 8, "g_depth": 2, "g_width_0": 16, "g_width_1": 32})
+    assert console.key_params({"g_widths": [8, 8], "g_lr": 1e-4, "d_lr": 2e-3, "batch_size": 64}) == "G 8-8, lr 0.0001/0.002, batch_size 64"
+
+
+def test_rate_and_time_left():
+    p = console.Progress(total=10, time_budget=None, started=0.0, budget_start=0.0)
+    assert p.eta(30.0) is None and "~? left" in p.plain_line(30.0) and "0/10 configurations done, starting the workers" in p.plain_line(30.0)
+    p.counts(5, 2, {"completed": 1, "stopped early": 4})
+    assert p.rate_per_min(60.0) == pytest.approx(5.0)
+    assert p.eta(60.0) == pytest.approx(60.0)  # 5 more at 5 a minute
+    budgeted = console.Progress(total=None, time_budget=90.0, started=0.0, budget_start=0.0)
+    budgeted.counts(5, 2, {})
+    assert budgeted.eta(60.0) == pytest.approx(30.0) and budgeted.total is None
+    assert console.Progress(total=1_000_000, time_budget=60, started=0).total is None  # --time-budget alone
+    assert console.clock(3725) == "1:02:05" and console.clock(65) == "1:05" and console.clock(None) == "?"
+    assert p.summary(60.0).startswith("tuned 5 configurations in 1:00 (4 stopped early, 1 completed); no configuration was scored")
+
+
+def test_plain_lines_come_every_interval_and_a_summary_at_the_end(tmp_path):
+    (tmp_path / "reports.csv").write_text("time,number,steps,wd_mean,copy_share,passes_guard,pool\n"
+                                          "1.0,0,10,0.5,0.1,True,p\n1.1,1,10,0.4,0.9,False,p\n1.2,0,20,0.3,0.05,Tr")
+    out = io.StringIO()
+    settings = console.Settings(console="plain", every_s=30.0, stream=out, started=0.0)
+    display = console.RunDisplay(_opts(), tmp_path, settings, now=0.0)
+    display.tick(now=10.0)  # polled, but no line before 30 s
+    assert out.getvalue() == "" and display.progress.best.score == 0.5  # the half-written last row waits
+    with open(tmp_path / "reports.csv", "a") as fh:
+        fh.write("ue,p\n")
+    display.tick(now=31.0)
+    display.tick(now=31.5)  # polled at most once a second, a line at most every 30 s
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("[0:31] 0/10 configurations done") and "best wd_mean 0.3000 (#0, copy_share 0.05)" in lines[0]
+    display.close()
+    assert out.getvalue().splitlines()[-1].startswith("tuned 0 configurations in ")
+    assert settings.displays == []
+
+
+def test_per_trial_results_and_states():
+    settings = console.Settings(console="plain", every_s=1e9, stream=io.StringIO(), started=0.0)
+    display = console.RunDisplay(_opts(mode="trial", num_samples=3), __import__("pathlib").Path("."), settings, now=0.0)
+    display.trial_result("a_1", {"noise_dim": 3, "_threads": 1}, {"wd_mean": 0.2, "copy_share": 0.1})
+    display.trial_result("a_2", {"noise_dim": 5}, {"wd_mean": 0.1, "copy_share": 0.9})  # fails the guard
+    display.trial_states([("TERMINATED", {"steps": 100}), ("TERMINATED", {"steps": 30}), ("RUNNING", {}), ("ERROR", {})])
+    p = display.progress
+    assert (p.done, p.running) == (3, 1) and p.by_status == {"completed": 1, "stopped early": 1, "failed": 1}
+    assert p.summary(60.0).startswith("tuned 3 configurations in 1:00 (1 completed, 1 stopped early; 1 failed); best passing the guard: wd_mean 0.2000 (a_1")
+    assert p.best.key == "a_1" and p.best.params == {"noise_dim": 3}
+    display.close(final=False)
+
+
+def test_session_quiets_ray_and_restores_everything(monkeypatch):
+    monkeypatch.delenv("RAY_AIR_NEW_OUTPUT", raising=False)
+    monkeypatch.setenv("RAY_LOGGER_LEVEL", "debug")  # a user's own setting wins
+    assert console.current() is None and console.ray_verbosity() == 1 and console.ray_init_kwargs() == {"logging_level": logging.WARNING}
+    before = logging.getLogger("ray").level
+    with console.session(stream=io.StringIO()) as s:
+        assert s.console == "plain"  # not a terminal
+        assert console.ray_verbosity() == 0 and console.ray_init_kwargs() == {"logging_level": logging.ERROR, "log_to_driver": False}
+        assert os.environ["RAY_AIR_NEW_OUTPUT"] == "0" and os.environ["RAY_LOGGER_LEVEL"] == "debug"
+        assert logging.getLogger("ray").level == logging.ERROR
+    assert console.current() is None and "RAY_AIR_NEW_OUTPUT" not in os.environ and logging.getLogger("ray").level == before
+    with console.session(verbose=True, stream=io.StringIO()):
+        assert console.ray_verbosity() == 1 and "RAY_AIR_NEW_OUTPUT" not in os.environ
+
+
+def _summary(score, gaussian=0.06, share=0.1):
+    return {"best_trial": "7", "wd_mean": score, "trials": 20, "trials_by_status": {"stopped early": 17, "completed": 3},
+            "references": {"gaussian": gaussian, "resample": 0.009}, "guard": {"max_copy_share": 0.25, "copy_share": share},
+            "report": {"page": "index.html"}}
+
+
+def test_the_outcome_says_plainly_how_the_model_compares():
+    better = console.format_outcome(_summary(0.03), "best")
+    assert "50% lower than a Gaussian fit of the table (0.0600)" in better and "guard   passed: 10%" in better
+    assert "report  best/report/index.html" in better and "gantune sample best/model" in better
+    assert "no better than a trivial generator" in console.format_outcome(_summary(0.061), "best")
+    worse = console.format_outcome(_summary(0.09, share=0.3), "out")
+    assert "50% higher than a Gaussian fit" in worse and "guard   FAILED: 30%" in worse
+    assert all(len(line) <= 110 for line in better.splitlines())
+
+
+def test_study_states_count_failed_configurations_apart(tmp_path):
+    """In pool mode a failed configuration is proposed again (it does not count towards
+    --num-samples), so done counts completed and stopped-early ones only."""
+    import optuna
+
+    from tuning.study import study_storage
+
+    study = optuna.create_study(study_name="run", storage=study_storage(tmp_path))
+    dist = {"noise_dim": optuna.distributions.IntDistribution(2, 64)}
+    for value, state in ((0.3, optuna.trial.TrialState.COMPLETE), (None, optuna.trial.TrialState.PRUNED),
+                         (None, optuna.trial.TrialState.FAIL), (None, optuna.trial.TrialState.RUNNING)):
+        study.add_trial(optuna.trial.create_trial(params={"noise_dim": 8}, distributions=dist, value=value, state=state))
+    states = console.StudyStates(tmp_path, "run")
+    done, running, by_status = states.poll()
+    assert (done, running) == (2, 1) and by_status == {"completed": 1, "stopped early": 1, "failed": 1}
+    assert states.params[0] == {"noise_dim": 8}
+    assert console.StudyStates(tmp_path, "no-such-study").poll() is None  # not created yet: try later
