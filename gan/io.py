@@ -17,6 +17,18 @@ from typing import Any, Iterator
 from gan.errors import GanTuneError
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _usual_mode(path: str | Path, directory: bool = False) -> None:
+    """The permissions an ordinary open() / mkdir() would have given (mkstemp / mkdtemp make
+    private 0600 / 0700 ones, which would hide an export's report page from its readers)."""
+    os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
+
+
 def write_text_atomic(path: str | Path, text: str) -> None:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -25,6 +37,7 @@ def write_text_atomic(path: str | Path, text: str) -> None:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
+        _usual_mode(tmp)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -57,6 +70,7 @@ def atomic_dir(out: str | Path, *, force: bool = False) -> Iterator[Path]:
     out = check_output_dir(out, force=force)
     tmp = Path(tempfile.mkdtemp(dir=out.resolve().parent, prefix=f".{out.name}.", suffix=".tmp"))
     try:
+        _usual_mode(tmp, directory=True)
         yield tmp
         if out.exists():
             # Swap: move the old directory aside, move the new one in, then delete the old one.

@@ -27,8 +27,6 @@ if TYPE_CHECKING:
     from gan.bundle import ModelBundle
     from gan.config import GANConfig
 
-DEFAULT_SAMPLES = 20
-UNLIMITED_SAMPLES = 1_000_000
 INPUT_SUFFIX = ".input.parquet"
 
 
@@ -123,9 +121,10 @@ def tune(
     """
     from tuning import console, trackers
     from tuning.export import export_run
-    from tuning.options import TuneOptions
+    from tuning.options import TuneOptions, default_num_samples
     from tuning.records import collect_trials, trials_table
-    from tuning.run import close_stale_study_trials, run_tuning
+    from tuning.run import run_tuning
+    from tuning.study import close_stale_study_trials
 
     unknown = sorted(set(options) - _tune_fields())
     if unknown:
@@ -142,7 +141,7 @@ def tune(
         check_output_dir(out, force=force, what="export directory")
     if isinstance(data, pd.DataFrame):
         data = str(_write_input(data, storage, name))
-    samples = num_samples or (UNLIMITED_SAMPLES if time_budget else DEFAULT_SAMPLES)
+    samples = num_samples if num_samples is not None else default_num_samples(options.get("pack", "auto"), time_budget)
     opts = TuneOptions(data=str(data), num_samples=samples, steps=steps, time_budget=time_budget, storage_path=storage, name=name,
                        **options)
     if opts.metadata:

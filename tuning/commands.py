@@ -10,8 +10,6 @@ from gan.errors import GanTuneError
 
 log = logging.getLogger("gantune")
 
-DEFAULT_SAMPLES = 20
-UNLIMITED_SAMPLES = 1_000_000
 
 
 def _int(text: str) -> int:
@@ -63,7 +61,7 @@ def _tracker(text: str):
 
 def cmd_tune(args: argparse.Namespace) -> int:
     from gan.config import read_mapping
-    from tuning.run import TuneOptions
+    from tuning.options import TuneOptions, default_num_samples
 
     opts = TuneOptions(
         data=args.data,
@@ -81,7 +79,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         steps=args.steps,
         seed=args.seed,
         # --time-budget alone: configurations until the budget ends, not the default 20.
-        num_samples=args.num_samples or (UNLIMITED_SAMPLES if args.time_budget else DEFAULT_SAMPLES),
+        num_samples=args.num_samples if args.num_samples is not None else default_num_samples(args.pack, args.time_budget),
         max_concurrent=args.max_concurrent,
         sampler=args.sampler,
         scheduler=args.scheduler,
@@ -113,8 +111,11 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
         check_output_dir(args.out, force=args.force, what="export directory")
     from tuning import console, trackers
-    from tuning.export import collect_trials, export_run, format_top, trials_table
-    from tuning.run import close_stale_study_trials, read_options, run_tuning
+    from tuning.export import export_run, format_top
+    from tuning.options import read_options
+    from tuning.records import collect_trials, trials_table
+    from tuning.run import run_tuning
+    from tuning.study import close_stale_study_trials
 
     targets = args.log_to or []
     trackers.check_available(targets)
@@ -123,7 +124,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
         _, run_dir = run_tuning(opts, resume=args.resume, address=args.address,
                                 time_budget=args.time_budget if args.resume else None)
 
-    records = collect_trials(run_dir, read_options(run_dir))
+    stored = read_options(run_dir)
+    records = collect_trials(run_dir, stored)
     if not any(r.status in ("running", "pending") for r in records):
         stale = close_stale_study_trials(run_dir, run_dir.name)
         if stale:
@@ -132,7 +134,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     else:
         print(f"run interrupted; continue it with: gantune tune --resume --storage-path {run_dir.parent} --name {run_dir.name}")
     print(f"\nrun directory: {run_dir}")
-    print(format_top(trials_table(records), k=args.top))
+    print(format_top(trials_table(records), k=args.top, max_copy_share=stored.max_copy_share))
     for line in trackers.log_run(run_dir, targets):
         print(line)
     if args.out:
@@ -155,7 +157,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 def add_tune_arguments(p: argparse.ArgumentParser) -> None:
     from gan.fidelity import DEFAULT_MAX_COPY_SHARE
     from tuning.cli import add_data_args
-    from tuning.run import DEFAULT_STEPS, SAMPLERS, SCHEDULERS
+    from tuning.options import DEFAULT_SAMPLES, DEFAULT_STEPS, SAMPLERS, SCHEDULERS
 
     add_data_args(p)
     p.add_argument("--space", help="YAML/JSON file overriding search ranges or fixing fields")
@@ -164,7 +166,8 @@ def add_tune_arguments(p: argparse.ArgumentParser) -> None:
     budget.add_argument("--steps", type=_int, help=f"optimisation steps per configuration, whatever the table's size (default: {DEFAULT_STEPS})")
     budget.add_argument("--epochs", type=_int, help="passes over the training rows per configuration instead of --steps (small tables)")
     p.add_argument("--seed", type=_int, default=0, help="seed of the sampler and of every trial's GAN (default: 0)")
-    p.add_argument("--num-samples", type=_int, help=f"configurations to try (default: {DEFAULT_SAMPLES}, or as many as "
+    p.add_argument("--num-samples", type=_int, help=f"configurations to try (default: {DEFAULT_SAMPLES['pool']} in pool mode, "
+                   f"{DEFAULT_SAMPLES['trial']} with --pack off, or as many as "
                    "--time-budget allows when it is given)")
     p.add_argument("--max-concurrent", type=_int, help="at most this many trials at once (default: as resources allow)")
     p.add_argument("--sampler", default="tpe", help=f"Optuna sampler: {', '.join(SAMPLERS)} (default: tpe)")

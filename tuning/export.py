@@ -223,6 +223,12 @@ def _optuna_figures(run_dir: Path, opts: TuneOptions, report_dir: Path) -> dict[
     finite = [t for t in complete if t.values is not None and all(math.isfinite(v) for v in t.values)]
     view = optuna.create_study(direction="minimize")
     view.add_trials([optuna.trial.create_trial(params=t.params, distributions=t.distributions, value=t.values[0]) for t in finite])
+    # Pool mode stops most configurations early (PRUNED): each counts with its last score, as
+    # the pruner judged it, else the importances would see only the few that ran to the end.
+    pruned = [t for t in study.get_trials(deepcopy=False, states=[optuna.trial.TrialState.PRUNED])
+              if t.intermediate_values and math.isfinite(t.intermediate_values[max(t.intermediate_values)])]
+    view.add_trials([optuna.trial.create_trial(params=t.params, distributions=t.distributions,
+                                               value=t.intermediate_values[max(t.intermediate_values)]) for t in pruned])
     if len(study.directions) > 1 and finite:
         front = optuna.create_study(directions=study.directions)
         front.add_trials(finite)
@@ -246,8 +252,8 @@ def _optuna_figures(run_dir: Path, opts: TuneOptions, report_dir: Path) -> dict[
     import warnings
 
     for name, fn, needed in (("optimization_history", ovm.plot_optimization_history, 1), ("param_importances", ovm.plot_param_importances, 2)):
-        if len(finite) < needed:
-            notes[name] = f"skipped: needs at least {needed} trial(s) with a finite score, found {len(finite)}"
+        if len(finite) + len(pruned) < needed:
+            notes[name] = f"skipped: needs at least {needed} trial(s) with a finite score, found {len(finite) + len(pruned)}"
             continue
         try:
             with warnings.catch_warnings():
@@ -264,8 +270,14 @@ def _optuna_figures(run_dir: Path, opts: TuneOptions, report_dir: Path) -> dict[
     return notes
 
 
-def format_top(records_table: pd.DataFrame, k: int = 5) -> str:
-    cols = [c for c in ("trial_id", "status", METRIC, "copy_share", "steps", "batch_size", "noise_dim", "g_lr", "d_lr", "beta1", "beta2") if c in records_table]
+def format_top(records_table: pd.DataFrame, k: int = 5, max_copy_share: float = DEFAULT_MAX_COPY_SHARE) -> str:
+    table = records_table.copy()
+    if "copy_share" in table:
+        # Which rows the export may pick: the guard's verdict beside each score.
+        table.insert(table.columns.get_loc("copy_share") + 1, "guard",
+                     ["pass" if pd.notna(v) and v <= max_copy_share else ("FAIL" if pd.notna(v) else "?") for v in table["copy_share"]])
+    records_table = table
+    cols = [c for c in ("trial_id", "status", METRIC, "copy_share", "guard", "steps", "batch_size", "noise_dim", "g_lr", "d_lr", "beta1", "beta2") if c in records_table]
     with pd.option_context("display.width", 160, "display.max_columns", 20, "display.float_format", "{:.4g}".format):
         return records_table[cols].head(k).to_string(index=False)
 

@@ -351,7 +351,7 @@ def build_page(*, summary: Mapping[str, Any], run_dir: Path, opts: Any, data: An
              f'<p class="muted">exported {html.escape(time.strftime("%Y-%m-%d %H:%M:%S"))} from {html.escape(str(run_dir))}</p>']
 
     # summary
-    verdict = (f'<span class="pass">passes the memorisation guard</span>' if passed else '<span class="fail">FAILS the memorisation guard</span>')
+    verdict = ('<span class="pass">passes the memorisation guard</span>' if passed else '<span class="fail">FAILS the memorisation guard</span>')
     parts.append("<h2>Summary</h2>")
     parts.append(f'<p class="verdict">The exported model (configuration {html.escape(str(summary.get("best_trial")))}) scores '
                  f'<b>wd_mean {_fmt(summary.get("wd_mean"))}</b> (lower is better) and {verdict}: '
