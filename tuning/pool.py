@@ -391,6 +391,8 @@ class Pool:
         self.best_members = [tuple(b) for b in state.get("best", [])]  # type: ignore[misc]
         for m in state["members"]:
             number = self.client.resume(int(m["number"]), m["params"], m["state"].get("history", []), self.name)
+            if number is None:  # told its end after the checkpoint: done, not trained again
+                continue
             self.place(int(number), m["params"], state=m["state"])
 
 
@@ -434,9 +436,15 @@ def pool_trainable(params: dict[str, Any], data: TabularData, space: Any) -> Non
                 objectives=list(params["_objectives"]), name=name, node_id=ray.get_runtime_context().get_node_id(),
                 rungs=params.get("_rungs") or ())
     checkpoint = tune.get_checkpoint()
+    state = None
     if checkpoint is not None:
         with checkpoint.as_directory() as ckpt_dir:
-            pool.restore(torch.load(Path(ckpt_dir) / POOL_FILE, map_location="cpu", weights_only=False))
+            state = torch.load(Path(ckpt_dir) / POOL_FILE, map_location="cpu", weights_only=False)
+    # A restarted worker (same driver): members it asked for after that checkpoint (all of them
+    # without one) are lost; the study server tells them FAIL and asks their budget again.
+    client.release_pool(name, [int(m["number"]) for m in state["members"]] if state else [])
+    if state is not None:
+        pool.restore(state)
     last = time.monotonic()
     t0, steps0 = time.monotonic(), 0
 
