@@ -97,6 +97,8 @@ def close_stale_study_trials(run_dir: Path, name: str) -> int:
 # bench/anytime.py and the export's report come from it.
 REPORTS_FILE = "reports.csv"
 REPORT_COLUMNS = ("time", "number", "steps", "wd_mean", "copy_share", "passes_guard", "pool")
+# User attribute of a pool-mode trial: the values its space fixes (not in Optuna's params).
+FIXED_ATTR = "fixed"
 def make_pruner(rungs: Sequence[int] | None):
     """Optuna's asynchronous successive halving over training steps, or no pruning."""
     import optuna
@@ -151,11 +153,20 @@ class StudyServer:
         if self.asked >= self.num_samples or self.out_of_time():
             return None
         trial = self.study.ask()
-        fixed = self.space(trial)
+        fixed = self._suggest(trial)
         self.trials[trial.number] = trial
         self.owner[trial.number] = pool
         self.asked += 1
         return trial.number, {**trial.params, **fixed}
+
+    def _suggest(self, trial: Any) -> dict[str, Any]:
+        """Let the space suggest on `trial`; its fixed values (what the space sets without
+        searching, e.g. the batch size pool mode picks for the table) are stored with the trial,
+        since Optuna's params hold only the searched ones and the export rebuilds the config."""
+        fixed = self.space(trial)
+        if fixed:
+            trial.set_user_attr(FIXED_ATTR, dict(fixed))
+        return fixed
 
     def resume(self, number: int, params: Mapping[str, Any], history: Sequence[Mapping[str, Any]], pool: str = "") -> int | None:
         """Continue a member restored from a checkpoint under a new trial number.
@@ -179,7 +190,7 @@ class StudyServer:
         self.owner.pop(number, None)
         self.study.enqueue_trial(dict(prev.params) if prev is not None else dict(params), user_attrs={"resumed_from": number})
         trial = self.study.ask()
-        self.space(trial)
+        self._suggest(trial)
         for h in history:
             if math.isfinite(float(h["wd_mean"])):
                 trial.report(float(h["wd_mean"]), int(h["steps"]))
