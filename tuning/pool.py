@@ -321,12 +321,12 @@ class Pool:
         self.stats.told += 1
         pack.results = [x for x in pack.results if x.index != number]
 
-    def _finished(self, number: int, pack: PackedTrainer) -> None:
+    def _finished(self, number: int, pack: PackedTrainer, keep: bool = True) -> None:
         live = self.live.pop(number)
         self.stats.told += 1
         r = pack.results_by_index(number)
         wd = float(r.metrics.get("wd_mean", math.inf))
-        if r.generator_state is not None and math.isfinite(wd):
+        if keep and r.generator_state is not None and math.isfinite(wd):
             self.best_members.append((wd, number, {"G": r.generator_state, "steps": r.steps, "params": live.params}))
             self.best_members.sort(key=lambda x: (x[0], x[1]))
             del self.best_members[KEEP_BEST:]
@@ -367,16 +367,22 @@ class Pool:
                 on_round(self)
 
     def cut(self) -> None:
-        """End now (time budget): every live member is told 'pruned' at its last evaluation."""
+        """End now (time budget): every live member is told 'pruned' at its last evaluation.
+
+        Its weights have usually trained past that evaluation: they are kept for the export only
+        when they are the scored ones (else the export retrains the config to the scored step).
+        """
         for number, live in list(self.live.items()):
             r = live.pack.results_by_index(number)
-            record = {"status": "cut by the time budget", "steps": int(r.steps)}
+            now = live.pack.members[live.pack._slot(number)].steps
+            scored = int(r.metrics.get("steps", 0)) if r.metrics else 0
+            record = {"status": "cut by the time budget", "steps": scored}
             if r.metrics and math.isfinite(r.metrics.get("wd_mean", math.inf)):
                 self.client.tell(number, None, "pruned", record)
             else:
                 self.client.tell(number, None, "fail", {**record, "status": "cut before its first score"})
             live.pack.drop([number])
-            self._finished(number, live.pack)
+            self._finished(number, live.pack, keep=now == scored)
 
     # -- checkpoints ---------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
