@@ -42,6 +42,7 @@ import torch
 
 from gan.config import GANConfig
 from gan.data import TabularData
+from gan.errors import GanTuneError
 from gan.fidelity import DEFAULT_MAX_COPY_SHARE, passes_guard, table_fidelity
 from gan.packed import PackedTrainer
 
@@ -174,7 +175,21 @@ class Pool:
 
     # -- placing members -----------------------------------------------------------------------
     def place(self, number: int, params: dict[str, Any], state: dict[str, Any] | None = None) -> None:
-        """Put a member where it adds the least time per step (see the module docstring)."""
+        """Put a member where it adds the least time per step (see the module docstring).
+
+        A configuration that cannot be trained here (e.g. a batch size larger than the table, a
+        loss packed training does not support) is told the worst value as an errored member and
+        its slot stays free for the next proposal: the worker and its other members go on.
+        """
+        try:
+            self._place(number, params, state)
+        except GanTuneError as exc:
+            log.warning("configuration %d cannot be trained in a pool: %s", number, exc)
+            record = {"status": "errored", "error": str(exc), "steps": 0, "wd_mean": math.inf, "pool": self.name, "node_id": self.node_id}
+            self.client.tell(number, [math.inf] * len(self.objectives), "complete", record)
+            self.stats.told += 1
+
+    def _place(self, number: int, params: dict[str, Any], state: dict[str, Any] | None) -> None:
         config = self.space.to_config(params)
         w = self.data.width
         own = member_cost(config, w)
