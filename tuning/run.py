@@ -73,6 +73,19 @@ def _check_resources(opts: TuneOptions, address: str | None) -> None:
         raise GanTuneError(f"--cpus-per-trial {opts.cpus_per_trial:g}: {where} has {max_cpu:g} CPU(s) ({n_nodes} node(s)); lower --cpus-per-trial")
 
 
+def _check_packable_losses(space: SearchSpace, base: Any) -> None:
+    """Pool mode trains members in packs (gan.packed), which support only some losses: refuse a
+    space that can propose another before Ray starts, rather than error its members one by one."""
+    from gan.packed import _SUPPORTED_LOSSES
+
+    p = space.params.get("loss")
+    losses = {base.loss} if p is None else set(p.choices) if p.kind == "categorical" else {p.value}
+    other = sorted(str(x) for x in losses - set(_SUPPORTED_LOSSES))
+    if other:
+        raise GanTuneError(f"loss {', '.join(other)}: pool mode (--pack) trains loss {', '.join(_SUPPORTED_LOSSES)} only; "
+                           "pass --pack off to tune it (one Ray trial per configuration)")
+
+
 def build_searcher(space: SearchSpace, opts: TuneOptions, run_dir: Path):
     """gantune's OptunaSearch (tuning/search.py) over the run's study (`study_storage`)."""
     from tuning.search import GanOptunaSearch
@@ -298,6 +311,8 @@ def run_tuning(opts: TuneOptions, *, resume: bool = False, address: str | None =
     data = opts.load_data()
     space = opts.search_space(len(data.train_idx))
     base = opts.base_config()
+    if opts.mode == "pool":
+        _check_packable_losses(space, base)
     if len(data.train_idx) < base.batch_size and "batch_size" in (opts.config or {}):
         raise GanTuneError(f"{data.source}: {len(data.train_idx)} training rows but batch_size {base.batch_size}; set a smaller batch_size in --config")
     # Build what every trial needs from the real rows once, here, so trials receive it ready
