@@ -262,8 +262,12 @@ def build_pool_tuner(opts: TuneOptions, data: TabularData, space: SearchSpace, r
     deadline = time.time() + opts.time_budget if opts.time_budget else None
     actor_name = f"gantune-study-{opts.name}"
     # On the driver's node, no CPU reserved: it only serves ask / report / tell. It lives as
-    # long as the driver; --resume starts a new one over the same journal.
-    server = ray.remote(StudyServer).options(name=actor_name, num_cpus=0, max_concurrency=1).remote(
+    # long as the driver; --resume starts a new one over the same journal. Pinned there: Ray
+    # may place a resource-less actor on any node, and losing that node would end the run.
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    here = NodeAffinitySchedulingStrategy(node_id=ray.get_runtime_context().get_node_id(), soft=False)
+    server = ray.remote(StudyServer).options(name=actor_name, num_cpus=0, max_concurrency=1, scheduling_strategy=here).remote(
         str(run_dir), opts.name, space=space, sampler=opts.sampler, seed=opts.seed,
         directions=["minimize" if m == "min" else "maximize" for m in modes], rungs=rungs,
         num_samples=opts.num_samples, deadline=deadline)
