@@ -140,7 +140,14 @@ class StudyServer:
         self.reports_path = Path(run_dir) / REPORTS_FILE
         if not self.reports_path.exists():
             self.reports_path.write_text(",".join(REPORT_COLUMNS) + "\n")
-        done = [t for t in self.study.get_trials(deepcopy=False) if t.state != optuna.trial.TrialState.FAIL]
+        existing = self.study.get_trials(deepcopy=False)
+        if existing:
+            # A resumed run (a new driver over the journal): a sampler seeded as the first one
+            # would draw the same random numbers again, so its first proposals would repeat the
+            # run's first configurations (TPE's start-up trials are random draws). The seed moves
+            # on with the study, and stays reproducible.
+            self.study.sampler = make_sampler(sampler, seed + len(existing))
+        done = [t for t in existing if t.state != optuna.trial.TrialState.FAIL]
         self.asked = len(done)
 
     # -- proposals -----------------------------------------------------------------------------
