@@ -393,6 +393,15 @@ def run_tuning(opts: TuneOptions, *, resume: bool = False, address: str | None =
     try:
         with _pending_trials(concurrent_slots(opts)):
             results = tuner.fit()
+        if server is not None and not results.errors and all(r.metrics.get("live") == 0 for r in results):
+            # Every pool worker ended its run (its last report: no live member; none errored,
+            # none interrupted -- after Ctrl-C Ray lists stopped trials as terminated too): no
+            # trial of the run can be told any more, and none may stay RUNNING.
+            import ray
+
+            orphans = ray.get(server.close_orphans.remote())
+            if orphans:
+                log.warning("%d configuration(s) were left running by their pool worker; the study records them as failed", orphans)
     finally:
         if server is not None:
             import ray

@@ -275,6 +275,22 @@ class StudyServer:
         self.asked -= len(stale)
         return len(stale)
 
+    def close_orphans(self) -> int:
+        """Once every pool worker has ended: tell FAIL any trial still RUNNING (no worker will
+        tell it: e.g. one a --resume took as held by a checkpoint the worker was not restored
+        from). Returns how many."""
+        import optuna
+
+        stale = [t.number for t in self.study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.RUNNING]
+        for n in stale:
+            trial = self.trials.pop(n, None)
+            self.owner.pop(n, None)
+            if trial is not None:
+                trial.set_user_attr("record", {**trial.user_attrs.get("record", {}), "status": "errored",
+                                               "error": "its pool worker ended without telling it"})
+            self.study.tell(n, state=optuna.trial.TrialState.FAIL)
+        return len(stale)
+
     def progress(self) -> dict[str, Any]:
 
         counts: dict[str, int] = {}
