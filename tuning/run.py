@@ -235,13 +235,25 @@ def pool_slots(opts: TuneOptions, workers: int) -> int:
 
 
 def held_members(run_dir: Path) -> list[int]:
-    """Optuna numbers that pool checkpoints in `run_dir` hold (their members resume)."""
+    """Optuna numbers that the pool checkpoints Ray will restore hold (their members resume).
+
+    Only each worker's checkpoint as Ray's experiment state records it counts, not every
+    checkpoint directory on disk: a driver killed while Ray persists a worker's next checkpoint
+    leaves that one beside it (seen: two pool.json after a SIGKILL), and members asked between
+    the two would count as held though the restored worker does not have them. The others
+    are released, i.e. asked again.
+    """
+    from ray.tune import ExperimentAnalysis
+
     from tuning.pool import POOL_INDEX
 
     numbers: set[int] = set()
-    for path in run_dir.glob(f"*/checkpoint_*/{POOL_INDEX}"):
+    for trial in ExperimentAnalysis(str(run_dir)).trials:
+        checkpoint = trial.checkpoint
+        if checkpoint is None or not checkpoint.path:
+            continue
         try:
-            numbers.update(int(n) for n in json.loads(path.read_text())["numbers"])
+            numbers.update(int(n) for n in json.loads((Path(checkpoint.path) / POOL_INDEX).read_text())["numbers"])
         except (OSError, ValueError, KeyError):
             continue
     return sorted(numbers)
