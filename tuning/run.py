@@ -383,12 +383,9 @@ def run_tuning(opts: TuneOptions, *, resume: bool = False, address: str | None =
             )
         else:
             scheduler = FIFOScheduler()
-        param_space = _constants(opts)
-        if opts.fail_trials:
-            param_space["_fail_trials"] = opts.fail_trials
         tuner = tune.Tuner(
             _trainable(opts, data, space),
-            param_space=param_space,
+            param_space=_constants(opts),
             tune_config=tune.TuneConfig(
                 metric=None if multi else METRIC,
                 mode=None if multi else MODE,
