@@ -1,4 +1,5 @@
-"""Shared helpers for tests that drive `gantune` in subprocesses."""
+"""Shared helpers for the tuning tests: `gantune` in subprocesses, polling, study reads, and the
+fault-injecting trainables the reliability tests install (the product has no test hooks)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any, Callable
 
 import pytest
 
@@ -19,17 +22,40 @@ def run_gantune(*args: str, timeout: float = 600, cwd: str | Path | None = None,
     return subprocess.run([*GANTUNE, *args], capture_output=True, text=True, timeout=timeout, cwd=cwd or ROOT, env=env, **kw)
 
 
-def popen_gantune(*args: str, log: Path, cwd: str | Path | None = None) -> subprocess.Popen:
+def popen_gantune(*args: str, log: Path, cwd: str | Path | None = None, pool_checkpoint_every: float | None = None) -> subprocess.Popen:
+    """`gantune ARGS` in the background, in a new process session (so the test can kill the
+    driver with everything it started). `pool_checkpoint_every`: the driver installs
+    `frequent_pool_checkpoints` first, so pool workers checkpoint that often instead of every 30 s."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "RAY_ADDRESS": ""}
     fh = open(log, "w")
-    # A new session so the test can kill the driver with everything it started.
-    return subprocess.Popen([*GANTUNE, *args], stdout=fh, stderr=subprocess.STDOUT, cwd=cwd or ROOT, env=env, start_new_session=True)
+    cmd = list(GANTUNE)
+    if pool_checkpoint_every is not None:
+        cmd = [sys.executable, "-c", "import sys, tuning.pool, tuning.cli; from tests.helpers import frequent_pool_checkpoints; "
+               f"tuning.pool.pool_trainable = frequent_pool_checkpoints({float(pool_checkpoint_every)!r}); "
+               "sys.exit(tuning.cli.main(sys.argv[1:]))"]
+    return subprocess.Popen([*cmd, *args], stdout=fh, stderr=subprocess.STDOUT, cwd=cwd or ROOT, env=env, start_new_session=True)
 
 
-def study_states(run_dir: Path) -> list[str]:
-    """Optuna trial states read from the run's journal (works while a run writes it: a
-    half-written last line is skipped by Optuna's reader)."""
+def wait_for(what: str, check: Callable[[], Any], timeout: float, *, proc: subprocess.Popen | None = None,
+             log: Path | None = None, interval: float = 0.25) -> Any:
+    """Poll `check()` until it returns something truthy (returned); fail after `timeout` seconds,
+    or at once when `proc` (the process expected to produce that state) has ended."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if proc is not None and proc.poll() is not None:
+            tail = log.read_text()[-3000:] if log is not None and log.is_file() else ""
+            raise AssertionError(f"the process ended (exit {proc.returncode}) before {what}\n{tail}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(interval)
 
+
+def study_trials(run_dir: Path) -> list:
+    """The run's Optuna trials by number, read from its journal (works while a run writes it: a
+    half-written last line is skipped by Optuna's reader); [] before the study exists."""
     from tuning.run import STUDY_FILE, load_study
 
     if not (run_dir / STUDY_FILE).is_file():
@@ -38,16 +64,154 @@ def study_states(run_dir: Path) -> list[str]:
         study = load_study(run_dir, run_dir.name)
     except (KeyError, ValueError):  # the study record itself is not written yet
         return []
-    return [t.state.name for t in sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)]
+    return sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)
+
+
+def study_states(run_dir: Path) -> list[str]:
+    """Optuna trial states, by trial number."""
+    return [t.state.name for t in study_trials(run_dir)]
+
+
+def snapshot_statuses(run_dir: Path) -> dict[str, str]:
+    """Ray trial directory name -> status in the run's latest experiment-state snapshot (what
+    --resume restores; a trial finished after the snapshot is re-run)."""
+    states = sorted(run_dir.glob("experiment_state-*.json"), key=lambda p: p.stat().st_mtime)
+    if not states:
+        return {}
+    try:
+        raw = json.loads(states[-1].read_text())
+    except (OSError, ValueError):  # being rewritten
+        return {}
+    out = {}
+    for entry in raw.get("trial_data", []):
+        trial = json.loads(entry[0]) if isinstance(entry[0], str) else entry[0]
+        out[Path(trial["relative_logdir"]).name] = trial["status"]
+    return out
+
+
+def pool_checkpoints(run_dir: Path) -> dict[Path, list[int]]:
+    """Pool-worker checkpoints in a run directory -> the live Optuna numbers each holds."""
+    out = {}
+    for path in run_dir.glob("*/checkpoint_*/pool.json"):
+        try:
+            out[path.parent] = json.loads(path.read_text())["numbers"]
+        except (OSError, ValueError, KeyError):  # being written
+            continue
+    return out
 
 
 def trial_results(run_dir: Path) -> dict[str, list[dict]]:
-    """Every reported result of every trial, read from Ray's per-trial result.json files."""
+    """Every reported result of every Ray trial, read from Ray's per-trial result.json files."""
     out = {}
     for path in sorted(run_dir.glob("*/result.json")):
         lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
         out[path.parent.name] = lines
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Fault injection: trainables a test installs with monkeypatch in the driver (run.py looks the
+# trainable up when it builds the Tuner). They are closures, so Ray pickles them by value; inside
+# the Ray worker they import the product's own (unpatched) trainable and wrap `ray.tune.report`,
+# which the product's trainables look up at each call.
+# ---------------------------------------------------------------------------------------------
+def failing_trial(at_epoch: float, marker: Path, when: Callable[[dict], bool] = lambda params: True):
+    """A per-trial trainable (tuning.trainable.gan_trainable) where one trial raises once it is
+    about to report an epoch >= `at_epoch`, on every attempt (so it ends as errored after its
+    retries): the first trial to start whose parameters satisfy `when`. It writes its Ray trial
+    id to `marker` (the test reads which trial it was)."""
+
+    # Named as the product's trainable: Ray identifies a trainable by name (Tuner.restore).
+    def gan_trainable(params: dict[str, Any], data: Any, space: Any) -> None:
+        import os
+
+        import ray.tune
+
+        from tuning.trainable import gan_trainable as product  # the worker's own, unpatched
+
+        trial_id = ray.tune.get_context().get_trial_id()
+        mine = False
+        if when(params):
+            try:
+                fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+                os.write(fd, trial_id.encode())
+                os.close(fd)
+                mine = True
+            except FileExistsError:
+                mine = open(marker).read() == trial_id  # a retry of the chosen trial
+        if not mine:
+            return product(params, data, space)
+        real = ray.tune.report
+
+        def report(metrics: dict[str, Any], *args: Any, **kwargs: Any) -> None:
+            if metrics["epoch"] >= at_epoch:
+                raise RuntimeError(f"injected failure at epoch {metrics['epoch']:g}")
+            real(metrics, *args, **kwargs)
+
+        ray.tune.report = report
+        try:
+            return product(params, data, space)
+        finally:
+            ray.tune.report = real
+
+    return gan_trainable
+
+
+def frequent_pool_checkpoints(seconds: float):
+    """A pool trainable that checkpoints every `seconds` instead of every 30 s."""
+
+    def pool_trainable(params: dict[str, Any], data: Any, space: Any) -> None:  # Ray knows trainables by name
+        import tuning.pool
+
+        tuning.pool.CHECKPOINT_EVERY_S = seconds
+        return tuning.pool.pool_trainable(params, data, space)
+
+    return pool_trainable
+
+
+def pool_worker_killed_after(checkpoints: int, marker: Path):
+    """A pool trainable (tuning.pool.pool_trainable) that checkpoints at every round and SIGKILLs
+    its own process once `checkpoints` checkpoints are registered -- only on its first start, so
+    Ray restarts it once, from that checkpoint. `marker` gets the kill's line:
+    "<trial dir name> <Optuna numbers the checkpoint holds>"."""
+
+    def pool_trainable(params: dict[str, Any], data: Any, space: Any) -> None:  # Ray knows trainables by name
+        import json
+        import os
+        import signal
+        from pathlib import Path
+
+        import ray.tune
+
+        import tuning.pool
+
+        if Path(marker).exists():  # the restart
+            return tuning.pool.pool_trainable(params, data, space)
+        # A checkpoint at every round instead of every 30 s: the kill comes after a few rounds.
+        tuning.pool.CHECKPOINT_EVERY_S = 0.0
+        real = ray.tune.report
+        seen = []
+
+        def report(metrics: dict[str, Any], *args: Any, checkpoint: Any = None, **kwargs: Any) -> None:
+            real(metrics, *args, checkpoint=checkpoint, **kwargs)
+            # report() returns once the driver has taken this result (Ray's function trainable
+            # hands results over synchronously), so the checkpoint is the trial's latest now.
+            if checkpoint is not None and metrics["live"]:
+                with checkpoint.as_directory() as d:
+                    seen.append(json.loads((Path(d) / tuning.pool.POOL_INDEX).read_text())["numbers"])
+                if len(seen) >= checkpoints:
+                    name = Path(ray.tune.get_context().get_trial_dir()).name
+                    with open(marker, "a") as fh:
+                        fh.write(f"{name} {json.dumps(seen[-1])}\n")
+                    os.kill(os.getpid(), signal.SIGKILL)
+
+        ray.tune.report = report
+        try:
+            return tuning.pool.pool_trainable(params, data, space)
+        finally:
+            ray.tune.report = real
+
+    return pool_trainable
 
 
 @pytest.fixture(scope="session")

@@ -49,6 +49,10 @@ OBJECTIVES = {
     "wd,detect_auc": ([METRIC, "detect_auc"], [MODE, "min"]),
     "wd,dcr_ratio": ([METRIC, "dcr_ratio"], [MODE, "max"]),
 }
+# Fields earlier versions stored in gantune.json that are gone: read_options drops them.
+REMOVED_FIELDS = ("fail_trials",)
+
+
 @dataclass
 class TuneOptions:
     """Everything that defines a tuning run (stored in the run directory as gantune.json)."""
@@ -82,9 +86,6 @@ class TuneOptions:
     reuse_actors: bool = True
     max_failures: int = 2
     device: str = "auto"
-    # Test hook for fault-injection tests: {"<trial index>": epoch} makes that trial raise
-    # once it reaches the epoch (every attempt, so it ends as errored after its retries).
-    fail_trials: dict[str, int] | None = None
     # Execution: an int K or "auto" = pool mode (tuning/pool.py), each Ray trial a pool worker
     # with K member slots; None ("off") = one Ray trial per configuration (tuning/trainable.py).
     pack: int | str | None = "auto"
@@ -180,6 +181,8 @@ def read_options(run_dir: str | Path) -> TuneOptions:
         raise GanTuneError(f"{run_dir}: not a gantune tuning run (no {META_FILE}); pass the directory that gantune tune created (storage-path/name)")
     try:
         raw = json.loads(path.read_text())
+        for gone in REMOVED_FIELDS:  # written by earlier versions (always null there)
+            raw.pop(gone, None)
         return TuneOptions(**raw)
     except (json.JSONDecodeError, TypeError):
         raise GanTuneError(f"{path}: corrupted run metadata; this run cannot be resumed or exported") from None

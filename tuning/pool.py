@@ -42,6 +42,7 @@ import torch
 
 from gan.config import GANConfig
 from gan.data import TabularData
+from gan.errors import GanTuneError
 from gan.fidelity import DEFAULT_MAX_COPY_SHARE, passes_guard, table_fidelity
 from gan.packed import PackedTrainer
 
@@ -174,7 +175,21 @@ class Pool:
 
     # -- placing members -----------------------------------------------------------------------
     def place(self, number: int, params: dict[str, Any], state: dict[str, Any] | None = None) -> None:
-        """Put a member where it adds the least time per step (see the module docstring)."""
+        """Put a member where it adds the least time per step (see the module docstring).
+
+        A configuration that cannot be trained here (e.g. a batch size larger than the table, a
+        loss packed training does not support) is told the worst value as an errored member and
+        its slot stays free for the next proposal: the worker and its other members go on.
+        """
+        try:
+            self._place(number, params, state)
+        except GanTuneError as exc:
+            log.warning("configuration %d cannot be trained in a pool: %s", number, exc)
+            record = {"status": "errored", "error": str(exc), "steps": 0, "wd_mean": math.inf, "pool": self.name, "node_id": self.node_id}
+            self.client.tell(number, [math.inf] * len(self.objectives), "complete", record)
+            self.stats.told += 1
+
+    def _place(self, number: int, params: dict[str, Any], state: dict[str, Any] | None) -> None:
         config = self.space.to_config(params)
         w = self.data.width
         own = member_cost(config, w)
@@ -320,12 +335,12 @@ class Pool:
         self.stats.told += 1
         pack.results = [x for x in pack.results if x.index != number]
 
-    def _finished(self, number: int, pack: PackedTrainer) -> None:
+    def _finished(self, number: int, pack: PackedTrainer, keep: bool = True) -> None:
         live = self.live.pop(number)
         self.stats.told += 1
         r = pack.results_by_index(number)
         wd = float(r.metrics.get("wd_mean", math.inf))
-        if r.generator_state is not None and math.isfinite(wd):
+        if keep and r.generator_state is not None and math.isfinite(wd):
             self.best_members.append((wd, number, {"G": r.generator_state, "steps": r.steps, "params": live.params}))
             self.best_members.sort(key=lambda x: (x[0], x[1]))
             del self.best_members[KEEP_BEST:]
@@ -366,16 +381,22 @@ class Pool:
                 on_round(self)
 
     def cut(self) -> None:
-        """End now (time budget): every live member is told 'pruned' at its last evaluation."""
+        """End now (time budget): every live member is told 'pruned' at its last evaluation.
+
+        Its weights have usually trained past that evaluation: they are kept for the export only
+        when they are the scored ones (else the export retrains the config to the scored step).
+        """
         for number, live in list(self.live.items()):
             r = live.pack.results_by_index(number)
-            record = {"status": "cut by the time budget", "steps": int(r.steps)}
+            now = live.pack.members[live.pack._slot(number)].steps
+            scored = int(r.metrics.get("steps", 0)) if r.metrics else 0
+            record = {"status": "cut by the time budget", "steps": scored}
             if r.metrics and math.isfinite(r.metrics.get("wd_mean", math.inf)):
                 self.client.tell(number, None, "pruned", record)
             else:
                 self.client.tell(number, None, "fail", {**record, "status": "cut before its first score"})
             live.pack.drop([number])
-            self._finished(number, live.pack)
+            self._finished(number, live.pack, keep=now == scored)
 
     # -- checkpoints ---------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
@@ -390,6 +411,8 @@ class Pool:
         self.best_members = [tuple(b) for b in state.get("best", [])]  # type: ignore[misc]
         for m in state["members"]:
             number = self.client.resume(int(m["number"]), m["params"], m["state"].get("history", []), self.name)
+            if number is None:  # told its end after the checkpoint: done, not trained again
+                continue
             self.place(int(number), m["params"], state=m["state"])
 
 
@@ -433,9 +456,15 @@ def pool_trainable(params: dict[str, Any], data: TabularData, space: Any) -> Non
                 objectives=list(params["_objectives"]), name=name, node_id=ray.get_runtime_context().get_node_id(),
                 rungs=params.get("_rungs") or ())
     checkpoint = tune.get_checkpoint()
+    state = None
     if checkpoint is not None:
         with checkpoint.as_directory() as ckpt_dir:
-            pool.restore(torch.load(Path(ckpt_dir) / POOL_FILE, map_location="cpu", weights_only=False))
+            state = torch.load(Path(ckpt_dir) / POOL_FILE, map_location="cpu", weights_only=False)
+    # A restarted worker (same driver): members it asked for after that checkpoint (all of them
+    # without one) are lost; the study server tells them FAIL and asks their budget again.
+    client.release_pool(name, [int(m["number"]) for m in state["members"]] if state else [])
+    if state is not None:
+        pool.restore(state)
     last = time.monotonic()
     t0, steps0 = time.monotonic(), 0
 

@@ -103,7 +103,7 @@ def member_checkpoints(run_dir: Path) -> dict[int, Path]:
 
 def pool_records(run_dir: Path, opts: TuneOptions) -> list[TrialRecord]:
     """One record per Optuna trial of a pool run: its parameters, state and last report."""
-    from tuning.study import load_study
+    from tuning.study import FIXED_ATTR, load_study
 
     study = load_study(run_dir, opts.name)
     saved = member_checkpoints(run_dir)
@@ -123,7 +123,10 @@ def pool_records(run_dir: Path, opts: TuneOptions) -> list[TrialRecord]:
             last["diverged"] = True
             status = "diverged"
         last["optuna_number"] = t.number
-        records.append(TrialRecord(str(t.number), status, dict(t.params), last, saved.get(t.number)))
+        # The values the space fixed (pool mode's batch size, fixed --space entries) are not
+        # Optuna params: without them the export would rebuild another configuration.
+        params = {**t.params, **t.user_attrs.get(FIXED_ATTR, {})}
+        records.append(TrialRecord(str(t.number), status, params, last, saved.get(t.number), error=last.get("error")))
     return records
 
 

@@ -74,6 +74,19 @@ def _check_resources(opts: TuneOptions, address: str | None) -> None:
         raise GanTuneError(f"--cpus-per-trial {opts.cpus_per_trial:g}: {where} has {max_cpu:g} CPU(s) ({n_nodes} node(s)); lower --cpus-per-trial")
 
 
+def _check_packable_losses(space: SearchSpace, base: Any) -> None:
+    """Pool mode trains members in packs (gan.packed), which support only some losses: refuse a
+    space that can propose another before Ray starts, rather than error its members one by one."""
+    from gan.packed import _SUPPORTED_LOSSES
+
+    p = space.params.get("loss")
+    losses = {base.loss} if p is None else set(p.choices) if p.kind == "categorical" else {p.value}
+    other = sorted(str(x) for x in losses - set(_SUPPORTED_LOSSES))
+    if other:
+        raise GanTuneError(f"loss {', '.join(other)}: pool mode (--pack) trains loss {', '.join(_SUPPORTED_LOSSES)} only; "
+                           "pass --pack off to tune it (one Ray trial per configuration)")
+
+
 def build_searcher(space: SearchSpace, opts: TuneOptions, run_dir: Path):
     """Per-trial mode's searcher (tuning/search.py): the run's StudyServer behind Ray's Searcher."""
     from tuning.search import StudySearcher
@@ -222,13 +235,25 @@ def pool_slots(opts: TuneOptions, workers: int) -> int:
 
 
 def held_members(run_dir: Path) -> list[int]:
-    """Optuna numbers that pool checkpoints in `run_dir` hold (their members resume)."""
+    """Optuna numbers that the pool checkpoints Ray will restore hold (their members resume).
+
+    Only each worker's checkpoint as Ray's experiment state records it counts, not every
+    checkpoint directory on disk: a driver killed while Ray persists a worker's next checkpoint
+    leaves that one beside it (seen: two pool.json after a SIGKILL), and members asked between
+    the two would count as held though the restored worker does not have them. The others
+    are released, i.e. asked again.
+    """
+    from ray.tune import ExperimentAnalysis
+
     from tuning.pool import POOL_INDEX
 
     numbers: set[int] = set()
-    for path in run_dir.glob(f"*/checkpoint_*/{POOL_INDEX}"):
+    for trial in ExperimentAnalysis(str(run_dir)).trials:
+        checkpoint = trial.checkpoint
+        if checkpoint is None or not checkpoint.path:
+            continue
         try:
-            numbers.update(int(n) for n in json.loads(path.read_text())["numbers"])
+            numbers.update(int(n) for n in json.loads((Path(checkpoint.path) / POOL_INDEX).read_text())["numbers"])
         except (OSError, ValueError, KeyError):
             continue
     return sorted(numbers)
@@ -249,8 +274,12 @@ def build_pool_tuner(opts: TuneOptions, data: TabularData, space: SearchSpace, r
     deadline = time.time() + opts.time_budget if opts.time_budget else None
     actor_name = f"gantune-study-{opts.name}"
     # On the driver's node, no CPU reserved: it only serves ask / report / tell. It lives as
-    # long as the driver; --resume starts a new one over the same journal.
-    server = ray.remote(StudyServer).options(name=actor_name, num_cpus=0, max_concurrency=1).remote(
+    # long as the driver; --resume starts a new one over the same journal. Pinned there: Ray
+    # may place a resource-less actor on any node, and losing that node would end the run.
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    here = NodeAffinitySchedulingStrategy(node_id=ray.get_runtime_context().get_node_id(), soft=False)
+    server = ray.remote(StudyServer).options(name=actor_name, num_cpus=0, max_concurrency=1, scheduling_strategy=here).remote(
         str(run_dir), opts.name, space=space, sampler=opts.sampler, seed=opts.seed,
         directions=["minimize" if m == "min" else "maximize" for m in modes], rungs=rungs,
         num_samples=opts.num_samples, deadline=deadline)
@@ -302,6 +331,8 @@ def run_tuning(opts: TuneOptions, *, resume: bool = False, address: str | None =
     data = opts.load_data()
     space = opts.search_space(len(data.train_idx))
     base = opts.base_config()
+    if opts.mode == "pool":
+        _check_packable_losses(space, base)
     if len(data.train_idx) < base.batch_size and "batch_size" in (opts.config or {}):
         raise GanTuneError(f"{data.source}: {len(data.train_idx)} training rows but batch_size {base.batch_size}; set a smaller batch_size in --config")
     # Build what every trial needs from the real rows once, here, so trials receive it ready
@@ -356,12 +387,9 @@ def run_tuning(opts: TuneOptions, *, resume: bool = False, address: str | None =
             )
         else:
             scheduler = FIFOScheduler()
-        param_space = _constants(opts)
-        if opts.fail_trials:
-            param_space["_fail_trials"] = opts.fail_trials
         tuner = tune.Tuner(
             _trainable(opts, data, space),
-            param_space=param_space,
+            param_space=_constants(opts),
             tune_config=tune.TuneConfig(
                 metric=None if multi else METRIC,
                 mode=None if multi else MODE,
@@ -378,6 +406,15 @@ def run_tuning(opts: TuneOptions, *, resume: bool = False, address: str | None =
     try:
         with _pending_trials(concurrent_slots(opts)):
             results = tuner.fit()
+        if server is not None and not results.errors and all(r.metrics.get("live") == 0 for r in results):
+            # Every pool worker ended its run (its last report: no live member; none errored,
+            # none interrupted -- after Ctrl-C Ray lists stopped trials as terminated too): no
+            # trial of the run can be told any more, and none may stay RUNNING.
+            import ray
+
+            orphans = ray.get(server.close_orphans.remote())
+            if orphans:
+                log.warning("%d configuration(s) were left running by their pool worker; the study records them as failed", orphans)
     finally:
         if server is not None:
             import ray

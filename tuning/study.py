@@ -97,6 +97,8 @@ def close_stale_study_trials(run_dir: Path, name: str) -> int:
 # bench/anytime.py and the export's report come from it.
 REPORTS_FILE = "reports.csv"
 REPORT_COLUMNS = ("time", "number", "steps", "wd_mean", "copy_share", "passes_guard", "pool")
+# User attribute of a pool-mode trial: the values its space fixes (not in Optuna's params).
+FIXED_ATTR = "fixed"
 def make_pruner(rungs: Sequence[int] | None):
     """Optuna's asynchronous successive halving over training steps, or no pruning."""
     import optuna
@@ -134,10 +136,18 @@ class StudyServer:
             pruner=make_pruner(None if self.multi else rungs), directions=list(directions), load_if_exists=True,
         )
         self.trials: dict[int, Any] = {}  # live optuna.Trial objects by number
+        self.owner: dict[int, str] = {}  # live trial number -> the pool that asked for it
         self.reports_path = Path(run_dir) / REPORTS_FILE
         if not self.reports_path.exists():
             self.reports_path.write_text(",".join(REPORT_COLUMNS) + "\n")
-        done = [t for t in self.study.get_trials(deepcopy=False) if t.state != optuna.trial.TrialState.FAIL]
+        existing = self.study.get_trials(deepcopy=False)
+        if existing:
+            # A resumed run (a new driver over the journal): a sampler seeded as the first one
+            # would draw the same random numbers again, so its first proposals would repeat the
+            # run's first configurations (TPE's start-up trials are random draws). The seed moves
+            # on with the study, and stays reproducible.
+            self.study.sampler = make_sampler(sampler, seed + len(existing))
+        done = [t for t in existing if t.state != optuna.trial.TrialState.FAIL]
         self.asked = len(done)
 
     # -- proposals -----------------------------------------------------------------------------
@@ -150,32 +160,67 @@ class StudyServer:
         if self.asked >= self.num_samples or self.out_of_time():
             return None
         trial = self.study.ask()
-        fixed = self.space(trial)
+        fixed = self._suggest(trial)
         self.trials[trial.number] = trial
+        self.owner[trial.number] = pool
         self.asked += 1
         return trial.number, {**trial.params, **fixed}
 
-    def resume(self, number: int, params: Mapping[str, Any], history: Sequence[Mapping[str, Any]], pool: str = "") -> int:
+    def _suggest(self, trial: Any) -> dict[str, Any]:
+        """Let the space suggest on `trial`; its fixed values (what the space sets without
+        searching, e.g. the batch size pool mode picks for the table) are stored with the trial,
+        since Optuna's params hold only the searched ones and the export rebuilds the config."""
+        fixed = self.space(trial)
+        if fixed:
+            trial.set_user_attr(FIXED_ATTR, dict(fixed))
+        return fixed
+
+    def resume(self, number: int, params: Mapping[str, Any], history: Sequence[Mapping[str, Any]], pool: str = "") -> int | None:
         """Continue a member restored from a checkpoint under a new trial number.
 
         Its old trial is told FAIL (a new driver cannot reattach to it through Optuna's public
-        API), the same parameters are enqueued and asked again, and the member's evaluations so
-        far are reported again, so the pruner's rungs still know them. Returns the new number.
+        API, and a restarted worker's old trial already has reports from after the checkpoint),
+        the same parameters are enqueued and asked again, and the member's evaluations so far are
+        reported again, so the pruner's rungs still know them. Returns the new number, or None
+        when the old trial was told its end after the checkpoint was written (the member is done:
+        training it again would tell the same configuration twice).
         """
         import optuna
 
         old = {t.number: t for t in self.study.get_trials(deepcopy=False)}
         prev = old.get(number)
-        if prev is not None and prev.state == optuna.trial.TrialState.RUNNING and number not in self.trials:
+        if prev is not None and prev.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED):
+            return None
+        if prev is not None and prev.state == optuna.trial.TrialState.RUNNING:
             self.study.tell(number, state=optuna.trial.TrialState.FAIL)
+        self.trials.pop(number, None)
+        self.owner.pop(number, None)
         self.study.enqueue_trial(dict(prev.params) if prev is not None else dict(params), user_attrs={"resumed_from": number})
         trial = self.study.ask()
-        self.space(trial)
+        self._suggest(trial)
         for h in history:
             if math.isfinite(float(h["wd_mean"])):
                 trial.report(float(h["wd_mean"]), int(h["steps"]))
         self.trials[trial.number] = trial
+        self.owner[trial.number] = pool
         return trial.number
+
+    def release_pool(self, pool: str, held: Sequence[int]) -> int:
+        """A pool worker (re)starts: its members that its checkpoint does not hold (`held`), i.e.
+        asked after the checkpoint it restarts from (all of them when it restarts without one),
+        are lost. Tell them FAIL so none stays RUNNING, and ask their budget again. Returns how many."""
+        import optuna
+
+        keep = set(int(n) for n in held)
+        lost = [n for n, owner in self.owner.items() if owner == pool and n not in keep]
+        for n in lost:
+            trial = self.trials.pop(n)
+            del self.owner[n]
+            trial.set_user_attr("record", {**trial.user_attrs.get("record", {}), "status": "errored",
+                                           "error": f"lost with pool worker {pool}, which restarted from an earlier checkpoint"})
+            self.study.tell(n, state=optuna.trial.TrialState.FAIL)
+        self.asked -= len(lost)
+        return len(lost)
 
     # -- results -------------------------------------------------------------------------------
     def report(self, number: int, steps: int, value: float, record: Mapping[str, Any]) -> bool:
@@ -194,6 +239,7 @@ class StudyServer:
         import optuna
 
         trial = self.trials.pop(number, None)
+        self.owner.pop(number, None)
         if trial is not None and record:
             merged = {**trial.user_attrs.get("record", {}), **record}
             trial.set_user_attr("record", merged)
@@ -227,6 +273,22 @@ class StudyServer:
         for n in stale:
             self.study.tell(n, state=optuna.trial.TrialState.FAIL)
         self.asked -= len(stale)
+        return len(stale)
+
+    def close_orphans(self) -> int:
+        """Once every pool worker has ended: tell FAIL any trial still RUNNING (no worker will
+        tell it: e.g. one a --resume took as held by a checkpoint the worker was not restored
+        from). Returns how many."""
+        import optuna
+
+        stale = [t.number for t in self.study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.RUNNING]
+        for n in stale:
+            trial = self.trials.pop(n, None)
+            self.owner.pop(n, None)
+            if trial is not None:
+                trial.set_user_attr("record", {**trial.user_attrs.get("record", {}), "status": "errored",
+                                               "error": "its pool worker ended without telling it"})
+            self.study.tell(n, state=optuna.trial.TrialState.FAIL)
         return len(stale)
 
     def progress(self) -> dict[str, Any]:

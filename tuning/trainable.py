@@ -47,9 +47,6 @@ def gan_trainable(params: dict[str, Any], data: TabularData, space: SearchSpace)
     threads = max(1, int(params.get("_threads", 1)))
     torch.set_num_threads(threads)
     node_id = ray.get_runtime_context().get_node_id()
-    # Test hook (TuneOptions.fail_trials): trial directories are named "<index>_<trial id>".
-    trial_index = Path(tune.get_context().get_trial_dir()).name.split("_", 1)[0]
-    fail_at = (params.get("_fail_trials") or {}).get(trial_index)
 
     state = None
     checkpoint = tune.get_checkpoint()
@@ -62,8 +59,6 @@ def gan_trainable(params: dict[str, Any], data: TabularData, space: SearchSpace)
 
     def report(steps: int, metrics: dict[str, Any], trainer: Trainer) -> None:
         nonlocal last_checkpoint
-        if fail_at is not None and metrics["epoch"] >= float(fail_at):
-            raise RuntimeError(f"injected failure at epoch {metrics['epoch']:g}")
         diverged = bool(metrics.get("diverged"))
         final = steps >= trainer.total_steps or diverged
         # Memorisation guard and cross-feature scores at every report (milliseconds on small

@@ -1,109 +1,188 @@
-"""Killing the driver mid-run and `--resume` keep finished trials and complete the run."""
+"""Killing the driver mid-run (SIGKILL, or a user's Ctrl-C) and `--resume`: finished work is kept,
+unfinished work continues, every configuration is told once and no Optuna trial stays RUNNING.
+
+Each run is a `gantune tune` subprocess in its own process session (SIGKILL of the session takes
+the driver and every Ray process it started). "Kept" is checked with what a re-run would change
+(result lines, checkpoint directories, Optuna trials), not with seeded scores a re-run reproduces.
+"""
 
 from __future__ import annotations
 
 import os
 import signal
-import time
 
 import pytest
 
-from tests.helpers import popen_gantune, run_gantune, study_states, trial_results
+from tests.helpers import (
+    pool_checkpoints,
+    popen_gantune,
+    run_gantune,
+    snapshot_statuses,
+    study_trials,
+    trial_results,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow
 
-# 4,000 steps a trial: long enough that the run is still going when the test interrupts it,
-# also on a fast idle machine.
-ARGS = ["--num-samples", "5", "--epochs", "2000", "--max-concurrent", "1", "--scheduler", "none", "--seed", "3"]
+# Small networks: the budgets below are about time, not quality.
+SMALL_SPACE = "g_depth: 1\nd_depth: 1\ng_width: 16\nd_width: 16\nnoise_dim: 4\n"
 
 
-def _wait_for_completed(run_dir, n, proc, timeout=240):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if study_states(run_dir).count("COMPLETE") >= n:
-            return
-        assert proc.poll() is None, "gantune tune ended before it could be interrupted"
-        time.sleep(0.5)
-    raise AssertionError(f"fewer than {n} trials completed in {timeout}s")
-
-
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
-def test_interrupted_run_resumes_and_keeps_finished_trials(tmp_path, sig):
-    run_dir = tmp_path / "r"
-    proc = popen_gantune("tune", *ARGS, "--storage-path", str(tmp_path), "--name", "r", log=tmp_path / "first.log")
+def _interrupt(proc, sig) -> None:
+    """SIGKILL: the whole session (driver and Ray); SIGINT: the driver alone, as Ctrl-C would."""
     try:
-        _wait_for_completed(run_dir, 2, proc)
-        # Optuna hears of a finished trial a moment before Ray's state snapshot records it; a
-        # trial caught in that window is re-run on resume (same seed, same result), so wait it out.
-        time.sleep(2)
-        before = {k: v[-1] for k, v in trial_results(run_dir).items() if v and v[-1]["epoch"] >= 2000}
-        # SIGKILL takes the driver and every Ray process it started; SIGINT is a user's Ctrl-C.
         if sig == signal.SIGKILL:
             os.killpg(proc.pid, signal.SIGKILL)
         else:
             os.kill(proc.pid, signal.SIGINT)
         proc.wait(timeout=120)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-    if sig == signal.SIGKILL:
-        os.killpg(proc.pid, signal.SIGKILL) if _alive(proc.pid) else None
-    assert len(before) >= 2
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # what SIGINT left of the session, if anything
+        except ProcessLookupError:
+            pass
+        proc.wait(timeout=30)
+
+
+def _resume(tmp_path, name: str, out):
+    proc = run_gantune("tune", "--resume", "--storage-path", str(tmp_path), "--name", name, "--out", str(out))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "run interrupted" not in proc.stdout
+    assert (out / "best_config.json").is_file()
+    return proc
+
+
+# -- per-trial mode (--pack off) ----------------------------------------------------------------
+# 1,600 steps a trial, one at a time: the run is still going when two trials have finished.
+TRIAL_ARGS = ["--pack", "off", "--num-samples", "4", "--steps", "1600", "--max-concurrent", "1", "--scheduler", "none",
+              "--seed", "3", "--space", "{space}"]
+
+
+def test_killed_trial_run_resumes_and_keeps_finished_trials(tmp_path):
+    """Per-trial mode: SIGKILL of the driver and its Ray (a user's Ctrl-C is the pool test's)."""
+    (tmp_path / "space.yaml").write_text(SMALL_SPACE)
+    args = [a.format(space=tmp_path / "space.yaml") for a in TRIAL_ARGS]
+    run_dir, log = tmp_path / "r", tmp_path / "first.log"
+    proc = popen_gantune("tune", *args, "--storage-path", str(tmp_path), "--name", "r", log=log)
+    try:
+        # Finished in Ray's experiment snapshot, which is what --resume restores: a trial
+        # finished after the last snapshot would be re-run.
+        def two_finished():
+            done = [t for t, status in snapshot_statuses(run_dir).items() if status == "TERMINATED"]
+            return done if len(done) >= 2 else None
+
+        done = wait_for("two trials recorded as finished", two_finished, 240, proc=proc, log=log)
+        lines = {t: len(trial_results(run_dir)[t]) for t in done}
+        checkpoints = {t: sorted(p.name for p in (run_dir / t).glob("checkpoint_*")) for t in done}
+    finally:
+        _interrupt(proc, signal.SIGKILL)
+    assert all(checkpoints.values()), checkpoints
 
     # Running again without --resume refuses instead of overwriting.
-    again = run_gantune("tune", *ARGS, "--storage-path", str(tmp_path), "--name", "r")
+    again = run_gantune("tune", *args, "--storage-path", str(tmp_path), "--name", "r")
     assert again.returncode == 2 and "already exists; pass --resume" in again.stderr
 
-    resumed = run_gantune("tune", "--resume", "--storage-path", str(tmp_path), "--name", "r", "--out", str(tmp_path / "best"))
-    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
-    after = trial_results(run_dir)
-    finished = {k: v[-1] for k, v in after.items() if v and v[-1]["epoch"] >= 2000}
-    assert len(finished) == 5
-    for trial, result in before.items():  # kept, not re-run
-        assert finished[trial]["wd_mean"] == result["wd_mean"]
-        assert finished[trial]["trial_id"] == result["trial_id"]
-    states = study_states(run_dir)
-    assert states.count("COMPLETE") == 5 and "RUNNING" not in states, states
-    assert (tmp_path / "best" / "best_config.json").is_file()
+    _resume(tmp_path, "r", out=tmp_path / "best")
+    results = trial_results(run_dir)
+    assert len(results) == 4 and all(rs[-1]["steps"] == 1600 for rs in results.values()), {t: rs[-1]["steps"] for t, rs in results.items()}
+    for t in done:  # kept, not re-run: a re-run appends its results and writes new checkpoints
+        assert len(results[t]) == lines[t], t
+        assert sorted(p.name for p in (run_dir / t).glob("checkpoint_*")) == checkpoints[t], t
+    states = [t.state.name for t in study_trials(run_dir)]
+    assert states.count("COMPLETE") == 4 and "RUNNING" not in states, states
 
 
-def _study_values(run_dir) -> dict[int, float]:
-    from tuning.run import load_study
+# -- pool mode (the default) -------------------------------------------------------------------
+def _told_once(trials) -> None:
+    """No trial RUNNING; each configuration told once (a FAIL trial is one lost or resumed)."""
+    states = [t.state.name for t in trials]
+    assert "RUNNING" not in states, states
+    told = [tuple(sorted(t.params.items())) for t in trials if t.state.name != "FAIL"]
+    assert len(told) == len(set(told)), "a configuration was trained twice"
 
-    return {t.number: t.value for t in load_study(run_dir, run_dir.name).trials if t.state.name == "COMPLETE"}
 
+def test_interrupted_pool_run_resumes_twice(tmp_path):
+    """Pool mode, one worker of 2 slots, 6 configurations finishing two by two:
 
-def test_killed_pack_run_resumes_and_keeps_finished_packs(tmp_path):
-    """Pack mode: 6 configurations in 3 packs of 2, one pack at a time; SIGKILL after the first
-    pack, --resume: the first pack's members keep their scores, every member is told once."""
-    args = ["--pack", "2", "--num-samples", "6", "--epochs", "2000", "--max-concurrent", "1", "--scheduler", "none", "--seed", "3"]
-    run_dir = tmp_path / "p"
-    proc = popen_gantune("tune", *args, "--storage-path", str(tmp_path), "--name", "p", log=tmp_path / "first.log")
+    1. Ctrl-C before any pool checkpoint: on --resume the worker starts over; the members it was
+       training are told FAIL and their budget is asked again; finished ones are kept.
+    2. That resumed run (checkpointing every round) is SIGKILLed, driver and Ray, once a pool
+       checkpoint holds scored members: the next --resume continues them from it under new
+       Optuna numbers (the old ones FAIL), with their scores so far.
+    """
+    (tmp_path / "space.yaml").write_text(SMALL_SPACE)
+    args = ["--num-samples", "6", "--steps", "3000", "--pack", "2", "--max-concurrent", "1", "--scheduler", "none",
+            "--seed", "3", "--space", str(tmp_path / "space.yaml"), "--storage-path", str(tmp_path), "--name", "p"]
+    run_dir, log = tmp_path / "p", tmp_path / "first.log"
+
+    def numbers(state: str) -> set[int]:
+        return {t.number for t in study_trials(run_dir) if t.state.name == state}
+
+    # 1. Ctrl-C after two configurations finished, before a checkpoint (every 30 s).
+    proc = popen_gantune("tune", *args, log=log)
     try:
-        _wait_for_completed(run_dir, 2, proc)
-        time.sleep(2)  # past the state snapshot that records the finished pack (see above)
-        before = _study_values(run_dir)
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=120)
+        wait_for("two configurations finished and the next ones asked", lambda: len(numbers("COMPLETE")) >= 2 and numbers("RUNNING"),
+                 240, proc=proc, log=log)
+        wait_for("Ray's first experiment snapshot", lambda: snapshot_statuses(run_dir), 60, proc=proc, log=log)
+        finished = {t.number: t for t in study_trials(run_dir) if t.state.name == "COMPLETE"}
+        reports = (run_dir / "reports.csv").read_text().splitlines()
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-    assert 2 <= len(before) < 6, before
+        _interrupt(proc, signal.SIGINT)
+    assert 2 <= len(finished) < 6 and not pool_checkpoints(run_dir)
+    interrupted = numbers("RUNNING")
+    assert interrupted and not numbers("FAIL")
 
-    resumed = run_gantune("tune", "--resume", "--storage-path", str(tmp_path), "--name", "p", "--out", str(tmp_path / "best"))
-    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
-    after = _study_values(run_dir)
-    states = study_states(run_dir)
-    # The 6 configurations, each told once; a pack cut by the kill was asked again under new
-    # Optuna numbers, its first asks closed as FAIL rather than left RUNNING.
-    assert "RUNNING" not in states and states.count("COMPLETE") == 6, states
-    assert all(after[n] == v for n, v in before.items())
-    assert (tmp_path / "best" / "best_config.json").is_file()
+    # 2. --resume, checkpointing every 2 s; SIGKILL once a checkpoint holds scored members and
+    # Ray's experiment state records it. Not sooner: Ray deletes a trial's previous checkpoint
+    # when it registers the next and saves its experiment state a moment later; a driver killed
+    # in between leaves a state naming a deleted checkpoint, and Ray then refuses to restore that
+    # trial ("Could not recover from checkpoint as it does not exist on storage anymore"), in
+    # either mode. A Ray limitation, not what this test is about (the likely cause of one failure
+    # in seven runs when this test killed right after checkpoints written at every round).
+    log = tmp_path / "second.log"
+    proc = popen_gantune("tune", "--resume", "--storage-path", str(tmp_path), "--name", "p", log=log, pool_checkpoint_every=2.0)
 
+    def checkpoint_with_scored_members():
+        trials = {t.number: t for t in study_trials(run_dir)}
+        for path, held in sorted(pool_checkpoints(run_dir).items(), reverse=True):
+            if held and all(n in trials and trials[n].intermediate_values and n not in interrupted for n in held):
+                return path
+        return None
 
-def _alive(pgid: int) -> bool:
+    def recorded(checkpoint):
+        written = max(p.stat().st_mtime for p in checkpoint.iterdir())
+        return any(p.stat().st_mtime > written for p in run_dir.glob("experiment_state-*.json"))
+
     try:
-        os.killpg(pgid, 0)
-        return True
-    except ProcessLookupError:
-        return False
+        checkpoint = wait_for("a pool checkpoint holding scored members", checkpoint_with_scored_members, 240, proc=proc, log=log)
+        wait_for("Ray's experiment state to record it", lambda: recorded(checkpoint), 30, proc=proc, log=log)
+    finally:
+        _interrupt(proc, signal.SIGKILL)
+    # What the checkpoints held at the kill (a newer one may have replaced the one seen, and the
+    # kill may catch Ray between writing a new checkpoint and deleting the old).
+    held = sorted({n for numbers_ in pool_checkpoints(run_dir).values() for n in numbers_})
+    before = {t.number: t for t in study_trials(run_dir)}
+    assert held and all(before[n].state.name == "RUNNING" for n in held)
+    # The members interrupted by Ctrl-C were lost (no checkpoint) and asked again.
+    assert all(before[n].state.name == "FAIL" for n in interrupted)
+
+    # 3. --resume to the end, and export.
+    _resume(tmp_path, "p", out=tmp_path / "best")
+    trials = {t.number: t for t in study_trials(run_dir)}
+    _told_once(trials.values())
+    assert sum(t.state.name == "COMPLETE" for t in trials.values()) == 6
+    for n, t in finished.items():  # the same Optuna trials, not new ones for the same configuration
+        assert trials[n].state.name == "COMPLETE" and trials[n].values == t.values
+    after = (run_dir / "reports.csv").read_text().splitlines()
+    assert after[: len(reports)] == reports  # appended to, never rewritten
+    for n in finished:  # no further report of a finished configuration
+        assert [line for line in after if line.split(",")[1] == str(n)] == [line for line in reports if line.split(",")[1] == str(n)]
+    successors = {t.user_attrs["resumed_from"]: t for t in trials.values() if "resumed_from" in t.user_attrs}
+    assert sorted(successors) == held
+    for old, new in successors.items():
+        assert trials[old].state.name == "FAIL" and new.number > old
+        assert new.state.name == "COMPLETE" and new.params == trials[old].params
+        # Continued, not restarted: the scores before the kill are the new trial's first ones.
+        first = dict(sorted(new.intermediate_values.items())[: len(before[old].intermediate_values)])
+        assert first == pytest.approx(before[old].intermediate_values)

@@ -7,7 +7,8 @@ each with its own HOME (standing in for separate machines) and its own --temp-di
 
 * a worker started the way Ray's docs show, without the token, is refused (so auth is really on);
 * `gantune tune --address` without the token fails with one line that names the fix;
-* with the token (file on the worker, RAY_AUTH_TOKEN for the driver) trials run on both nodes.
+* with the token (file on the worker, RAY_AUTH_TOKEN for the driver) a pool-mode run (the
+  default) has a pool worker on each node, both training members of the run's one study.
 
 It never runs `ray stop` (that kills every Ray process on the machine, including the embedded
 Ray of other tests in the same session): the nodes are stopped by signalling exactly the
@@ -213,15 +214,23 @@ def test_token_auth_refuses_strangers_and_tune_uses_both_nodes(token_head, tmp_p
     # worker failed at its first GCS call, before starting any process, so it never joined.
     worker.wait_started(deadline)
 
+    # Two pool workers (one CPU each, one per node) of 2 slots for 4 configurations, no
+    # pruning: a worker holds its 2 members until they finish (3,000 steps), long past the other
+    # worker's start-up, so both workers train members whatever the start-up order.
     proc = subprocess.run(
-        [*GANTUNE, "tune", "--address", address, "--num-samples", "4", "--epochs", "40", "--max-concurrent", "2",
-         # A fresh actor per trial (as in test_cluster.py): with actor reuse, a trial whose actor
-         # is still starting on the worker may be handed the head's freed actor instead.
-         "--no-reuse-actors", "--storage-path", str(tmp_path), "--name", "n"],
+        [*GANTUNE, "tune", "--address", address, "--num-samples", "4", "--steps", "3000", "--pack", "2", "--max-concurrent", "2",
+         "--scheduler", "none", "--storage-path", str(tmp_path), "--name", "n"],
         capture_output=True, text=True, timeout=240, cwd=ROOT, env=driver_env,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     results = trial_results(tmp_path / "n")
-    assert len(results) == 4
-    node_ids = {r[-1]["node_id"] for r in results.values()}
-    assert len(node_ids) == 2, node_ids
+    assert len(results) == 2  # the pool workers
+    worker_nodes = {name: r[-1]["node_id"] for name, r in results.items()}
+    assert len(set(worker_nodes.values())) == 2, worker_nodes
+    # One study for the run: every configuration told once, by workers on both nodes.
+    from tuning.options import read_options
+    from tuning.records import pool_records
+
+    records = pool_records(tmp_path / "n", read_options(tmp_path / "n"))
+    assert sorted(r.status for r in records) == ["completed"] * 4
+    assert {(r.last["pool"], r.last["node_id"]) for r in records} == set(worker_nodes.items())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 
 import numpy as np
@@ -19,6 +20,25 @@ def _record(tid: str, wd: float, copy_share: float, status: str = "completed") -
     return TrialRecord(tid, status, {}, {"wd_mean": wd, "copy_share": copy_share, "epoch": 10}, None)
 
 
+def test_a_candidate_without_guard_scores_never_wins_unscored():
+    unscored = TrialRecord("unscored", "completed", {}, {"wd_mean": 0.01, "steps": 10}, None)
+    honest = _record("honest", 0.05, 0.05)
+    # Without a scorer it is passed over; with one it is scored first and judged on that.
+    assert choose_best([unscored, honest], 0.25).trial_id == "honest"
+    scored = []
+
+    def copier(record):
+        scored.append(record.trial_id)
+        return {"copy_share": 0.9, "dcr_ratio": 0.1}
+
+    assert choose_best([unscored, honest], 0.25, score=copier).trial_id == "honest" and scored == ["unscored"]
+    assert unscored.last["copy_share"] == 0.9  # the score is kept with the record
+    fresh = TrialRecord("unscored", "completed", {}, {"wd_mean": 0.01, "steps": 10}, None)
+    assert choose_best([fresh, honest], 0.25, score=lambda r: {"copy_share": 0.1}).trial_id == "unscored"
+    with pytest.raises(GanTuneError, match="no guard score"):
+        choose_best([TrialRecord("x", "completed", {}, {"wd_mean": 0.01}, None)], 0.25)
+
+
 def test_choose_best_skips_copiers_and_refuses_when_all_copy():
     records = [_record("copier", 0.01, 0.9), _record("honest", 0.05, 0.05), _record("worse", 0.08, 0.02)]
     assert choose_best(records, 0.25).trial_id == "honest"
@@ -27,12 +47,14 @@ def test_choose_best_skips_copiers_and_refuses_when_all_copy():
         choose_best([_record("a", 0.01, 0.9), _record("b", 0.02, 0.5)], 0.25)
 
 
-@pytest.mark.slow
-def test_tuning_run_that_can_collapse_onto_rows_never_exports_a_copier(local_ray, tmp_path):
-    # 8 rows: a GAN with a high learning rate learns to emit (near-)copies of them, which scores
-    # the best WD; a slow one spreads its rows and passes the guard with a worse WD. minmax: the
-    # default quantile decoder puts every trial's rows on the 8 real values (all fail the guard,
-    # see tests/gan/test_fidelity.py), which would void the second precondition.
+@pytest.fixture(scope="module")
+def collapsing_run(local_ray, tmp_path_factory):
+    """A pool-mode run (the default) on 8 rows: a GAN with a high learning rate learns to emit
+    (near-)copies of them, which scores the best WD; a slow one spreads its rows and passes the
+    guard with a worse WD. minmax: the quantile decoder puts every trial's rows on the 8 real
+    values (all fail the guard, see tests/gan/test_fidelity.py), which would void the second
+    precondition."""
+    tmp_path = tmp_path_factory.mktemp("guard")
     rng = np.random.default_rng(0)
     data = tmp_path / "few.csv"
     pd.DataFrame(rng.uniform(0, 10, (8, 3)), columns=list("abc")).to_csv(data, index=False)
@@ -40,11 +62,17 @@ def test_tuning_run_that_can_collapse_onto_rows_never_exports_a_copier(local_ray
     opts = TuneOptions(data=str(data), config={"batch_size": 8}, space=space, epochs=600, eval_every=200, num_samples=6,
                        sampler="random", seed=2, scheduler="none", storage_path=str(tmp_path), name="g", encoding="minmax")
     _, run_dir = run_tuning(opts)
+    assert read_options(run_dir).mode == "pool"
     records = [r for r in collect_trials(run_dir, read_options(run_dir)) if math.isfinite(r.score)]
     lowest_wd = min(records, key=lambda r: r.score)
     assert not passes_guard(lowest_wd.last), "precondition: the lowest-WD trial copies rows"
     assert any(passes_guard(r.last) for r in records), "precondition: some trial passes the guard"
+    return run_dir, records, lowest_wd
 
+
+@pytest.mark.slow
+def test_tuning_run_that_can_collapse_onto_rows_never_exports_a_copier(collapsing_run, tmp_path):
+    run_dir, records, lowest_wd = collapsing_run
     summary = export_run(run_dir, tmp_path / "out")
     assert summary["best_trial"] != lowest_wd.trial_id
     assert summary["guard"]["copy_share"] <= summary["guard"]["max_copy_share"]
@@ -55,8 +83,34 @@ def test_tuning_run_that_can_collapse_onto_rows_never_exports_a_copier(local_ray
 
 
 @pytest.mark.slow
+def test_export_scores_the_exported_model_against_the_guard(collapsing_run, tmp_path, monkeypatch, caplog):
+    """A record whose guard score is wrong (stale: e.g. weights that moved on after it) cannot
+    crown a copier: the export scores the model it would export and passes over one that fails."""
+    import tuning.export
+
+    run_dir, _, lowest_wd = collapsing_run
+    real = tuning.export.collect_trials
+
+    def lying(run_dir, opts):
+        out = real(run_dir, opts)
+        for r in out:
+            if r.trial_id == lowest_wd.trial_id:
+                r.last["copy_share"] = 0.0  # claims to pass
+        return out
+
+    monkeypatch.setattr(tuning.export, "collect_trials", lying)
+    caplog.set_level(logging.INFO, logger="tuning.export")
+    summary = export_run(run_dir, tmp_path / "out")
+    assert f"trial {lowest_wd.trial_id} fails the guard once exported" in caplog.text
+    assert summary["best_trial"] != lowest_wd.trial_id
+    assert summary["guard"]["copy_share"] <= summary["guard"]["max_copy_share"]
+
+
+@pytest.mark.slow
 def test_multi_objective_run_exports_a_pareto_front(local_ray, tmp_path):
-    opts = TuneOptions(epochs=30, eval_every=10, num_samples=4, objective="wd,detect_auc", storage_path=str(tmp_path), name="m")
+    # Per-trial mode (--pack off); pool mode's Pareto front is checked in test_pool.py.
+    opts = TuneOptions(epochs=30, eval_every=10, num_samples=4, objective="wd,detect_auc", storage_path=str(tmp_path), name="m",
+                       pack=None)
     _, run_dir = run_tuning(opts)
     study = load_study(run_dir, "m")
     assert len(study.directions) == 2

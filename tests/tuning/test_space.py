@@ -9,7 +9,8 @@ import pytest
 
 from gan.config import GANConfig
 from gan.errors import GanTuneError
-from tuning.space import DEFAULT_SPACE, SearchSpace, default_batch_choices
+from tuning.options import TuneOptions
+from tuning.space import DEFAULT_SPACE, SearchSpace, default_batch, default_batch_choices
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -31,7 +32,9 @@ def test_default_ranges_contain_the_reference_model():
     assert rng["noise_dim"]["low"] <= ref.noise_dim <= rng["noise_dim"]["high"]
     for net, widths in (("g", ref.g_widths), ("d", ref.d_widths)):
         assert rng[f"{net}_depth"]["low"] <= len(widths) <= rng[f"{net}_depth"]["high"]
-        assert all(rng[f"{net}_width"]["low"] <= w <= rng[f"{net}_width"]["high"] for w in widths)
+        # One width per hidden layer, each from powers of two (shapes a pool packs together).
+        assert all(w in rng[f"{net}_width"]["choices"] for w in widths)
+        assert all(w & (w - 1) == 0 for w in rng[f"{net}_width"]["choices"])
     for name in ("g_lr", "d_lr", "beta1", "beta2"):
         assert rng[name]["low"] <= getattr(ref, name) <= rng[name]["high"], name
 
@@ -39,6 +42,7 @@ def test_default_ranges_contain_the_reference_model():
 def test_sampled_configs_are_valid_and_vary_in_shape():
     configs = _configs(SearchSpace(), 20)
     assert len({c.g_widths for c in configs}) > 5
+    assert any(len(set(c.g_widths)) > 1 for c in configs)  # layers of one network differ
     assert {len(c.d_widths) for c in configs} <= {1, 2, 3}
     assert all(1e-5 <= c.g_lr <= 1e-2 for c in configs)
     # The trial budget is not searched: it comes from the base config.
@@ -89,9 +93,9 @@ def test_space_file_errors_name_the_file(tmp_path):
 @pytest.mark.parametrize("name", ["tpe", "random", "cmaes", "gp"])
 def test_every_sampler_drives_the_space(name):
     # Each --sampler must be constructible (cmaes needs its package) and propose valid configs.
-    from tuning.run import _sampler
+    from tuning.study import make_sampler
 
-    study = optuna.create_study(sampler=_sampler(name, 0))
+    study = optuna.create_study(sampler=make_sampler(name, 0))
     space = SearchSpace()
     for i in range(4):
         trial = study.ask()
@@ -104,24 +108,34 @@ def test_every_sampler_drives_the_space(name):
 
 @pytest.mark.parametrize(
     "n_rows, choices",
-    [(50, [16, 32]), (344, [32, 64, 128, 256]), (50_000, [128, 256, 512, 1024]), (1_000_000, [128, 256, 512, 1024]),
-     (20, [16]), (10, [10])],
+    [(50, [16, 32]), (344, [64, 256]), (2_000, [256, 1024]), (1_000_000, [256, 1024]), (20, [16]), (10, [10])],
 )
 def test_batch_sizes_are_scaled_to_the_table(n_rows, choices):
+    # Per-trial mode searches these; two, so that pool sub-packs (one batch size each) stay few.
     assert default_batch_choices(n_rows) == choices
     assert GANConfig().batch_size in default_batch_choices(50)  # the reference stays reachable
 
 
+@pytest.mark.parametrize("n_rows, batch", [(50, 32), (344, 64), (2_000, 128), (54_000, 1024), (1_000_000, 1024), (20, 16), (10, 8)])
+def test_pool_mode_batch_size_is_one_per_table(n_rows, batch):
+    # Pool mode fixes it: members of a sub-pack share their batch size. 50 rows: the reference.
+    assert default_batch(n_rows) == batch
+
+
 def test_space_with_rows_searches_batch_size_unless_a_file_sets_it():
     configs = _configs(SearchSpace(n_rows=344), 30)
-    assert {c.batch_size for c in configs} == {32, 64, 128, 256}
+    assert {c.batch_size for c in configs} == {64, 256}
     assert {c.batch_size for c in _configs(SearchSpace(), 5)} == {GANConfig().batch_size}  # no rows: not searched
     fixed = _configs(SearchSpace({"batch_size": 64}, n_rows=344), 5)
     assert {c.batch_size for c in fixed} == {64}
+    # Pool mode (search_batch=False): one batch size for the table, unless a file sets choices.
+    assert {c.batch_size for c in _configs(SearchSpace(n_rows=344, search_batch=False), 5)} == {64}
+    chosen = _configs(SearchSpace({"batch_size": {"choices": [16, 32]}}, n_rows=344, search_batch=False), 20)
+    assert {c.batch_size for c in chosen} == {16, 32}
 
 
 def test_tune_budget_is_steps_by_default_or_epochs():
-    from tuning.run import DEFAULT_STEPS, TuneOptions
+    from tuning.run import DEFAULT_STEPS
 
     base = TuneOptions().base_config()
     assert (base.steps, base.eval_every, TuneOptions().budget_attr) == (DEFAULT_STEPS, DEFAULT_STEPS // 10, "steps")
@@ -134,6 +148,39 @@ def test_tune_budget_is_steps_by_default_or_epochs():
         TuneOptions(epochs=5, steps=5).validate()
     with pytest.raises(GanTuneError, match="--steps must be at least 1"):
         TuneOptions(steps=0).validate()
-    # A --config batch size is kept; otherwise the table's size picks the choices.
-    assert "batch_size" not in TuneOptions(config={"batch_size": 16}).search_space(344).params
-    assert TuneOptions().search_space(344).params["batch_size"].choices == (32, 64, 128, 256)
+    # A --config batch size is kept; otherwise the table's size picks it: one size in pool mode
+    # (the default), two choices with --pack off.
+    for pack in ("auto", None):
+        assert "batch_size" not in TuneOptions(config={"batch_size": 16}, pack=pack).search_space(344).params
+    fixed = TuneOptions().search_space(344).params["batch_size"]
+    assert (fixed.kind, fixed.value) == ("fixed", 64)
+    assert TuneOptions(pack=None).search_space(344).params["batch_size"].choices == (64, 256)
+
+
+@pytest.mark.parametrize("value, parsed", [("auto", "auto"), ("AUTO", "auto"), ("off", None), (None, None), ("8", 8), (3, 3)])
+def test_pack_values(value, parsed):
+    from tuning.options import parse_pack
+
+    assert parse_pack(value) == parsed
+    opts = TuneOptions(pack=value)
+    opts.validate()
+    assert opts.mode == ("trial" if parsed is None else "pool")
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "x", 0, 2.5, True])
+def test_bad_pack_values(value):
+    from tuning.options import parse_pack
+
+    with pytest.raises(GanTuneError, match="give a positive integer, auto or off"):
+        parse_pack(value)
+
+
+def test_options_of_earlier_runs_still_read(tmp_path):
+    import dataclasses
+
+    from tuning.options import META_FILE, read_options
+
+    # gantune.json of a run made before the fault-injection hook left TuneOptions.
+    raw = {**dataclasses.asdict(TuneOptions(name="old")), "fail_trials": None}
+    (tmp_path / META_FILE).write_text(json.dumps(raw))
+    assert read_options(tmp_path) == TuneOptions(name="old")

@@ -1,0 +1,455 @@
+"""Pool mode (the default of `gantune tune`): the Ray-free `Pool` and `StudyServer` in-process on
+tiny budgets, then a real Ray run with two pool workers and its export.
+
+Budgets: a few hundred steps of iris-setosa (50 rows, batch 32). Learning rates stay near the
+reference's 2e-4 wherever weights are compared with a lone `gan.train.train` (see WEIGHT_TOL).
+minmax encoding: under the quantile encoding such short runs mostly fail the memorisation guard
+(see tests/gan/test_fidelity.py), which is not what these tests are about.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import math
+import time
+
+import pandas as pd
+import pytest
+import torch
+
+from gan.config import GANConfig, load_config
+from gan.data import load_data
+from gan.io import write_json_atomic
+from gan.train import train
+from tests.helpers import study_trials
+from tuning.export import export_run, scored_config
+from tuning.options import META_FILE, TuneOptions, read_options
+from tuning.pool import RAMP_START, Pool, save_checkpoint
+from tuning.records import pool_records
+from tuning.run import pool_rungs, pool_slots, run_tuning
+from tuning.study import REPORTS_FILE, StudyServer
+
+# A packed member does a lone Trainer's arithmetic, but a (K, out, in) bmm rounds differently
+# from nn.Linear, and GAN dynamics can amplify float rounding: measured in tests/gan/test_packed.py
+# on long runs (a ReLU flip near step 1,500 of the reference run grows to 4e-4, then 0.36 by step
+# 15,625), not here: over these few hundred steps at reference-like learning rates the
+# differences stay near float32 rounding (measured: at most 1.1e-6). 1e-4 leaves room for other BLAS
+# builds; a real mismatch (another batch, noise draw, Adam step or a lost Adam state) moves
+# weights by 1e-3 or more within a few steps.
+WEIGHT_TOL = 1e-4
+# Learning rates around the reference's 2e-4 (the default space goes up to 1e-2, where GAN
+# dynamics amplify rounding fastest).
+CALM = {"g_lr": {"low": 1e-4, "high": 5e-4, "log": True}, "d_lr": {"low": 1e-4, "high": 5e-4, "log": True}}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return load_data("iris-setosa", encoding="minmax")
+
+
+def _opts(tmp_path, **kw) -> TuneOptions:
+    base = dict(steps=270, eval_every=90, encoding="minmax", space=CALM, storage_path=str(tmp_path), name="run")
+    base.update(kw)
+    opts = TuneOptions(**base)
+    opts.validate()
+    return opts
+
+
+class InProcessRun:
+    """A pool-mode run without Ray: gantune.json, one StudyServer, Pool(s) and a checkpoint
+    directory per pool, laid out as a Ray run directory, so `export_run` reads it."""
+
+    def __init__(self, opts: TuneOptions, data, *, rungs=None, sampler: str = "tpe", directions=("minimize",), deadline=None):
+        self.opts, self.data = opts, data
+        self.run_dir = opts.run_dir
+        self.run_dir.mkdir(parents=True)
+        write_json_atomic(self.run_dir / META_FILE, dataclasses.asdict(opts))
+        self.n_rows = len(data.train_idx)
+        self.space = opts.search_space(self.n_rows)
+        self.rungs = pool_rungs(opts, self.n_rows) if rungs is None else rungs
+        self.server = self.new_server(sampler=sampler, directions=directions, deadline=deadline)
+
+    def new_server(self, **kw) -> StudyServer:
+        """A StudyServer over the run's journal (what a --resume'd driver starts)."""
+        kw.setdefault("sampler", "tpe")
+        return StudyServer(self.run_dir, self.opts.name, space=self.space, seed=self.opts.seed, rungs=self.rungs,
+                           num_samples=self.opts.num_samples, **kw)
+
+    def pool(self, name: str = "w0", slots: int = 4, server: StudyServer | None = None, **kw) -> Pool:
+        return Pool(self.data, self.space, server or self.server, slots=slots, rungs=self.rungs, name=name,
+                    objectives=self.opts.objectives[0], detect="detect_auc" in self.opts.objectives[0], **kw)
+
+    def checkpoint(self, pool: Pool) -> None:
+        directory = self.run_dir / pool.name / "checkpoint_000000"
+        directory.mkdir(parents=True, exist_ok=True)
+        save_checkpoint(pool, directory)
+
+    def trials(self) -> list:
+        return study_trials(self.run_dir)
+
+    def records(self) -> dict[int, object]:
+        return {int(r.trial_id): r for r in pool_records(self.run_dir, read_options(self.run_dir))}
+
+    def reports(self) -> list[dict]:
+        with open(self.run_dir / REPORTS_FILE, newline="") as fh:
+            return list(csv.DictReader(fh))
+
+
+def _stop_after(rounds: int):
+    """should_stop for Pool.run: True from the start of round `rounds` + 1."""
+    seen = [0]
+
+    def on_round(pool):
+        seen[0] += 1
+
+    return on_round, lambda: seen[0] >= rounds
+
+
+def _checkpoint_roundtrip(state: dict) -> dict:
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    buf.seek(0)
+    return torch.load(buf, weights_only=False)
+
+
+def _max_diff(a, b) -> float:
+    """Largest difference between two nested structures of tensors (member_state / state dicts)."""
+    if isinstance(a, torch.Tensor):
+        return float((a - b).abs().max()) if a.numel() else 0.0
+    if isinstance(a, dict):
+        assert a.keys() == b.keys()
+        return max([_max_diff(a[k], b[k]) for k in a], default=0.0)
+    if isinstance(a, (list, tuple)):
+        assert len(a) == len(b)
+        return max([_max_diff(x, y) for x, y in zip(a, b)], default=0.0)
+    assert a == b or (isinstance(a, float) and math.isnan(a) and math.isnan(b)), (a, b)
+    return 0.0
+
+
+# -- in-process: one shared run with pruning and refills ----------------------------------------
+@pytest.fixture(scope="module")
+def pruned_run(tmp_path_factory, data):
+    """12 configurations through 4 slots, rungs at 10, 30, 90 of 270 steps (TPE, constant liar)."""
+    opts = _opts(tmp_path_factory.mktemp("pool"), num_samples=12)
+    run = InProcessRun(opts, data)
+    assert run.rungs == [10, 30, 90]
+    pool = run.pool(slots=4)
+    pool.run()
+    run.checkpoint(pool)
+    return run, pool
+
+
+def test_every_configuration_asked_is_told_once(pruned_run):
+    run, pool = pruned_run
+    trials = run.trials()
+    assert [t.number for t in trials] == list(range(12))  # num_samples asked, no more
+    assert run.server.ask("w0") is None and run.server.progress()["asked"] == 12
+    assert {t.state.name for t in trials} <= {"COMPLETE", "PRUNED"}  # nothing left RUNNING
+    assert not pool.live and not run.server.trials
+    assert pool.stats.told == 12 and pool.stats.completed + pool.stats.pruned == 12
+
+
+def test_members_are_pruned_by_the_shared_pruner_at_the_rungs(pruned_run):
+    run, _ = pruned_run
+    trials = run.trials()
+    pruned = [t for t in trials if t.state.name == "PRUNED"]
+    complete = [t for t in trials if t.state.name == "COMPLETE"]
+    assert pruned and complete, [t.state.name for t in trials]
+    for t in pruned:
+        # Optuna's pruner decided from the values reported at the rungs, which the study keeps.
+        assert t.intermediate_values and max(t.intermediate_values) in run.rungs, t.intermediate_values
+        assert set(run.rungs[: run.rungs.index(max(t.intermediate_values)) + 1]) <= set(t.intermediate_values)
+        assert t.user_attrs["record"]["steps"] == max(t.intermediate_values)
+    for t in complete:
+        assert {10, 30, 90, 180} <= set(t.intermediate_values) and t.user_attrs["record"]["steps"] == 270
+        assert math.isfinite(t.value) and t.value == t.user_attrs["record"]["wd_mean"]
+
+
+def test_reports_csv_has_a_line_per_report(pruned_run):
+    run, _ = pruned_run
+    rows = run.reports()
+    by_number: dict[int, list[int]] = {}
+    for row in rows:
+        by_number.setdefault(int(row["number"]), []).append(int(row["steps"]))
+    for t in run.trials():
+        # Every intermediate report, plus the final score a completed member is told with.
+        expected = sorted(t.intermediate_values) + ([270] if t.state.name == "COMPLETE" else [])
+        assert sorted(by_number[t.number]) == expected, t.number
+    assert len(rows) == sum(len(v) for v in by_number.values())
+    assert {row["pool"] for row in rows} == {"w0"}
+    assert [float(r["time"]) for r in rows] == sorted(float(r["time"]) for r in rows)
+
+
+def test_refilled_member_ends_with_the_weights_of_its_exported_config(pruned_run, data):
+    run, pool = pruned_run
+    records = run.records()
+    # Members 4.. were asked only once earlier members had been told (4 slots): they joined
+    # packs others were training in, or packs rebuilt wider for them.
+    refilled = [(n, best) for _, n, best in pool.best_members if n >= 4]
+    assert refilled, [n for _, n, _ in pool.best_members]
+    for number, best in refilled[:2]:
+        record = records[number]
+        config = scored_config(run.space, record, run.n_rows)
+        assert config.steps == best["steps"] == record.last["steps"]
+        assert config.batch_size == 32 and config.g_lr == best["params"]["g_lr"]
+        lone = train(config, data, device="cpu")
+        assert _max_diff(best["G"], lone.generator.state_dict()) < WEIGHT_TOL
+        assert lone.metrics["wd_mean"] == pytest.approx(record.score, abs=1e-3)
+
+
+def test_same_seed_proposes_the_same_configurations(tmp_path, data):
+    proposals = []
+    for name, seed in (("a", 7), ("b", 7), ("c", 8)):
+        run = InProcessRun(_opts(tmp_path, name=name, seed=seed, num_samples=5, steps=60, eval_every=30), data)
+        run.pool(slots=2).run()
+        proposals.append([t.params for t in run.trials()])
+    assert proposals[0] == proposals[1] != proposals[2]
+    assert len({json.dumps(p, sort_keys=True) for p in proposals[0]}) == 5
+
+
+def test_rungs_and_slots():
+    # Successive halving at 1/27, 1/9 and 1/3 of the budget; none without ASHA or with two objectives.
+    assert pool_rungs(TuneOptions(), 50) == [185, 555, 1665]
+    assert pool_rungs(TuneOptions(epochs=270), 50) == [16, 48, 144]  # 422 steps at batch 32
+    assert pool_rungs(TuneOptions(scheduler="none"), 50) == []
+    assert pool_rungs(TuneOptions(objective="wd,dcr_ratio"), 50) == []
+    # --pack auto: a share of --num-samples per worker, at most 64 per CPU worker.
+    assert pool_slots(TuneOptions(num_samples=20), workers=2) == 10
+    assert pool_slots(TuneOptions(num_samples=1000), workers=2) == 64
+    assert pool_slots(TuneOptions(num_samples=5000, gpus_per_trial=1), workers=1) == 1024
+    assert pool_slots(TuneOptions(pack=8, num_samples=3), workers=2) == 3 and pool_slots(TuneOptions(pack=8), workers=2) == 8
+    assert RAMP_START <= 64
+
+
+# -- in-process: checkpoints -------------------------------------------------------------------
+@pytest.mark.parametrize("restart", ["worker", "driver"])
+def test_state_and_restore_continue_members_exactly_under_new_numbers(tmp_path, data, restart):
+    """A worker restarted by Ray (same study server) or a --resume'd driver (a new server over the
+    journal): members continue exactly (weights, Adam moments, streams), under new trial numbers;
+    the old ones are FAIL; a member asked after the checkpoint is told FAIL and asked again."""
+    opts = _opts(tmp_path, steps=600, eval_every=600, num_samples=5)
+    # The pool scores at step 100; the server prunes nobody, so all three members stay live.
+    run = InProcessRun(opts, data, rungs=[])
+    pool = run.pool(slots=3)
+    pool.rungs = [100]
+    on_round, stop = _stop_after(2)  # round 1: to step 100 (scored); round 2: 256 more (mid-interval)
+    pool.run(on_round, should_stop=stop)
+    assert sorted(pool.live) == [0, 1, 2]
+    steps = {n: live.pack.members[live.pack._slot(n)].steps for n, live in pool.live.items()}
+    assert set(steps.values()) == {356}
+    state = _checkpoint_roundtrip(pool.state())
+    held = [m["number"] for m in state["members"]]
+    # A member asked after the checkpoint: lost with the worker (or with the driver).
+    late, _ = run.server.ask("w0")
+
+    if restart == "worker":
+        server = run.server
+        assert server.release_pool("w0", held) == 1
+    else:
+        server = run.new_server()
+        assert server.release(held) == 1
+    restored = run.pool(slots=3, server=server)
+    restored.restore(state)
+    by_old = {t.user_attrs["resumed_from"]: t.number for t in run.trials() if "resumed_from" in t.user_attrs}
+    assert sorted(by_old) == [0, 1, 2] and sorted(restored.live) == sorted(by_old.values())
+    trials = {t.number: t for t in run.trials()}
+    assert [trials[n].state.name for n in (0, 1, 2, late)] == ["FAIL"] * 4
+    records = run.records()
+    assert [records[n].status for n in (0, 1, 2)] == ["resumed"] * 3 and records[late].status == "errored"
+    for old, new in by_old.items():
+        assert trials[new].state.name == "RUNNING" and trials[new].params == trials[old].params
+        # Its scores so far reported again under the new number: the pruner still knows them.
+        assert set(trials[old].intermediate_values) == {100}
+        assert trials[new].intermediate_values == trials[old].intermediate_values
+        assert restored.live[new].params == pool.live[old].params
+
+    # N more steps: the restored members equal the uninterrupted pool's (no client calls here).
+    for p in (pool, restored):
+        for pack in p.packs:
+            pack.run_steps(150)
+    for old, new in by_old.items():
+        mine = restored.live[new].pack.member_state(new)
+        theirs = pool.live[old].pack.member_state(old)
+        assert _max_diff(mine["stream"], theirs["stream"]) == 0  # rows, noise: the same draws
+        assert _max_diff(mine["G"], theirs["G"]) < 1e-6 and _max_diff(mine["D"], theirs["D"]) < 1e-6
+
+    # The restored pool finishes the run: every configuration told, nothing RUNNING, and the
+    # study holds num_samples configurations that were not lost.
+    restored.run()
+    states = [t.state.name for t in run.trials()]
+    assert "RUNNING" not in states and len(states) - states.count("FAIL") == opts.num_samples, states
+    # A new driver's sampler does not propose the first driver's configurations again.
+    told = [json.dumps(t.params, sort_keys=True) for t in run.trials() if t.state.name != "FAIL"]
+    assert len(set(told)) == len(told)
+
+
+def test_member_told_its_end_after_the_checkpoint_is_not_trained_again(tmp_path, data):
+    opts = _opts(tmp_path, steps=300, eval_every=100, num_samples=2)
+    run = InProcessRun(opts, data, rungs=[])
+    pool = run.pool(slots=2)
+    on_round, stop = _stop_after(1)
+    pool.run(on_round, should_stop=stop)
+    state = _checkpoint_roundtrip(pool.state())
+    pool.run()  # both complete after the checkpoint; then the worker dies
+    assert [t.state.name for t in run.trials()] == ["COMPLETE", "COMPLETE"]
+    assert run.server.release_pool("w0", [m["number"] for m in state["members"]]) == 0
+    restored = run.pool(slots=2)
+    restored.restore(state)
+    assert not restored.live
+    restored.run()
+    assert [t.state.name for t in run.trials()] == ["COMPLETE", "COMPLETE"]
+
+
+# -- in-process: faults ------------------------------------------------------------------------
+def test_diverged_and_errored_members_are_told_the_worst_value_and_their_slots_refilled(tmp_path, data):
+    # g_lr 1e20: non-finite within a few steps. batch 4096 > 50 rows: the pool cannot train it.
+    space = {**CALM, "g_lr": {"choices": [2e-4, 1e20]}, "batch_size": {"choices": [32, 4096]}}
+    opts = _opts(tmp_path, steps=200, eval_every=100, num_samples=8, space=space, sampler="random", seed=3)
+    run = InProcessRun(opts, data, rungs=[], sampler="random")
+    pool = run.pool(slots=2)
+    pool.run()
+    trials = run.trials()
+    records = run.records()
+    assert len(trials) == 8 and {t.state.name for t in trials} == {"COMPLETE"}
+    bad = {n: r for n, r in records.items() if r.status in ("diverged", "errored")}
+    statuses = {r.status for r in bad.values()}
+    assert statuses == {"diverged", "errored"}, {n: (r.status, r.params) for n, r in records.items()}
+    for n, r in bad.items():
+        assert trials[n].value == math.inf and not math.isfinite(r.score)
+        if r.status == "diverged":
+            assert r.params["g_lr"] == 1e20 and r.params["batch_size"] == 32
+        else:
+            assert r.params["batch_size"] == 4096 and "4096" in r.error
+    # Two slots, eight configurations: every bad member's slot went to a later proposal.
+    assert max(records) > min(bad) and pool.stats.diverged == sum(r.status == "diverged" for r in bad.values())
+    healthy = [r for r in records.values() if r.status == "completed"]
+    assert healthy and all((r.params["g_lr"], r.params["batch_size"]) == (2e-4, 32) for r in healthy)
+    # The export crowns a healthy member, never a bad one.
+    run.checkpoint(pool)
+    summary = export_run(run.run_dir, tmp_path / "out")
+    assert records[int(summary["best_trial"])].status == "completed" and math.isfinite(summary["wd_mean"])
+
+
+# -- in-process: the time budget ---------------------------------------------------------------
+def test_server_past_its_deadline_proposes_nothing(tmp_path, data):
+    run = InProcessRun(_opts(tmp_path, num_samples=5), data, deadline=time.time() - 1)
+    assert run.server.out_of_time() and run.server.ask("w0") is None
+    pool = run.pool()
+    pool.run()
+    assert pool.exhausted and not pool.live and run.trials() == []
+
+
+def test_cut_at_the_deadline_tells_every_live_member(tmp_path, data):
+    opts = _opts(tmp_path, steps=600, eval_every=600, num_samples=20)
+    run = InProcessRun(opts, data, rungs=[])
+    pool = run.pool(slots=3)
+    pool.rungs = [100]  # scored at step 100, then cut mid-interval
+
+    def on_round(p):
+        if max(m.steps for pack in p.packs for m in pack.members) >= 300:
+            run.server.deadline = time.time() - 1  # the run's time budget ends
+
+    pool.run(on_round, should_stop=run.server.out_of_time)
+    assert sorted(pool.live) == [0, 1, 2]
+    assert run.server.ask("w0") is None  # past the deadline: no more proposals
+    pool.cut()
+    trials, records = run.trials(), run.records()
+    assert not pool.live and [t.state.name for t in trials] == ["PRUNED"] * 3
+    for t in trials:
+        r = records[t.number]
+        # Told at its last score (step 100), not where the cut found its weights (step 356).
+        assert r.status == "cut by the time budget" and r.last["steps"] == 100 == max(t.intermediate_values)
+        assert scored_config(run.space, r, run.n_rows).steps == 100
+    # Weights past their score are not kept for the export (it retrains to the scored step).
+    assert pool.best_members == []
+
+
+def test_cut_before_a_first_score_fails_the_member(tmp_path, data):
+    run = InProcessRun(_opts(tmp_path, num_samples=2), data, rungs=[])
+    pool = run.pool(slots=2)
+    pool.run(should_stop=lambda: True)
+    assert sorted(pool.live) == [0, 1]
+    pool.cut()
+    assert [t.state.name for t in run.trials()] == ["FAIL", "FAIL"]
+    assert {r.status for r in run.records().values()} == {"cut before its first score"}
+
+
+def test_trials_left_by_a_worker_that_ended_are_closed(tmp_path, data):
+    run = InProcessRun(_opts(tmp_path, num_samples=3), data, rungs=[])
+    run.pool(slots=3).refill()  # a worker that asked, then ended without telling (no checkpoint to resume)
+    assert [t.state.name for t in run.trials()] == ["RUNNING"] * 3
+    assert run.server.close_orphans() == 3
+    assert [t.state.name for t in run.trials()] == ["FAIL"] * 3 and not run.server.trials
+    assert {(r.status, r.error) for r in run.records().values()} == {("errored", "its pool worker ended without telling it")}
+
+
+# -- in-process: multi-objective ---------------------------------------------------------------
+def test_multi_objective_pool_prunes_nothing_and_exports_a_pareto_front(tmp_path, data):
+    opts = _opts(tmp_path, num_samples=4, objective="wd,detect_auc")
+    assert pool_rungs(opts, len(data.train_idx)) == []
+    # Rungs given anyway: the server of a multi-objective study must not prune (Optuna's
+    # pruners judge one value); members are scored there and go on.
+    run = InProcessRun(opts, data, rungs=[10, 30, 90], directions=("minimize", "minimize"))
+    pool = run.pool(slots=2)
+    pool.run()
+    run.checkpoint(pool)
+    trials = run.trials()
+    assert len(trials) == 4 and {t.state.name for t in trials} == {"COMPLETE"}
+    assert all(len(t.values) == 2 and 0.0 <= t.values[1] <= 1.0 for t in trials)
+    summary = export_run(run.run_dir, tmp_path / "out")
+    front = pd.read_csv(tmp_path / "out" / "pareto_front.csv")
+    assert 1 <= len(front) <= 4 and {"wd_mean", "detect_auc", "optuna_trial"} <= set(front.columns)
+    assert set(front["optuna_trial"]) <= {t.number for t in trials}
+    assert (tmp_path / "out" / "report" / "pareto_front.png").is_file()
+    assert summary["report"]["pareto_front_csv"] == "../pareto_front.csv"
+
+
+# -- Ray: two pool workers, one study, an export that retrains ---------------------------------
+@pytest.mark.slow
+def test_pool_run_on_ray_exports_a_best_that_retrains_to_its_score(local_ray, tmp_path):
+    # --pack auto (the default): two workers of 8 / 2 = 4 slots, no pruning: a worker holds its 4
+    # members until they finish (1,500 steps), long past the other worker's start-up, so both
+    # train members whatever the start-up order.
+    opts = TuneOptions(steps=1500, eval_every=500, num_samples=8, max_concurrent=2, scheduler="none",
+                       encoding="minmax", space=CALM, storage_path=str(tmp_path), name="ray")
+    assert opts.pack == "auto"
+    results, run_dir = run_tuning(opts)
+    assert len(results) == 2 and not results.errors
+    assert read_options(run_dir).mode == "pool"
+    trials = study_trials(run_dir)
+    assert len(trials) == 8 and {t.state.name for t in trials} == {"COMPLETE"}
+    records = pool_records(run_dir, read_options(run_dir))
+    pools = {r.last["pool"] for r in records}
+    assert pools == {p.name for p in run_dir.iterdir() if (p / "result.json").is_file()} and len(pools) == 2
+    assert len({r.last["node_id"] for r in records}) == 1  # one machine
+
+    out = tmp_path / "export"
+    summary = export_run(run_dir, out)
+    for name in ("best_config.json", "best_config.yaml", "trials.csv", "summary.json",
+                 "model/generator.pt", "report/histograms.png", "report/optimization_history.png"):
+        assert (out / name).is_file(), name
+    raw = json.loads((out / "best_config.json").read_text())
+    assert set(raw) == set(GANConfig.field_names())
+    table = pd.read_csv(out / "trials.csv")
+    assert len(table) == 8 and set(table["batch_size"]) == {32}
+    best = next(r for r in records if r.trial_id == summary["best_trial"])
+    assert best.checkpoint is not None  # loaded from the worker's checkpoint, not retrained
+    config = load_config(out / "best_config.json")
+    assert config.steps == best.last["steps"] == 1500
+    # `gantune train --config best_config.json` retrains the exported model: the tolerance is
+    # WEIGHT_TOL's (packed vs lone float rounding), seen through the score.
+    retrained = train(config, load_data("iris-setosa", encoding="minmax"), device="cpu")
+    exported = json.loads((out / "summary.json").read_text())
+    assert retrained.metrics["wd_mean"] == pytest.approx(exported["wd_mean"], abs=1e-3)
+    assert exported["wd_mean"] == pytest.approx(best.score, abs=1e-5)
