@@ -41,6 +41,9 @@ class StudySearcher(Searcher):
         if self._server is None:
             directions = ["minimize" if m == "min" else "maximize" for m in self._modes]
             self._server = StudyServer(**self._kwargs, directions=directions)
+            # A --resume: configurations asked for Ray trials that Ray's last snapshot does not
+            # hold will never be told. Fail them so none stays RUNNING, and ask their budget again.
+            self._server.release([n for t, n in self._numbers.items() if t not in self._told])
         return self._server
 
     def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:

@@ -240,6 +240,10 @@ class StudyServer:
 
         trial = self.trials.pop(number, None)
         self.owner.pop(number, None)
+        if trial is None and any(t.number == number and t.state.is_finished() for t in self.study.get_trials(deepcopy=False)):
+            # Told already: a per-trial --resume re-runs a Ray trial that finished after Ray's
+            # last snapshot, and it ends again. The first tell stands.
+            return
         if trial is not None and record:
             merged = {**trial.user_attrs.get("record", {}), **record}
             trial.set_user_attr("record", merged)

@@ -60,9 +60,7 @@ def space_files(tmp_path):
 @pytest.mark.parametrize(
     "args, needles",
     [
-        # Not run: it would start a full default run (the bug makes it 20 configurations).
-        pytest.param(["--num-samples", "0"], ["--num-samples must be at least 1"], marks=pytest.mark.xfail(
-            run=False, reason="tuning/commands.py turns --num-samples 0 into the default 20 (`args.num_samples or ...`)")),
+        (["--num-samples", "0"], ["--num-samples must be at least 1"]),
         (["--num-samples", "-3"], ["--num-samples must be at least 1"]),
         (["--sampler", "bayes"], ["--sampler 'bayes' is unknown", "tpe"]),
         (["--scheduler", "hyperband"], ["--scheduler 'hyperband' is unknown"]),
