@@ -8,6 +8,7 @@ subprocess for the process boundary (exit status, no traceback).
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from types import SimpleNamespace
 
 import pytest
@@ -57,32 +58,41 @@ def space_files(tmp_path):
     return {"typo": typo, "inverted": inverted, "garbage": garbage, "mixed": mixed, "wgan": wgan}
 
 
-@pytest.mark.parametrize(
-    "args, needles",
-    [
-        (["--num-samples", "0"], ["--num-samples must be at least 1"]),
-        (["--num-samples", "-3"], ["--num-samples must be at least 1"]),
-        (["--sampler", "bayes"], ["--sampler 'bayes' is unknown", "tpe"]),
-        (["--scheduler", "hyperband"], ["--scheduler 'hyperband' is unknown"]),
-        (["--objective", "wd,fun"], ["--objective 'wd,fun' is unknown", "wd,detect_auc"]),
-        (["--max-copy-share", "2"], ["--max-copy-share must be in [0, 1]"]),
-        (["--gpus-per-trial", "1"], ["--gpus-per-trial 1", "GPU"]),
-        (["--cpus-per-trial", "512"], ["--cpus-per-trial 512", "lower --cpus-per-trial"]),
-        (["--space", "{typo}"], ["unknown parameter(s) g_lrr"]),
-        (["--space", "{inverted}"], ["d_lr: inverted range"]),
-        (["--space", "{garbage}"], ["garbage.yaml"]),
-        (["--space", "missing.yaml"], ["missing.yaml: file not found"]),
-        (["--data", "no/such.csv"], ["no such file"]),
-        (["--config", "{typo}"], ["unknown GANConfig field(s) g_lrr"]),
-        (["--steps", "0"], ["--steps must be at least 1"]),
-        (["--metadata", "missing.yaml"], ["missing.yaml: file not found"]),
-        (["--data", "{mixed}"], ["'dose'", "--na-values 'unknown'"]),
-        (["--space", "{wgan}"], ["loss wgan-gp", "pool mode", "--pack off"]),
-        (["--config", "{wgan}"], ["loss must be one of"]),
-    ],
-)
-def test_tune_rejects_bad_input_before_starting(tmp_path, space_files, gantune, args, needles):
-    args = [a.format(**space_files) for a in args]
+@dataclass
+class Case:
+    id: str
+    args: list[str]
+    needles: list[str]
+
+
+# One row per bad input: the flags (placeholders name the files of `space_files`) and what the
+# one error line must contain. docs/reliability.py lists these rows.
+CASES = [
+    Case("num-samples-0", ["--num-samples", "0"], ["--num-samples must be at least 1"]),
+    Case("num-samples-negative", ["--num-samples", "-3"], ["--num-samples must be at least 1"]),
+    Case("unknown-sampler", ["--sampler", "bayes"], ["--sampler 'bayes' is unknown", "tpe"]),
+    Case("unknown-scheduler", ["--scheduler", "hyperband"], ["--scheduler 'hyperband' is unknown"]),
+    Case("unknown-objective", ["--objective", "wd,fun"], ["--objective 'wd,fun' is unknown", "wd,detect_auc"]),
+    Case("copy-share-out-of-range", ["--max-copy-share", "2"], ["--max-copy-share must be in [0, 1]"]),
+    Case("gpus-without-a-gpu", ["--gpus-per-trial", "1"], ["--gpus-per-trial 1", "GPU"]),
+    Case("more-cpus-than-the-machine", ["--cpus-per-trial", "512"], ["--cpus-per-trial 512", "lower --cpus-per-trial"]),
+    Case("space-unknown-parameter", ["--space", "{typo}"], ["unknown parameter(s) g_lrr"]),
+    Case("space-inverted-range", ["--space", "{inverted}"], ["d_lr: inverted range"]),
+    Case("space-binary-garbage", ["--space", "{garbage}"], ["garbage.yaml"]),
+    Case("space-file-missing", ["--space", "missing.yaml"], ["missing.yaml: file not found"]),
+    Case("data-file-missing", ["--data", "no/such.csv"], ["no such file"]),
+    Case("config-unknown-field", ["--config", "{typo}"], ["unknown GANConfig field(s) g_lrr"]),
+    Case("steps-0", ["--steps", "0"], ["--steps must be at least 1"]),
+    Case("metadata-file-missing", ["--metadata", "missing.yaml"], ["missing.yaml: file not found"]),
+    Case("data-numbers-and-words", ["--data", "{mixed}"], ["'dose'", "--na-values 'unknown'"]),
+    Case("pool-mode-wgan-gp", ["--space", "{wgan}"], ["loss wgan-gp", "pool mode", "--pack off"]),
+    Case("config-loss-not-a-choice", ["--config", "{wgan}"], ["loss must be one of"]),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_tune_rejects_bad_input_before_starting(tmp_path, space_files, gantune, case):
+    args, needles = [a.format(**space_files) for a in case.args], case.needles
     proc = gantune("tune", *args, "--storage-path", str(tmp_path / "runs"), "--name", "x")
     _check_one_line_error(proc, *needles)
     assert not (tmp_path / "runs" / "x").exists()

@@ -60,7 +60,11 @@ TRIAL_ARGS = ["--pack", "off", "--num-samples", "4", "--steps", "1600", "--max-c
 
 
 def test_killed_trial_run_resumes_and_keeps_finished_trials(tmp_path):
-    """Per-trial mode: SIGKILL of the driver and its Ray (a user's Ctrl-C is the pool test's)."""
+    """Fault: the driver and its Ray are SIGKILLed mid-run in per-trial mode (`--pack off`).
+    `gantune tune` without `--resume` then refuses to overwrite the run; `--resume` keeps the
+    finished trials (no result line or checkpoint is rewritten), reruns the unfinished ones, asks
+    again a configuration whose Ray trial the last snapshot lost, and exports; every configuration
+    is told once and no Optuna trial stays RUNNING."""
     (tmp_path / "space.yaml").write_text(SMALL_SPACE)
     args = [a.format(space=tmp_path / "space.yaml") for a in TRIAL_ARGS]
     run_dir, log = tmp_path / "r", tmp_path / "first.log"
@@ -103,14 +107,20 @@ def _told_once(trials) -> None:
 
 
 def test_interrupted_pool_run_resumes_twice(tmp_path):
-    """Pool mode, one worker of 2 slots, 6 configurations finishing two by two:
+    """Fault: a pool run is interrupted twice, first by Ctrl-C before any pool checkpoint, then by
+    SIGKILL of the driver and Ray once a checkpoint holds scored members. Each `--resume` keeps the
+    finished configurations; members with no checkpoint are told FAIL and their budget asked again;
+    members in a checkpoint continue from it (weights, Adam state, batch streams) under new Optuna
+    numbers with their scores so far. The run ends with every configuration told once and nothing
+    RUNNING.
+
+    Pool mode, one worker of 2 slots, 6 configurations finishing two by two:
 
     1. Ctrl-C before any pool checkpoint: on --resume the worker starts over; the members it was
        training are told FAIL and their budget is asked again; finished ones are kept.
     2. That resumed run (checkpointing every round) is SIGKILLed, driver and Ray, once a pool
        checkpoint holds scored members: the next --resume continues them from it under new
-       Optuna numbers (the old ones FAIL), with their scores so far.
-    """
+       Optuna numbers (the old ones FAIL), with their scores so far."""
     (tmp_path / "space.yaml").write_text(SMALL_SPACE)
     args = ["--num-samples", "6", "--steps", "3000", "--pack", "2", "--max-concurrent", "1", "--scheduler", "none",
             "--seed", "3", "--space", str(tmp_path / "space.yaml"), "--storage-path", str(tmp_path), "--name", "p"]

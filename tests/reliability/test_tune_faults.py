@@ -30,8 +30,12 @@ WEIGHT_TOL = 1e-4
 
 
 def test_diverged_and_errored_trials_are_recorded_and_skipped(local_ray, tmp_path, monkeypatch):
-    """Per-trial mode (--pack off): g_lr 1e20 makes a trial's loss non-finite at once; one trial
-    of g_lr 2e-4 raises at epoch 20 on every try, after reporting a finite score at epoch 10."""
+    """Fault: in per-trial mode a configuration diverges (non-finite loss) and another raises on
+    every try. Both are recorded with their status and error in trials.csv, Optuna is told the worst
+    value for each (nothing RUNNING), the run goes on, and the export crowns a healthy trial.
+
+    g_lr 1e20 makes a trial's loss non-finite at once; one trial of g_lr 2e-4 raises at epoch 20
+    on every try, after reporting a finite score at epoch 10."""
     marker = tmp_path / "failing-trial"
     monkeypatch.setattr("tuning.trainable.gan_trainable", failing_trial(20, marker, when=lambda params: params["g_lr"] == 2e-4))
     space = {"g_lr": {"choices": [2e-4, 1e20]}}
@@ -69,6 +73,9 @@ def test_diverged_and_errored_trials_are_recorded_and_skipped(local_ray, tmp_pat
 
 
 def test_export_refuses_when_no_trial_is_healthy(local_ray, tmp_path):
+    """Fault: every configuration of a pool run diverges. The run ends (each told the worst value),
+    and the export refuses with one line, "no trial has a finite wd_mean", writing no output
+    directory."""
     # Pool mode (the default): every member diverges, is told the worst value, and the run ends.
     opts = TuneOptions(steps=60, num_samples=2, space={"g_lr": 1e20}, storage_path=str(tmp_path), name="d")
     _, run_dir = run_tuning(opts)
@@ -83,9 +90,10 @@ def test_export_refuses_when_no_trial_is_healthy(local_ray, tmp_path):
 
 
 def test_killed_pool_worker_restarts_from_its_last_checkpoint(local_ray, tmp_path, monkeypatch):
-    """A pool worker's process is SIGKILLed after its second checkpoint; Ray restarts it from
-    that checkpoint: its members continue with their weights, Adam state and streams under new
-    Optuna numbers (the old ones FAIL), and the run tells every configuration once."""
+    """Fault: a pool worker's process is SIGKILLed after its second checkpoint. Ray restarts it
+    from that checkpoint: its members continue with their weights, Adam state and streams under new
+    Optuna numbers (the old ones FAIL), each ends where a lone trainer of its configuration would
+    (to 1e-4), and the run tells every configuration once."""
     marker = tmp_path / "killed.txt"
     monkeypatch.setattr("tuning.pool.pool_trainable", pool_worker_killed_after(2, marker))
     # One worker, 3 slots, 6 configurations of 900 steps scored every 300: round 1 trains 256

@@ -31,6 +31,10 @@ def three_node_cluster():
 
 
 def test_killed_worker_node_loses_nothing_but_the_members_in_flight(three_node_cluster, tmp_path):
+    """Fault: a worker node of a three-node loopback cluster is killed while its pool worker trains
+    members. The run does not stop: the lost members are told FAIL ("lost with pool worker ...")
+    and asked again, the pool worker is restarted on a surviving node, all 6 configurations are
+    completed once, and the export is the best healthy configuration of the run."""
     cluster, workers = three_node_cluster
     victim = workers[0]
     run_dir, log = tmp_path / "w", tmp_path / "tune.log"

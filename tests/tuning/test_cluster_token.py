@@ -169,6 +169,10 @@ def token_head(tmp_path):
 
 
 def test_token_auth_refuses_strangers_and_tune_uses_both_nodes(token_head, tmp_path):
+    """Fault: a worker node and a driver without the head's token try to join a token-authenticated
+    Ray 2.60 cluster. Both are refused (the driver with one line naming RAY_AUTH_MODE=token and
+    RAY_AUTH_TOKEN, leaving no run directory); a worker given the token joins, and a run trains pool
+    workers on both nodes that share one study."""
     address, token, homes, start_node = token_head
     deadline = time.monotonic() + 90
 

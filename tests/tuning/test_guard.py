@@ -72,6 +72,9 @@ def collapsing_run(local_ray, tmp_path_factory):
 
 @pytest.mark.slow
 def test_tuning_run_that_can_collapse_onto_rows_never_exports_a_copier(collapsing_run, tmp_path):
+    """Fault: on an 8-row table the lowest-WD configuration memorises rows. The export passes over
+    it for the best configuration that passes the memorisation guard, and the exported model's own
+    metrics.json says it passes."""
     run_dir, records, lowest_wd = collapsing_run
     summary = export_run(run_dir, tmp_path / "out")
     assert summary["best_trial"] != lowest_wd.trial_id
@@ -84,8 +87,9 @@ def test_tuning_run_that_can_collapse_onto_rows_never_exports_a_copier(collapsin
 
 @pytest.mark.slow
 def test_export_scores_the_exported_model_against_the_guard(collapsing_run, tmp_path, monkeypatch, caplog):
-    """A record whose guard score is wrong (stale: e.g. weights that moved on after it) cannot
-    crown a copier: the export scores the model it would export and passes over one that fails."""
+    """Fault: a trial's recorded guard score is wrong (stale, e.g. weights that moved on after it)
+    and claims a copier passes. The export scores the model it would export, logs that the trial
+    fails the guard once exported, and passes over it."""
     import tuning.export
 
     run_dir, _, lowest_wd = collapsing_run

@@ -313,6 +313,9 @@ def test_member_told_its_end_after_the_checkpoint_is_not_trained_again(tmp_path,
 
 # -- in-process: faults ------------------------------------------------------------------------
 def test_diverged_and_errored_members_are_told_the_worst_value_and_their_slots_refilled(tmp_path, data):
+    """Fault: inside a pool, members diverge (g_lr 1e20) or cannot be trained (batch 4096 on 50
+    rows). Each is told the worst value with its status and error, its slot goes to a new
+    proposal, the worker goes on, and the export crowns a healthy member."""
     # g_lr 1e20: non-finite within a few steps. batch 4096 > 50 rows: the pool cannot train it.
     space = {**CALM, "g_lr": {"choices": [2e-4, 1e20]}, "batch_size": {"choices": [32, 4096]}}
     opts = _opts(tmp_path, steps=200, eval_every=100, num_samples=8, space=space, sampler="random", seed=3)
@@ -351,6 +354,9 @@ def test_server_past_its_deadline_proposes_nothing(tmp_path, data):
 
 
 def test_cut_at_the_deadline_tells_every_live_member(tmp_path, data):
+    """Fault: `--time-budget` ends mid-round. Every live member is told PRUNED at its last score
+    (not where the cut found its weights), no new configuration is proposed, and weights past
+    their score are not kept: the export retrains to the scored step."""
     opts = _opts(tmp_path, steps=600, eval_every=600, num_samples=20)
     run = InProcessRun(opts, data, rungs=[])
     pool = run.pool(slots=3)
@@ -376,6 +382,8 @@ def test_cut_at_the_deadline_tells_every_live_member(tmp_path, data):
 
 
 def test_cut_before_a_first_score_fails_the_member(tmp_path, data):
+    """Fault: `--time-budget` ends before a member's first score. It is told FAIL with status "cut
+    before its first score", never a made-up score."""
     run = InProcessRun(_opts(tmp_path, num_samples=2), data, rungs=[])
     pool = run.pool(slots=2)
     pool.run(should_stop=lambda: True)
@@ -386,6 +394,9 @@ def test_cut_before_a_first_score_fails_the_member(tmp_path, data):
 
 
 def test_trials_left_by_a_worker_that_ended_are_closed(tmp_path, data):
+    """Fault: a pool worker asks for configurations and ends without telling them (and without a
+    checkpoint to resume). The run's end closes them as FAIL with the error "its pool worker ended
+    without telling it"; none stays RUNNING."""
     run = InProcessRun(_opts(tmp_path, num_samples=3), data, rungs=[])
     run.pool(slots=3).refill()  # a worker that asked, then ended without telling (no checkpoint to resume)
     assert [t.state.name for t in run.trials()] == ["RUNNING"] * 3

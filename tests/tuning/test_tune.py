@@ -83,8 +83,8 @@ def test_same_seed_proposes_the_same_configurations(local_ray, tmp_path):
 
 
 def test_study_journal_recovers_from_a_killed_driver(tmp_path):
-    """What SIGKILL can leave in the study journal: a stale lock and a torn last line. The
-    driver's repair (run on --resume) clears both, and the trials written before stay intact."""
+    """Fault: SIGKILL leaves a stale lock and a torn last line in the Optuna study journal. The
+    driver's repair (run on `--resume`) clears both, and the trials written before stay intact."""
     study = optuna.create_study(study_name="run", storage=study_storage(tmp_path))
     study.add_trial(optuna.trial.create_trial(params={"x": 1.0}, distributions={"x": optuna.distributions.FloatDistribution(0, 2)}, value=0.5))
     log_file = tmp_path / STUDY_FILE
