@@ -36,10 +36,11 @@ Tools (each fit and sample timed; one that fails gets its one-line error in the 
 Scores
     SDMetrics QualityReport (overall, Column Shapes, Column Pair Trends) with the SDV-detected
     metadata as a dict (what sdv.evaluation.evaluate_quality does). When generated rows lack some
-    of the real columns (gantune models numeric columns only today) the report covers the
-    columns both have, and `cols` says how many: such a score is not comparable with a full one.
+    of the real columns (a tool that left a column out) the report covers the columns both
+    have, and `cols` says how many: such a score is not comparable with a full one.
     `gantune evaluate SYNTH.csv --data REAL.csv --json` (+ --gantune-eval-args): wd_mean, copy_share, passes_guard,
-    detect_auc, corr_diff (gantune's own scores, over the numeric columns it models).
+    detect_auc, corr_diff (gantune's own scores, over every column it models: numeric,
+    integer and categorical, missing values included).
 
 Output: a markdown table per table and an overall one on stdout; a long CSV (--out-csv, default
 RUN_DIR/peers_results.csv) with every figure, the full error lines and the package versions.

@@ -309,10 +309,34 @@ def build_pool_tuner(opts: TuneOptions, data: TabularData, space: SearchSpace, r
     ), server
 
 
+# Ray Tune settings read from the environment, set for a run and restored after it (a user's
+# own value wins): one forced snapshot per finished trial is intended (see CheckpointConfig),
+# which Ray would otherwise warn about for runs of many short trials; loggers come from
+# run_config() alone (no TensorBoard files).
+_TUNE_ENV = {"TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0", "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1"}
+
+
+@contextlib.contextmanager
+def _tune_env():
+    added = [k for k in _TUNE_ENV if k not in os.environ]
+    os.environ.update({k: _TUNE_ENV[k] for k in added})
+    try:
+        yield
+    finally:
+        for k in added:
+            os.environ.pop(k, None)
+
+
 def run_tuning(opts: TuneOptions, *, resume: bool = False, address: str | None = None, num_cpus: int | None = None,
                time_budget: float | None = None):
     """Start (or resume) a tuning run; returns (ResultGrid, run_dir). `time_budget`: a new
-    budget for a resumed run (its other options are the stored ones)."""
+    budget for a resumed run (its other options are the stored ones). The caller's environment
+    is left as it was."""
+    with _tune_env():
+        return _run_tuning(opts, resume=resume, address=address, num_cpus=num_cpus, time_budget=time_budget)
+
+
+def _run_tuning(opts: TuneOptions, *, resume: bool, address: str | None, num_cpus: int | None, time_budget: float | None):
     if resume:
         if opts.name is None:
             raise GanTuneError("--resume needs --name (and --storage-path) of the run to continue")
@@ -346,11 +370,6 @@ def run_tuning(opts: TuneOptions, *, resume: bool = False, address: str | None =
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
     from ray.tune.search import ConcurrencyLimiter
 
-    # One forced snapshot per finished trial is intended (see CheckpointConfig below); Ray would
-    # otherwise warn about it for runs of many short trials.
-    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
-    # Loggers come from run_config() alone (no TensorBoard files).
-    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     init_ray(address, num_cpus=num_cpus)
     if address is not None:
         _check_resources(opts, address)

@@ -9,6 +9,7 @@ the driver and every Ray process it started). "Kept" is checked with what a re-r
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 
 import pytest
@@ -108,7 +109,8 @@ def _told_once(trials) -> None:
 
 def test_interrupted_pool_run_resumes_twice(tmp_path):
     """Fault: a pool run is interrupted twice, first by Ctrl-C before any pool checkpoint, then by
-    SIGKILL of the driver and Ray once a checkpoint holds scored members. Each `--resume` keeps the
+    SIGKILL of the driver and Ray once a checkpoint holds scored members, and the run directory is moved before the last `--resume`.
+Each `--resume` keeps the
     finished configurations; members with no checkpoint are told FAIL and their budget asked again;
     members in a checkpoint continue from it (weights, Adam state, batch streams) under new Optuna
     numbers with their scores so far. The run ends with every configuration told once and nothing
@@ -177,8 +179,12 @@ def test_interrupted_pool_run_resumes_twice(tmp_path):
     # The members interrupted by Ctrl-C were lost (no checkpoint) and asked again.
     assert all(before[n].state.name == "FAIL" for n in interrupted)
 
-    # 3. --resume to the end, and export.
-    _resume(tmp_path, "p", out=tmp_path / "best")
+    # 3. The run directory is moved (another disk or machine), then --resume to the end, and export.
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    shutil.move(run_dir, moved / "p")
+    run_dir = moved / "p"
+    _resume(moved, "p", out=tmp_path / "best")
     trials = {t.number: t for t in study_trials(run_dir)}
     _told_once(trials.values())
     assert sum(t.state.name == "COMPLETE" for t in trials.values()) == 6

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 
 import optuna
 import pandas as pd
@@ -78,7 +79,10 @@ def test_export_refuses_when_no_trial_is_healthy(local_ray, tmp_path):
     directory."""
     # Pool mode (the default): every member diverges, is told the worst value, and the run ends.
     opts = TuneOptions(steps=60, num_samples=2, space={"g_lr": 1e20}, storage_path=str(tmp_path), name="d")
+    tune_env = {k: v for k, v in os.environ.items() if k.startswith("TUNE_")}
     _, run_dir = run_tuning(opts)
+    # The run's Ray Tune settings do not outlive it in the caller's process.
+    assert {k: v for k, v in os.environ.items() if k.startswith("TUNE_")} == tune_env
     records = collect_trials(run_dir, read_options(run_dir))
     assert [r.status for r in records] == ["diverged", "diverged"]
     assert [t.state.name for t in study_trials(run_dir)] == ["COMPLETE", "COMPLETE"]
