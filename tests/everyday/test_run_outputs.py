@@ -25,17 +25,20 @@ import pytest
 
 from tests.everyday.browser import check_page, chromium
 from tests.helpers import run_gantune
+from tuning.options import default_num_samples
 
 pytestmark = pytest.mark.slow
 
+# Configurations a pool run tries when no --num-samples is given.
+N = default_num_samples("auto", None)
 RAY_NOISE = ("Trial status", "Trial name", "╭", "View detailed results", "WARNING", "(pool_trainable", "Checkpoint successfully",
              "Traceback", "repeated", "RAY_")
 
 
 @pytest.fixture(scope="module")
 def quick_start(tmp_path_factory):
-    """`gantune tune --out best` (the README's quick start: iris-setosa, 20 configurations of
-    5,000 steps, pool mode) with both trackers, without a terminal, as CI and `ray job submit` run it."""
+    """`gantune tune --out best` (the README's quick start: iris-setosa, N configurations
+    of 5,000 steps, pool mode) with both trackers, without a terminal, as CI and `ray job submit` run it."""
     root = tmp_path_factory.mktemp("quick-start")
     t0 = time.monotonic()
     proc = run_gantune("tune", "--out", "best", "--name", "run", "--log-to", "mlflow", "--log-to", "tensorboard", cwd=root, timeout=900)
@@ -53,15 +56,15 @@ def test_quick_start_prints_a_short_quiet_console(quick_start):
     assert len(lines) <= 42, "\n".join(lines)
     for noise in RAY_NOISE:
         assert noise not in out + err, noise
-    assert re.search(r"^tuned 20 configurations in \d+:\d\d \(.*\); best passing the guard: wd_mean [0-9.]+ \(#\d+", err, re.M), err
+    assert re.search(rf"^tuned {N} configurations in \d+:\d\d \(.*\); best passing the guard: wd_mean [0-9.]+ \(#\d+", err, re.M), err
     # plain progress lines every 30 s without a terminal: at most one per 30 s of the run
-    progress = [ln for ln in err.splitlines() if re.match(r"^\[\d+:\d\d\] \d+/20 configurations done", ln)]
+    progress = [ln for ln in err.splitlines() if re.match(rf"^\[\d+:\d\d\] \d+/{N} configurations done", ln)]
     assert len(progress) <= quick_start.seconds / 30 + 1
     s = quick_start.summary
-    assert f"Exported the best configuration (trial {s['best_trial']} of 20" in out
+    assert f"Exported the best configuration (trial {s['best_trial']} of {N}" in out
     assert f"wd_mean {s['wd_mean']:.4f}, lower is better" in out and "Gaussian fit of the table" in out
     assert "guard   passed:" in out and "report  best/report/index.html" in out
-    assert "MLflow: 20 configuration(s) logged" in out and "TensorBoard: 20 configuration(s) logged" in out
+    assert f"MLflow: {N} configuration(s) logged" in out and f"TensorBoard: {N} configuration(s) logged" in out
 
 
 def test_report_page_renders_in_headless_chromium(quick_start, tmp_path):
@@ -104,9 +107,9 @@ def test_mlflow_reads_every_configuration_back(quick_start, monkeypatch):
     import mlflow
 
     client, runs = _mlflow_runs(quick_start.run_dir)
-    assert len(runs) == 20
+    assert len(runs) == N
     by_config = {r.data.tags["gantune.configuration"]: r for r in runs}
-    assert sorted(by_config, key=int) == [str(i) for i in range(20)]
+    assert sorted(by_config, key=int) == [str(i) for i in range(N)]
     best = by_config[quick_start.summary["best_trial"]]
     assert best.data.metrics["wd_mean"] == pytest.approx(quick_start.summary["wd_mean"], abs=1e-4)
     assert best.data.params["noise_dim"] == str(quick_start.summary["best_config"]["noise_dim"])
@@ -118,7 +121,7 @@ def test_mlflow_reads_every_configuration_back(quick_start, monkeypatch):
     # and through mlflow.search_runs, which reads the tracking URI from the environment
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{quick_start.run_dir / 'mlflow.db'}")
     frame = mlflow.search_runs(experiment_names=["run"])
-    assert len(frame) == 20 and {"params.g_lr", "metrics.wd_mean", "tags.gantune.status"} <= set(frame.columns)
+    assert len(frame) == N and {"params.g_lr", "metrics.wd_mean", "tags.gantune.status"} <= set(frame.columns)
 
 
 def test_tensorboard_reads_every_configuration_back(quick_start):
@@ -126,7 +129,7 @@ def test_tensorboard_reads_every_configuration_back(quick_start):
 
     root = quick_start.run_dir / "tensorboard"
     dirs = sorted(p.name for p in root.iterdir())
-    assert len(dirs) == 20 and all(d.startswith("configuration-") for d in dirs)
+    assert len(dirs) == N and all(d.startswith("configuration-") for d in dirs)
     acc = EventAccumulator(str(root / f"configuration-{quick_start.summary['best_trial']}"))
     acc.Reload()
     scalars = acc.Tags()["scalars"]
@@ -165,7 +168,7 @@ def test_optuna_dashboard_serves_the_finished_run(quick_start):
         assert [s["study_name"] for s in studies] == ["run"]
         detail = _get_json(f"http://127.0.0.1:{port}/api/studies/{studies[0]['study_id']}?after=0", deadline)
         trials = detail["trials"]
-        assert len(trials) == 20 and {t["state"] for t in trials} <= {"Complete", "Pruned", "Fail"}
+        assert len(trials) == N and {t["state"] for t in trials} <= {"Complete", "Pruned", "Fail"}
         finished = [t for t in trials if t["state"] == "Complete" and t.get("values")]
         assert finished and all(math.isfinite(float(t["values"][0])) for t in finished)
     finally:

@@ -62,7 +62,7 @@ def test_diverged_and_errored_trials_are_recorded_and_skipped(local_ray, tmp_pat
     study = load_study(run_dir, "f")
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
     assert sum(math.isinf(t.value) for t in study.trials) == statuses["errored"] + statuses["diverged"]
-    assert [t.user_attrs.get("status") for t in study.trials].count("errored") == 1
+    assert [t.user_attrs.get("record", {}).get("status") for t in study.trials].count("errored") == 1
 
     # The export goes on and its best is a finite, healthy trial.
     summary = export_run(run_dir, tmp_path / "out")
