@@ -219,6 +219,7 @@ def local_ray():
     """One embedded 2-CPU Ray instance shared by the in-process tuning tests."""
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    # address="local": always a new instance of its own, never a cluster another test started
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING")
     yield ray
     ray.shutdown()
