@@ -53,6 +53,18 @@ def wait_for(what: str, check: Callable[[], Any], timeout: float, *, proc: subpr
         time.sleep(interval)
 
 
+def check_export_files(out: Path) -> None:
+    """An export directory holds every file it promises, and best_config.json exactly the
+    GANConfig fields."""
+    from gan.config import GANConfig
+
+    for name in ("best_config.json", "best_config.yaml", "trials.csv", "summary.json",
+                 "model/generator.pt", "report/histograms.png", "report/optimization_history.png"):
+        assert (out / name).is_file(), name
+    raw = json.loads((out / "best_config.json").read_text())
+    assert set(raw) == set(GANConfig.field_names())
+
+
 def study_trials(run_dir: Path) -> list:
     """The run's Optuna trials by number, read from its journal (works while a run writes it: a
     half-written last line is skipped by Optuna's reader); [] before the study exists."""

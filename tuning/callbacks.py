@@ -14,15 +14,7 @@ from typing import Any
 from ray.tune import Callback
 
 from tuning import console
-
-
-def _error_line(trial: Any) -> str:
-    path = getattr(trial, "error_file", None) or ""
-    try:
-        lines = [ln for ln in Path(path).read_text().splitlines() if ln.strip()]
-        return lines[-1][:300] if lines else "error"
-    except OSError:
-        return "error (no error file)"
+from tuning.records import error_text
 
 
 def _states(trials: list[Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -58,12 +50,12 @@ class RunConsoleCallback(Callback):
     def on_trial_recover(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         if self._display is not None:
             what = "pool worker" if self._display.pool else "trial"
-            self._display.note(f"{what} {trial.trial_id} failed and is retried: {_error_line(trial)}")
+            self._display.note(f"{what} {trial.trial_id} failed and is retried: {error_text(trial)}")
 
     def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         if self._display is not None:
             what = "pool worker" if self._display.pool else "trial"
-            self._display.note(f"{what} {trial.trial_id} failed: {_error_line(trial)}")
+            self._display.note(f"{what} {trial.trial_id} failed: {error_text(trial)}")
 
     def on_experiment_end(self, trials: list[Any], **info: Any) -> None:
         if self._display is not None:

@@ -71,12 +71,13 @@ def ray_records(run_dir: Path, opts: TuneOptions) -> list[TrialRecord]:
         params = {k: v for k, v in trial.config.items() if not k.startswith("_")}
         error = None
         if trial.status == "ERROR":
-            error = _error_text(trial)
+            error = error_text(trial)
         records.append(TrialRecord(trial.trial_id, _trial_status(trial, last, opts), params, last, ckpt, error))
     return records
 
 
-def _error_text(trial: Any) -> str:
+def error_text(trial: Any) -> str:
+    """The last line of a Ray trial's error file (300 characters at most)."""
     path = getattr(trial, "error_file", None) or ""
     try:
         lines = [ln for ln in Path(path).read_text().splitlines() if ln.strip()]

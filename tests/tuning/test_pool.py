@@ -20,11 +20,11 @@ import pandas as pd
 import pytest
 import torch
 
-from gan.config import GANConfig, load_config
+from gan.config import load_config
 from gan.data import load_data
 from gan.io import write_json_atomic
 from gan.train import train
-from tests.helpers import study_trials
+from tests.helpers import check_export_files, study_trials
 from tuning.export import export_run, scored_config
 from tuning.options import META_FILE, TuneOptions, read_options
 from tuning.pool import RAMP_START, Pool, save_checkpoint
@@ -45,12 +45,8 @@ WEIGHT_TOL = 1e-4
 CALM = {"g_lr": {"low": 1e-4, "high": 5e-4, "log": True}, "d_lr": {"low": 1e-4, "high": 5e-4, "log": True}}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# One intra-op thread for every test here (the conftest fixture): the members are tiny.
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -447,11 +443,7 @@ def test_pool_run_on_ray_exports_a_best_that_retrains_to_its_score(local_ray, tm
 
     out = tmp_path / "export"
     summary = export_run(run_dir, out)
-    for name in ("best_config.json", "best_config.yaml", "trials.csv", "summary.json",
-                 "model/generator.pt", "report/histograms.png", "report/optimization_history.png"):
-        assert (out / name).is_file(), name
-    raw = json.loads((out / "best_config.json").read_text())
-    assert set(raw) == set(GANConfig.field_names())
+    check_export_files(out)
     table = pd.read_csv(out / "trials.csv")
     assert len(table) == 8 and set(table["batch_size"]) == {32}
     best = next(r for r in records if r.trial_id == summary["best_trial"])
