@@ -31,13 +31,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence, TextIO
 
+from tuning.options import UNLIMITED_SAMPLES, UNSCORED_STATUS
+
 log = logging.getLogger(__name__)
 
 PLAIN_EVERY_S = 30.0  # a plain progress line this often without a terminal
 POLL_EVERY_S = 1.0  # read reports.csv and the journal at most this often
 CONSOLE_MODES = ("auto", "live", "plain", "off")
-# `--num-samples` when only `--time-budget` bounds the run (tuning.commands.UNLIMITED_SAMPLES).
-UNBOUNDED_SAMPLES = 1_000_000
 
 
 @dataclass
@@ -206,7 +206,7 @@ class Progress:
     """
 
     def __init__(self, *, total: int | None, time_budget: float | None, started: float, budget_start: float | None = None) -> None:
-        self.total = total if total and total < UNBOUNDED_SAMPLES else None
+        self.total = total if total and total < UNLIMITED_SAMPLES else None
         self.time_budget = time_budget
         self.started = started  # the session's start: what the user waited for
         self.budget_start = budget_start or started  # when the run's clock (the budget) began
@@ -351,6 +351,8 @@ class StudyStates:
         by_status: dict[str, int] = {}
         for t in trials:
             name = _STATE_NAMES.get(t.state.name, t.state.name.lower())
+            if name == "failed" and t.user_attrs.get("record", {}).get("status") == UNSCORED_STATUS:
+                name = "cut unscored"  # the time budget ended it before its first score: no fault
             by_status[name] = by_status.get(name, 0) + 1
             if t.number not in self.params and t.params:
                 self.params[t.number] = dict(t.params)

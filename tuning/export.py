@@ -144,7 +144,7 @@ def _export_run(run_dir: Path, out: str | Path, *, top_k: int | None, force: boo
             config = scored_config(space, record, len(data.train_idx))
             state = _load_generator_state(record)
             if state is None:
-                log.info("trial %s has no matching checkpoint; retraining its config", record.trial_id)
+                log.info("configuration %s: its scored weights were not kept; training it again to its scored step (%d)", record.trial_id, config.total_steps(len(data.train_idx)))
                 generator = train(config, data, device="cpu").generator
             else:
                 generator, _ = build_models(config, data.transformer.layout)

@@ -49,6 +49,9 @@ OBJECTIVES = {
     "wd,detect_auc": ([METRIC, "detect_auc"], [MODE, "min"]),
     "wd,dcr_ratio": ([METRIC, "dcr_ratio"], [MODE, "max"]),
 }
+# The record status of a pool member the time budget ended before its first score: a FAIL in
+# the study (it does not count towards --num-samples) but no fault; the console says so.
+UNSCORED_STATUS = "cut before its first score"
 # Fields earlier versions stored in gantune.json that are gone: read_options drops them.
 REMOVED_FIELDS = ("fail_trials",)
 

@@ -34,6 +34,7 @@ from tuning.options import (  # noqa: F401  (re-exported: the runner's public na
     OBJECTIVES,
     SAMPLERS,
     SCHEDULERS,
+    UNLIMITED_SAMPLES,
     TuneOptions,
     read_options,
 )
@@ -218,7 +219,12 @@ def pool_rungs(opts: TuneOptions, n_rows: int) -> list[int]:
     mode's ASHA grace period (1/4 of the budget)."""
     if opts.scheduler != "asha" or len(opts.objectives[0]) > 1:
         return []
-    total = opts.base_config().total_steps(n_rows)
+    # The members' budget in steps: at the batch size the pool's space fixes for the table (a
+    # space that searches batch_size: its first choice), not the base config's, or every rung
+    # would sit at another fraction of the members' budget (wine, batch 64 against the base's
+    # 32: the first rung fell at 1/13.5, the last at 2/3).
+    space = opts.search_space(n_rows)
+    total = space.to_config(space.midpoint()).total_steps(n_rows)
     first = max(1, round(total / 27))
     return [r for r in (first, 3 * first, 9 * first) if r < total]
 
@@ -290,7 +296,8 @@ def build_pool_tuner(opts: TuneOptions, data: TabularData, space: SearchSpace, r
         if released:
             log.info("%d configuration(s) in flight when the run stopped were lost; they are proposed again", released)
         return tune.Tuner.restore(str(run_dir), trainable=trainable, resume_unfinished=True, resume_errored=True), server
-    log.info("pool mode: %d worker(s) x %d member slots, %d configurations", workers, slots, opts.num_samples)
+    count = "as many configurations as the time budget allows" if opts.num_samples >= UNLIMITED_SAMPLES else f"{opts.num_samples} configurations"
+    log.info("pool mode: %d worker(s) x %d member slots, %s", workers, slots, count)
     param_space = {**_constants(opts), "_study_actor": actor_name, "_slots": slots, "_max_copy_share": opts.max_copy_share,
                    "_objectives": metrics, "_rungs": rungs}
     return tune.Tuner(

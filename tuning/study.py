@@ -154,6 +154,10 @@ class StudyServer:
     def out_of_time(self) -> bool:
         return self.deadline is not None and time.time() >= self.deadline
 
+    def seconds_left(self) -> float | None:
+        """Seconds until the time budget ends the run, or None without one."""
+        return None if self.deadline is None else max(0.0, self.deadline - time.time())
+
     def ask(self, pool: str = "") -> tuple[int, dict[str, Any]] | None:
         """A new configuration (Optuna number, flat parameters), or None when the run has asked
         for all it will (num_samples reached, or past the deadline)."""

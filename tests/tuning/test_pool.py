@@ -27,7 +27,8 @@ from gan.train import train
 from tests.helpers import check_export_files, study_trials
 from tuning.export import export_run, scored_config
 from tuning.options import META_FILE, TuneOptions, read_options
-from tuning.pool import RAMP_START, Pool, save_checkpoint
+import tuning.pool as pool_module
+from tuning.pool import PROMOTE, RAMP_START, ROUND_STEPS, Pool, save_checkpoint
 from tuning.records import pool_records
 from tuning.run import pool_rungs, pool_slots, run_tuning
 from tuning.study import REPORTS_FILE, StudyServer
@@ -110,6 +111,13 @@ def _stop_after(rounds: int):
         seen[0] += 1
 
     return on_round, lambda: seen[0] >= rounds
+
+
+@pytest.fixture
+def even_rounds(monkeypatch):
+    """Every sub-pack trains ROUND_STEPS per round whatever rungs its members passed (no
+    promotion), for tests that stop a pool after a known number of rounds."""
+    monkeypatch.setattr(pool_module, "PROMOTE", 1)
 
 
 def _checkpoint_roundtrip(state: dict) -> dict:
@@ -230,7 +238,7 @@ def test_rungs_and_slots():
 
 # -- in-process: checkpoints -------------------------------------------------------------------
 @pytest.mark.parametrize("restart", ["worker", "driver"])
-def test_state_and_restore_continue_members_exactly_under_new_numbers(tmp_path, data, restart):
+def test_state_and_restore_continue_members_exactly_under_new_numbers(tmp_path, data, restart, even_rounds):
     """A worker restarted by Ray (same study server) or a --resume'd driver (a new server over the
     journal): members continue exactly (weights, Adam moments, streams), under new trial numbers;
     the old ones are FAIL; a member asked after the checkpoint is told FAIL and asked again."""
@@ -239,11 +247,11 @@ def test_state_and_restore_continue_members_exactly_under_new_numbers(tmp_path, 
     run = InProcessRun(opts, data, rungs=[])
     pool = run.pool(slots=3)
     pool.rungs = [100]
-    on_round, stop = _stop_after(2)  # round 1: to step 100 (scored); round 2: 256 more (mid-interval)
+    on_round, stop = _stop_after(2)  # two rounds of ROUND_STEPS: scored at step 100, stopped at 512 (mid-interval)
     pool.run(on_round, should_stop=stop)
     assert sorted(pool.live) == [0, 1, 2]
     steps = {n: live.pack.members[live.pack._slot(n)].steps for n, live in pool.live.items()}
-    assert set(steps.values()) == {356}
+    assert set(steps.values()) == {2 * ROUND_STEPS}
     state = _checkpoint_roundtrip(pool.state())
     held = [m["number"] for m in state["members"]]
     # A member asked after the checkpoint: lost with the worker (or with the driver).
@@ -340,6 +348,54 @@ def test_diverged_and_errored_members_are_told_the_worst_value_and_their_slots_r
     assert records[int(summary["best_trial"])].status == "completed" and math.isfinite(summary["wd_mean"])
 
 
+def test_a_sub_pack_whose_member_passed_a_rung_trains_longer_per_round(tmp_path, data):
+    """Promotion: a sub-pack trains ROUND_STEPS x PROMOTE ** (rungs passed) steps a round, so
+    members that survived successive halving finish sooner; the others train ROUND_STEPS."""
+    opts = _opts(tmp_path, steps=5000, eval_every=5000, num_samples=2)
+    # Two members of different batch sizes (so two sub-packs), one of them ahead by a rung.
+    run = InProcessRun(opts, data, rungs=[])
+    pool = run.pool(slots=2)
+    for batch in (16, 32):
+        number, params = run.server.ask("w0")
+        pool.place(number, {**params, "batch_size": batch})
+    assert len(pool.packs) == 2
+    pool.rungs = [100]
+    ahead, behind = pool.packs
+    ahead.run_steps(100)
+    assert (pool.level(ahead), pool.level(behind)) == (1, 0)
+    start = {id(p): p.members[0].steps for p in pool.packs}
+    on_round, stop = _stop_after(1)
+    pool.run(on_round, should_stop=stop)
+    trained = {id(p): p.members[0].steps - start[id(p)] for p in pool.packs}
+    assert trained[id(ahead)] == ROUND_STEPS * PROMOTE and trained[id(behind)] == ROUND_STEPS
+
+
+# -- in-process: the time budget ---------------------------------------------------------------
+def test_no_member_starts_that_the_time_budget_would_cut_before_its_first_score(tmp_path, data):
+    """With a time budget, a freed slot is refilled only while a new member can still reach its
+    first score (rung or evaluation) at this worker's measured rate, split over the live members
+    and it; one that could not would be cut unscored. The rate is set here, not measured."""
+    opts = _opts(tmp_path, steps=20000, eval_every=1000, num_samples=50)
+    run = InProcessRun(opts, data, rungs=[])
+    pool = run.pool(slots=4)
+    pool.refill()
+    assert len(pool.live) == 4 and pool._first_score == 1000
+    # 1,000 member steps/s measured over 10 s; one member leaves: its successor would get
+    # 1,000 / 4 = 250 steps/s, 4 s to its first score.
+    number = next(iter(pool.live))
+    live = pool.live[number]
+    live.pack.drop([number])
+    pool._finished(number, live.pack)
+    now = time.monotonic()
+    pool._t0, pool.stats.member_steps = now - 10, 10_000
+    pool._deadline = now + 3
+    pool.refill()
+    assert len(pool.live) == 3 and run.server.asked == 4
+    pool._deadline = now + 6
+    pool.refill()
+    assert len(pool.live) == 4 and run.server.asked == 5
+
+
 # -- in-process: the time budget ---------------------------------------------------------------
 def test_server_past_its_deadline_proposes_nothing(tmp_path, data):
     run = InProcessRun(_opts(tmp_path, num_samples=5), data, deadline=time.time() - 1)
@@ -349,7 +405,7 @@ def test_server_past_its_deadline_proposes_nothing(tmp_path, data):
     assert pool.exhausted and not pool.live and run.trials() == []
 
 
-def test_cut_at_the_deadline_tells_every_live_member(tmp_path, data):
+def test_cut_at_the_deadline_tells_every_live_member(tmp_path, data, even_rounds):
     """Fault: `--time-budget` ends mid-round. Every live member is told PRUNED at its last score
     (not where the cut found its weights), no new configuration is proposed, and weights past
     their score are not kept: the export retrains to the scored step."""
@@ -370,7 +426,7 @@ def test_cut_at_the_deadline_tells_every_live_member(tmp_path, data):
     assert not pool.live and [t.state.name for t in trials] == ["PRUNED"] * 3
     for t in trials:
         r = records[t.number]
-        # Told at its last score (step 100), not where the cut found its weights (step 356).
+        # Told at its last score (step 100), not where the cut found its weights (step 300 or more).
         assert r.status == "cut by the time budget" and r.last["steps"] == 100 == max(t.intermediate_values)
         assert scored_config(run.space, r, run.n_rows).steps == 100
     # Weights past their score are not kept for the export (it retrains to the scored step).
