@@ -8,6 +8,11 @@ Optuna intermediate value, and the study's pruner (Optuna's SuccessiveHalvingPru
 by every pool on every node) decides which members stop. A freed slot is refilled at once with a
 new `study.ask()`: the sampler (TPE with constant_liar) has seen every result told so far.
 
+Time (`run`): a sub-pack trains ROUND_STEPS x PROMOTE ** level steps a round, its level being the
+most rungs one of its members has passed, so survivors of successive halving finish sooner (as
+ASHA runs a promoted trial at once); under a time budget a freed slot stays empty once a new
+member could not reach its first score before the end (`_too_late`).
+
 Shapes (`place`): members of a sub-pack share batch size and are padded to one shape (noise_dim,
 widths and depths: every width rounded up to a power of two, `shape_of`, then the union over the
 members). A step of a sub-pack costs a fixed overhead (op dispatch, autograd, the optimiser: ~the
