@@ -8,10 +8,12 @@ Optuna intermediate value, and the study's pruner (Optuna's SuccessiveHalvingPru
 by every pool on every node) decides which members stop. A freed slot is refilled at once with a
 new `study.ask()`: the sampler (TPE with constant_liar) has seen every result told so far.
 
-Time (`run`): a sub-pack trains ROUND_STEPS x PROMOTE ** level steps a round, its level being the
-most rungs one of its members has passed, so survivors of successive halving finish sooner (as
-ASHA runs a promoted trial at once); under a time budget a freed slot stays empty once a new
-member could not reach its first score before the end (`_too_late`).
+Time (`run`): a round gives each sub-pack about the same time (`round_steps`: ROUND_STEPS at the
+round's mean step cost, by the cost model below, fewer steps for a costlier sub-pack), times
+PROMOTE ** level, its level being the most rungs one of its members has passed, so survivors of
+successive halving finish sooner (as ASHA runs a promoted trial at once). Under a time budget a
+freed slot stays empty once a new member could not reach its first score before the end
+(`_too_late`, with a margin of WAIT_MARGIN).
 
 Shapes (`place`): members of a sub-pack share batch size and are padded to one shape (noise_dim,
 widths and depths: every width rounded up to a power of two, `shape_of`, then the union over the
@@ -33,6 +35,7 @@ thin Ray Tune adapter.
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
 import math
@@ -84,6 +87,11 @@ PROMOTE = 3
 # member, up to `slots`). The first rung's results then arrive after a few members' steps, not
 # after every slot's, so the sampler learns sooner (measured: README, "Pool mode").
 RAMP_START = 8
+# A new member starts under a time budget only if WAIT_MARGIN times its expected wait for a first
+# score fits in the time left: the wait grows after it starts (more members, promoted sub-packs
+# taking more of the worker). Measured in-process on an 8,602-row table, 100 s budget, one
+# worker: with no margin 26 of its 32 members live at the end were still unscored.
+WAIT_MARGIN = 2.0
 # Checkpoint a worker at most this often (seconds), and at its end.
 CHECKPOINT_EVERY_S = 30.0
 # Member slots per worker by device when `--pack auto`: on one CPU core the per-member step time
@@ -139,6 +147,8 @@ class _Live:
     number: int
     params: dict[str, Any]
     pack: PackedTrainer
+    started: float = 0.0  # time.monotonic() when placed
+    live_at_start: int = 1  # live members of its pool then, itself included
 
 
 @dataclass
@@ -188,6 +198,9 @@ class Pool:
         self.n_rows = len(data.train_idx)
         self._t0 = time.monotonic()
         self._deadline: float | None = None  # time.monotonic() when the time budget ends (run())
+        # Seconds the last members took from their start to their first score, per live member
+        # (`_too_late`).
+        self._first_waits: collections.deque[float] = collections.deque(maxlen=8)
         # Steps to a typical member's first score: its first evaluation or pruning rung.
         self._first_score = min([space.to_config(space.midpoint()).eval_interval(self.n_rows), *self.rungs[:1]])
 
@@ -241,7 +254,7 @@ class Pool:
             pack = self._widen(pack, config, shape)
         pack.add(config, number, state=state)
         self.stats.waste.append(shape_cost(self.shapes[id(pack)], w) / own)
-        self.live[number] = _Live(number, dict(params), pack)
+        self.live[number] = _Live(number, dict(params), pack, time.monotonic(), len(self.live) + 1)
 
     def _joins(self, config: GANConfig, mine: Shape, own: int) -> list[tuple[float, PackedTrainer | None, Shape]]:
         w = self.data.width
@@ -279,24 +292,29 @@ class Pool:
 
     def _too_late(self) -> bool:
         """True when a member started now would not reach its first score before the run's
-        time budget ends: its share of this worker's measured member steps per second (split
-        over the live members and it) is too slow for the first rung (or evaluation). Such a
-        member would be cut unscored (a 2-minute run on an 8,602-row table cut 72 of its 121
-        configurations that way) and slow the members that can still finish."""
-        if self._deadline is None or self.stats.member_steps == 0:
+        time budget ends. Such a member would be cut unscored (a 2-minute run on an 8,602-row
+        table cut 72 of its 121 configurations that way) and slow the members that can still
+        finish. The wait is what the last members took from their start to their first score
+        (sub-pack sizes, shapes and promotion included), or, before any was scored, this
+        worker's member steps per second split over the live members and the new one."""
+        if self._deadline is None:
             return False
+        left = self._deadline - time.monotonic()
+        if self._first_waits:
+            # Seconds per live member, scaled to the members that would share the worker.
+            return WAIT_MARGIN * float(np.median(self._first_waits)) * (len(self.live) + 1) > left
         elapsed = time.monotonic() - self._t0
-        if elapsed < 5.0:
-            return False  # no rate measured yet
+        if self.stats.member_steps == 0 or elapsed < 5.0:
+            return False  # nothing measured yet
         share = self.stats.member_steps / elapsed / (len(self.live) + 1)
-        return self._first_score / share > self._deadline - time.monotonic()
+        return WAIT_MARGIN * self._first_score / share > left
 
     def refill(self) -> None:
         """Fill free slots with new proposals from the study (after every evaluation round), but
         none that the time budget would cut before its first score (`_too_late`)."""
-        if self.live and self._too_late():
-            return
         while not self.exhausted and len(self.live) < self.open_slots:
+            if self.live and self._too_late():
+                return
             got = self.client.ask(self.name)
             if got is None:
                 self.exhausted = True
@@ -335,6 +353,11 @@ class Pool:
                 fid = table_fidelity(self.data.reference, fake, seed=c.eval_seed, detect=final and self.detect)
             else:
                 fid = {}
+            if not m.result.metrics and number in self.live:  # its first score: how long it took,
+                # per member sharing the worker meanwhile (the mean of the live counts at its
+                # start and now), since a new member's wait grows with the members beside it
+                live = self.live[number]
+                self._first_waits.append((time.monotonic() - live.started) / max(1.0, (live.live_at_start + len(self.live)) / 2))
             m.result.metrics, m.result.steps, m.result.epoch = metrics, m.steps, metrics["epoch"]
             m.result.history.append({"steps": m.steps, "epoch": metrics["epoch"], "wd_mean": metrics["wd_mean"]})
             if not math.isfinite(metrics["wd_mean"]):  # weights went non-finite at the interval's end
@@ -400,10 +423,12 @@ class Pool:
         while self.live:
             if should_stop is not None and should_stop():
                 break
+            costs = [self.step_cost(p) for p in self.packs if len(p)]
+            mean = sum(costs) / len(costs) if costs else 1.0
             for pack in list(self.packs):
                 if pack not in self.packs:
                     continue  # rebuilt wider while refilling
-                budget = ROUND_STEPS * PROMOTE ** self.level(pack)
+                budget = self.round_steps(pack, mean) if len(pack) else 0
                 while len(pack) and budget > 0:
                     before = sum(m.steps for m in pack.members)
                     limit = min(budget, *(self._next_stop(m) - m.steps for m in pack.members))
@@ -421,6 +446,19 @@ class Pool:
                 self.refill()
             if on_round is not None:
                 on_round(self)
+
+    def step_cost(self, pack: PackedTrainer) -> float:
+        """One step of `pack` in the cost model's unit (row multiply-adds): its fixed overhead
+        plus its members' padded compute."""
+        return self.overhead + len(pack) * shape_cost(self.shapes[id(pack)], self.data.width) * pack.batch_size
+
+    def round_steps(self, pack: PackedTrainer, mean_cost: float) -> int:
+        """Steps `pack` trains this round: ROUND_STEPS for a sub-pack of the round's mean step
+        cost, fewer for a costlier one, so that a round gives each sub-pack about the same
+        time, times PROMOTE ** level. Counted in steps a sub-pack trains ROUND_STEPS whatever
+        its cost, and a promoted sub-pack of wide members held its worker for minutes: on an
+        8,602-row table most new members were cut by a 2-minute budget before their first score."""
+        return max(1, round(ROUND_STEPS * PROMOTE ** self.level(pack) * mean_cost / self.step_cost(pack)))
 
     def level(self, pack: PackedTrainer) -> int:
         """The most rungs any member of `pack` has passed."""

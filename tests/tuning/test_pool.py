@@ -28,7 +28,7 @@ from tests.helpers import check_export_files, study_trials
 from tuning.export import export_run, scored_config
 from tuning.options import META_FILE, TuneOptions, read_options
 import tuning.pool as pool_module
-from tuning.pool import PROMOTE, RAMP_START, ROUND_STEPS, Pool, save_checkpoint
+from tuning.pool import PROMOTE, RAMP_START, ROUND_STEPS, WAIT_MARGIN, Pool, save_checkpoint
 from tuning.records import pool_records
 from tuning.run import pool_rungs, pool_slots, run_tuning
 from tuning.study import REPORTS_FILE, StudyServer
@@ -115,9 +115,9 @@ def _stop_after(rounds: int):
 
 @pytest.fixture
 def even_rounds(monkeypatch):
-    """Every sub-pack trains ROUND_STEPS per round whatever rungs its members passed (no
-    promotion), for tests that stop a pool after a known number of rounds."""
-    monkeypatch.setattr(pool_module, "PROMOTE", 1)
+    """Every sub-pack trains ROUND_STEPS per round whatever its cost and the rungs its members
+    passed, for tests that stop a pool after a known number of rounds."""
+    monkeypatch.setattr(Pool, "round_steps", lambda self, pack, mean_cost: ROUND_STEPS)
 
 
 def _checkpoint_roundtrip(state: dict) -> dict:
@@ -349,8 +349,9 @@ def test_diverged_and_errored_members_are_told_the_worst_value_and_their_slots_r
 
 
 def test_a_sub_pack_whose_member_passed_a_rung_trains_longer_per_round(tmp_path, data):
-    """Promotion: a sub-pack trains ROUND_STEPS x PROMOTE ** (rungs passed) steps a round, so
-    members that survived successive halving finish sooner; the others train ROUND_STEPS."""
+    """A round gives each sub-pack about the same time (ROUND_STEPS at the round's mean step
+    cost, fewer steps for a costlier sub-pack), times PROMOTE ** (rungs passed): members that
+    survived successive halving finish sooner."""
     opts = _opts(tmp_path, steps=5000, eval_every=5000, num_samples=2)
     # Two members of different batch sizes (so two sub-packs), one of them ahead by a rung.
     run = InProcessRun(opts, data, rungs=[])
@@ -364,36 +365,51 @@ def test_a_sub_pack_whose_member_passed_a_rung_trains_longer_per_round(tmp_path,
     ahead.run_steps(100)
     assert (pool.level(ahead), pool.level(behind)) == (1, 0)
     start = {id(p): p.members[0].steps for p in pool.packs}
+    cost = {id(p): pool.step_cost(p) for p in pool.packs}
+    assert cost[id(ahead)] < cost[id(behind)]  # batch 16 against 32
+    mean = sum(cost.values()) / 2
     on_round, stop = _stop_after(1)
     pool.run(on_round, should_stop=stop)
     trained = {id(p): p.members[0].steps - start[id(p)] for p in pool.packs}
-    assert trained[id(ahead)] == ROUND_STEPS * PROMOTE and trained[id(behind)] == ROUND_STEPS
+    assert trained[id(ahead)] == round(ROUND_STEPS * PROMOTE * mean / cost[id(ahead)]) > ROUND_STEPS * PROMOTE
+    assert trained[id(behind)] == round(ROUND_STEPS * mean / cost[id(behind)]) < ROUND_STEPS
+    # The same time for both, but for promotion: steps x step cost in the ratio PROMOTE.
+    ratio = trained[id(ahead)] * cost[id(ahead)] / (trained[id(behind)] * cost[id(behind)])
+    assert ratio == pytest.approx(PROMOTE, rel=0.02)
 
 
 # -- in-process: the time budget ---------------------------------------------------------------
 def test_no_member_starts_that_the_time_budget_would_cut_before_its_first_score(tmp_path, data):
     """With a time budget, a freed slot is refilled only while a new member can still reach its
-    first score (rung or evaluation) at this worker's measured rate, split over the live members
-    and it; one that could not would be cut unscored. The rate is set here, not measured."""
+    first score (rung or evaluation): judged by what the last members took to their first score,
+    or before any, by this worker's member steps per second split over the live members and the
+    new one. One that could not would be cut unscored. Rates and waits are set here, not measured."""
     opts = _opts(tmp_path, steps=20000, eval_every=1000, num_samples=50)
     run = InProcessRun(opts, data, rungs=[])
     pool = run.pool(slots=4)
     pool.refill()
     assert len(pool.live) == 4 and pool._first_score == 1000
     # 1,000 member steps/s measured over 10 s; one member leaves: its successor would get
-    # 1,000 / 4 = 250 steps/s, 4 s to its first score.
+    # 1,000 / 4 = 250 steps/s, 4 s to its first score, WAIT_MARGIN x 4 s asked for.
     number = next(iter(pool.live))
     live = pool.live[number]
     live.pack.drop([number])
     pool._finished(number, live.pack)
     now = time.monotonic()
     pool._t0, pool.stats.member_steps = now - 10, 10_000
-    pool._deadline = now + 3
+    pool._deadline = now + 4 * WAIT_MARGIN - 1
     pool.refill()
     assert len(pool.live) == 3 and run.server.asked == 4
-    pool._deadline = now + 6
+    pool._deadline = now + 4 * WAIT_MARGIN + 2
     pool.refill()
     assert len(pool.live) == 4 and run.server.asked == 5
+    # Once members were scored, what they took from their start to their first score per live
+    # member decides (median 1 s here; with the 4 live and the new one, 5 s), whatever the rate.
+    pool._first_waits.extend([0.5, 1.0, 3.0])
+    pool._deadline = time.monotonic() + 5 * WAIT_MARGIN + 1
+    assert pool._too_late() is False
+    pool._deadline = time.monotonic() + 5 * WAIT_MARGIN - 1
+    assert pool._too_late() is True
 
 
 # -- in-process: the time budget ---------------------------------------------------------------
