@@ -73,11 +73,12 @@ MAX_PACKS = 6
 MAX_WASTE = 4.0
 # Finished members whose generators a worker keeps (and checkpoints) for export: the best few.
 KEEP_BEST = 8
-# Steps a sub-pack trains before the pool looks at the clock and its free slots again.
+# Steps a sub-pack of the round's mean step cost trains per round (`Pool.round_steps`) before
+# the pool looks at the clock and its free slots again.
 ROUND_STEPS = 256
-# A sub-pack trains PROMOTE ** level times ROUND_STEPS steps per round, its level being the most
-# pruning rungs one of its members has passed: members that survived successive halving finish
-# sooner, as ASHA runs a promoted trial at once. Measured in-process (one worker, iris-setosa,
+# A sub-pack gets PROMOTE ** level times its share of a round, its level being the most pruning
+# rungs one of its members has passed: members that survived successive halving finish
+# sooner, as ASHA runs a promoted trial at once. Measured in-process, rounds then counted in steps (one worker, iris-setosa,
 # default space, 2 minutes, seeds 0 / 1): best 0.0521 / 0.0533 with it against 0.0564 / 0.0687
 # without, the most advanced member at 8,144 steps against 2,816 (seed 1); 5 was worse (0.0791:
 # the top sub-pack held wide members and ran slowly). It costs exploration: 30-40 % fewer member
@@ -202,7 +203,7 @@ class Pool:
         # (`_too_late`).
         self._first_waits: collections.deque[float] = collections.deque(maxlen=8)
         # Steps to a typical member's first score: its first evaluation or pruning rung.
-        self._first_score = min([space.to_config(space.midpoint()).eval_interval(self.n_rows), *self.rungs[:1]])
+        self._first_score = min([space.midpoint_config().eval_interval(self.n_rows), *self.rungs[:1]])
 
     # -- placing members -----------------------------------------------------------------------
     def place(self, number: int, params: dict[str, Any], state: dict[str, Any] | None = None) -> None:
@@ -417,7 +418,7 @@ class Pool:
                 self._diverged(pack, index, steps)
 
         self._t0 = time.monotonic()
-        left = getattr(self.client, "seconds_left", lambda: None)()
+        left = self.client.seconds_left()
         self._deadline = None if left is None else self._t0 + float(left)
         self.refill()
         while self.live:

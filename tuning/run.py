@@ -224,7 +224,7 @@ def pool_rungs(opts: TuneOptions, n_rows: int) -> list[int]:
     # would sit at another fraction of the members' budget (wine, batch 64 against the base's
     # 32: the first rung fell at 1/13.5, the last at 2/3).
     space = opts.search_space(n_rows)
-    total = space.to_config(space.midpoint()).total_steps(n_rows)
+    total = space.midpoint_config().total_steps(n_rows)
     first = max(1, round(total / 27))
     return [r for r in (first, 3 * first, 9 * first) if r < total]
 

@@ -144,7 +144,7 @@ class SearchSpace:
             if depth is not None and depth.kind in ("int", "float") and not (1 <= depth.low and depth.high <= MAX_DEPTH):
                 raise GanTuneError(f"{where}: {net}_depth must lie within 1..{MAX_DEPTH}, got {depth.low}..{depth.high}")
         # Check the space can produce valid configs: build one from the midpoint of every range.
-        self.to_config(self.midpoint())
+        self.midpoint_config()
 
     @classmethod
     def from_file(cls, path: str | None, *, base: GANConfig | None = None) -> "SearchSpace":
@@ -152,7 +152,12 @@ class SearchSpace:
             return cls(base=base)
         return cls(read_mapping(path), base=base, where=str(path))
 
-    def midpoint(self) -> dict[str, Any]:
+    def midpoint_config(self) -> GANConfig:
+        """The config at the middle of every range (first choice, fixed values): a typical
+        member, e.g. for the budget in steps at the batch size the space fixes."""
+        return self.to_config(self._midpoint())
+
+    def _midpoint(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for p in self.params.values():
             if p.kind == "fixed":
