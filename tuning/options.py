@@ -19,7 +19,7 @@ from tuning.space import SearchSpace
 
 METRIC, MODE = "wd_mean", "min"
 # Configurations a run tries when --num-samples is not given: pool members are cheap (most stop
-# at the first rung, 1/27 of the budget), so the pool's default is larger; with --time-budget
+# at the first rung, tuning.run.pool_rungs), so the pool's default is larger; with --time-budget
 # alone, as many as fit. Measured on iris-setosa, 2 CPUs, quick start: 20 pool configurations
 # took 59 s and exported wd_mean 0.0632 (a Gaussian fit: 0.0629), 64 took 80 s and 0.0522.
 DEFAULT_SAMPLES = {"pool": 64, "trial": 20}

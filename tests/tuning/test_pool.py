@@ -144,10 +144,10 @@ def _max_diff(a, b) -> float:
 # -- in-process: one shared run with pruning and refills ----------------------------------------
 @pytest.fixture(scope="module")
 def pruned_run(tmp_path_factory, data):
-    """12 configurations through 4 slots, rungs at 10, 30, 90 of 270 steps (TPE, constant liar)."""
+    """12 configurations through 4 slots, rungs at 10, 30, 90 of 270 steps (TPE, constant liar;
+    rungs given: pool_rungs would put one at 90, its first rung being at least 150 steps)."""
     opts = _opts(tmp_path_factory.mktemp("pool"), num_samples=12)
-    run = InProcessRun(opts, data)
-    assert run.rungs == [10, 30, 90]
+    run = InProcessRun(opts, data, rungs=[10, 30, 90])
     pool = run.pool(slots=4)
     pool.run()
     run.checkpoint(pool)
@@ -223,9 +223,11 @@ def test_same_seed_proposes_the_same_configurations(tmp_path, data):
 
 
 def test_rungs_and_slots():
-    # Successive halving at 1/27, 1/9 and 1/3 of the budget; none without ASHA or with two objectives.
-    assert pool_rungs(TuneOptions(), 50) == [185, 555, 1665]
-    assert pool_rungs(TuneOptions(epochs=270), 50) == [16, 48, 144]  # 422 steps at batch 32
+    # Successive halving at 1/81, 1/27, 1/9 and 1/3 of the budget, the first rung no sooner than
+    # MIN_FIRST_RUNG (150) steps; none without ASHA or with two objectives.
+    assert pool_rungs(TuneOptions(epochs=10000), 50) == [193, 579, 1737, 5211]  # 15,625 steps at batch 32
+    assert pool_rungs(TuneOptions(), 50) == [185, 555, 1665]  # 5,000 steps: 1/81 would be 62
+    assert pool_rungs(TuneOptions(epochs=270), 50) == [141]  # 422 steps
     assert pool_rungs(TuneOptions(scheduler="none"), 50) == []
     assert pool_rungs(TuneOptions(objective="wd,dcr_ratio"), 50) == []
     # --pack auto: a share of --num-samples per worker, at most 64 per CPU worker.
