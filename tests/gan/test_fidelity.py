@@ -370,3 +370,23 @@ def test_guard_passes_an_honest_generator_under_the_data_options(encoding, round
     fake = gaussian_values(data.transformer, data.train_encoded, 1000, 0)
     m = table_fidelity(data.reference, fake, detect=False)
     assert m["copy_share"] < DEFAULT_MAX_COPY_SHARE / 2, m["copy_share"]
+
+
+def test_nearest_neighbour_searches_run_on_one_blas_thread_and_restore_the_pools():
+    """The guard's searches cap BLAS / OpenMP at one thread (Ray runs trials side by side, one
+    per CPU) through one cached ThreadpoolController, and leave the pools as they were."""
+    from threadpoolctl import threadpool_info
+
+    from gan import fidelity
+
+    before = {i["filepath"]: i["num_threads"] for i in threadpool_info()}
+    with fidelity._one_thread():
+        inside = {i["filepath"]: i["num_threads"] for i in threadpool_info()}
+    assert set(inside) and all(n == 1 for n in inside.values()), inside
+    controller = fidelity._CONTROLLER
+    with fidelity._one_thread():
+        pass
+    assert controller is not None and fidelity._CONTROLLER is controller  # libraries found once, not per call
+    assert {i["filepath"]: i["num_threads"] for i in threadpool_info()} == before
+    real = np.random.default_rng(0).normal(size=(50, 3))
+    assert fidelity.nearest_distances(real, real[:5] + 1e-3).max() < 0.01
