@@ -77,12 +77,13 @@ KEEP_BEST = 8
 # the pool looks at the clock and its free slots again.
 ROUND_STEPS = 256
 # A sub-pack gets PROMOTE ** level times its share of a round, its level being the most pruning
-# rungs one of its members has passed: members that survived successive halving finish
-# sooner, as ASHA runs a promoted trial at once. Measured in-process, rounds then counted in steps (one worker, iris-setosa,
-# default space, 2 minutes, seeds 0 / 1): best 0.0521 / 0.0533 with it against 0.0564 / 0.0687
-# without, the most advanced member at 8,144 steps against 2,816 (seed 1); 5 was worse (0.0791:
-# the top sub-pack held wide members and ran slowly). It costs exploration: 30-40 % fewer member
-# steps per second (small sub-packs run more of the time, and each step has a fixed cost).
+# rungs one of its members has passed: members that survived successive halving finish sooner, as
+# ASHA runs a promoted trial at once. Measured in-process, rounds then counted in steps (one
+# worker, iris-setosa, default space, 2 minutes, seeds 0 / 1): best 0.0521 / 0.0533 with it
+# against 0.0564 / 0.0687 without, the most advanced member at 8,144 steps against 2,816 (seed 1);
+# 5 was worse (0.0791: the top sub-pack held wide members and ran slowly). It costs exploration:
+# 30-40 % fewer member steps per second (small sub-packs run more of the time, and each step has a
+# fixed cost).
 PROMOTE = 3
 # Live members at the start, per worker: a slot opens for each member told after that (two per
 # member, up to `slots`). The first rung's results then arrive after a few members' steps, not
