@@ -13,8 +13,11 @@ The curve is the best `wd_mean` among reports that pass the memorisation guard (
 0.25), against seconds since the `gantune tune` process started (Ray's start-up included):
 pool reports come from the run's `reports.csv`, per-trial reports from Ray's result files.
 Printed: the best at 1 / 2 / 5 / 10 minutes (or the fractions of a shorter budget), the time
-each mode needs to reach the per-trial mode's final best, configurations ended per minute; and
-written: `anytime.csv` (every curve point) and `anytime.png` under --out.
+each mode needs to reach the per-trial mode's final best, configurations ended per minute, and
+what `gantune export` of the run then writes (its wd_mean: a configuration is exported at its
+best guarded report, so this is the curve's last point unless that configuration later diverged
+or errored, which the export passes over); and written: `anytime.csv` (every curve point) and
+`anytime.png` under --out.
 """
 
 from __future__ import annotations
@@ -51,7 +54,17 @@ def run_mode(mode: str, data: str, seed: int, seconds: float, epochs: int, stora
         print(proc.stdout[-3000:], proc.stderr[-3000:], file=sys.stderr)
     points = pool_points(run_dir, t0) if mode == "pool" else trial_points(run_dir, t0)
     return {"mode": mode, "data": data, "seed": seed, "wall": wall, "points": points, "ended": ended(mode, run_dir, name),
-            "rc": proc.returncode}
+            "rc": proc.returncode, "exported": exported(run_dir, storage / f"{name}-export", env)}
+
+
+def exported(run_dir: Path, out: Path, env: dict) -> float:
+    """wd_mean of what `gantune export` writes for the run (nan when it refuses)."""
+    proc = subprocess.run([sys.executable, "-m", "tuning.cli", "export", str(run_dir), "--out", str(out)], cwd=ROOT, env=env,
+                          capture_output=True, text=True)
+    if proc.returncode:
+        print(proc.stderr[-1000:], file=sys.stderr)
+        return math.nan
+    return float(json.loads((out / "summary.json").read_text())["wd_mean"])
 
 
 def pool_points(run_dir: Path, t0: float) -> list[tuple[float, float]]:
@@ -128,9 +141,9 @@ def main(argv: list[str] | None = None) -> int:
             for s, v in r["points"]:
                 w.writerow([f"{r['data']}:{r['seed']}", r["mode"], f"{s:.1f}", v])
     print(f"\nbest guarded wd_mean (copy_share <= {GUARD}) by wall-clock time, {args.epochs} epochs per configuration, 2 CPUs")
-    head = "| case | mode | " + " | ".join(f"{m:g} min" for m in marks) + " | time to trial's final best | configs ended/min |"
+    head = "| case | mode | " + " | ".join(f"{m:g} min" for m in marks) + " | time to trial's final best | configs ended/min | exported |"
     print(head)
-    print("|" + "---|" * (len(marks) + 4))
+    print("|" + "---|" * (len(marks) + 5))
     finals = {}
     for r in results:
         if r["mode"] == "trial":
@@ -140,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         tt = time_to(r["points"], target) if math.isfinite(target) else math.nan
         cells = [f"{best_at(r['points'], m * 60):.4f}" for m in marks]
         rate = r["ended"] / (r["wall"] / 60)
-        print(f"| {r['data']}:{r['seed']} | {r['mode']} | " + " | ".join(cells) + f" | {tt:.0f} s | {rate:.1f} |")
+        print(f"| {r['data']}:{r['seed']} | {r['mode']} | " + " | ".join(cells) + f" | {tt:.0f} s | {rate:.1f} | {r['exported']:.4f} |")
     try:
         import matplotlib
 

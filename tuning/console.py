@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence, TextIO
 
-from tuning.options import UNLIMITED_SAMPLES, UNSCORED_STATUS
+from tuning.options import CUT_STATUS, UNLIMITED_SAMPLES, UNSCORED_STATUS
 
 log = logging.getLogger(__name__)
 
@@ -201,8 +201,8 @@ class Progress:
     """Counts, the best score that passes the guard, rate and time left. No I/O, no Ray.
 
     The best is what an export would crown now: the lowest score among the configurations'
-    latest reports that pass the guard (a configuration's later, worse report replaces its
-    earlier one, as in the export's records).
+    best reports that pass the guard (the export judges a configuration by that report and
+    retrains it to that step, tuning.records), so the best shown never rises.
     """
 
     def __init__(self, *, total: int | None, time_budget: float | None, started: float, budget_start: float | None = None) -> None:
@@ -214,27 +214,34 @@ class Progress:
         self.running = 0
         self.by_status: dict[str, int] = {}
         self.reports = 0
-        self.latest: dict[str, tuple[float, float | None, bool]] = {}  # key -> (score, copy_share, passes)
+        # key -> (score, copy_share, passes) of its best report that passes the guard, else its latest
+        self.kept: dict[str, tuple[float, float | None, bool]] = {}
         self._params: dict[str, Callable[[], Mapping[str, Any]] | Mapping[str, Any]] = {}
 
     def counts(self, done: int, running: int, by_status: Mapping[str, int]) -> None:
         self.done, self.running, self.by_status = int(done), int(running), dict(by_status)
 
     def offer(self, key: str, score: Any, copy_share: Any, passes: bool, params: Callable[[], Mapping[str, Any]] | Mapping[str, Any]) -> None:
-        """A configuration's latest reported score (it replaces the one before)."""
+        """A configuration's new report: it replaces the one kept unless that passed the guard
+        with a score at least as low. A non-finite score (diverged) always replaces it: the
+        export passes over a configuration that diverged."""
         self.reports += 1
         value, share = _float(score), _float(copy_share)
-        self.latest[str(key)] = (value if value is not None else math.nan, share, bool(passes and value is not None and math.isfinite(value)))
+        finite = value is not None and math.isfinite(value)
+        new = (value if value is not None else math.nan, share, bool(passes and finite))
+        old = self.kept.get(str(key))
+        if old is None or not old[2] or not finite or (new[2] and new[0] < old[0]):
+            self.kept[str(key)] = new
         self._params[str(key)] = params
 
     @property
     def best(self) -> Best | None:
-        passing = [(v[0], k) for k, v in self.latest.items() if v[2]]
+        passing = [(v[0], k) for k, v in self.kept.items() if v[2]]
         if not passing:
             return None
         score, key = min(passing)
         params = self._params.get(key, {})
-        return Best(score, key, self.latest[key][1], dict(params() if callable(params) else params))
+        return Best(score, key, self.kept[key][1], dict(params() if callable(params) else params))
 
     def elapsed(self, now: float) -> float:
         return now - self.started
@@ -284,7 +291,7 @@ class Progress:
         head = f"tuned {self.done} configuration{'s' if self.done != 1 else ''} in {clock(self.elapsed(now))}"
         if states:
             head += f" ({states})"
-        if not any(v[2] for v in self.latest.values()):
+        if not any(v[2] for v in self.kept.values()):
             return f"{head}; " + ("no configuration passed the memorisation guard" if self.reports else "no configuration was scored")
         return f"{head}; {self.best_text('best passing the guard:')}"
 
@@ -351,15 +358,16 @@ class StudyStates:
         by_status: dict[str, int] = {}
         for t in trials:
             name = _STATE_NAMES.get(t.state.name, t.state.name.lower())
-            if name == "failed" and t.user_attrs.get("record", {}).get("status") == UNSCORED_STATUS:
-                name = "cut unscored"  # the time budget ended it before its first score: no fault
+            # The time budget's cuts are no fault: named as the export's summary names them.
+            if name in ("failed", "stopped early") and t.user_attrs.get("record", {}).get("status") in (UNSCORED_STATUS, CUT_STATUS):
+                name = t.user_attrs["record"]["status"]
             by_status[name] = by_status.get(name, 0) + 1
             if t.number not in self.params and t.params:
                 self.params[t.number] = dict(t.params)
         running = by_status.pop("running", 0) + by_status.pop("waiting", 0)
         # A failed configuration does not count towards --num-samples: the study server proposes
         # another in its place (a member lost with a killed driver, one cut before its first score).
-        done = by_status.get("completed", 0) + by_status.get("stopped early", 0)
+        done = by_status.get("completed", 0) + by_status.get("stopped early", 0) + by_status.get(CUT_STATUS, 0)
         return done, running, by_status
 
 

@@ -9,9 +9,11 @@
     OUT/report/index.html                    the report page: all of it in one self-contained file
     OUT/summary.json                         best trial, its scores, counts by status
 
-Works on an unfinished run (best so far). The best trial is the one with the lowest `wd_mean`
-at its last report; its config is exported with `epochs` set to that report's epoch, so
-`gantune train --config best_config.json` retrains exactly the exported model (same device).
+Works on an unfinished run (best so far). Each configuration is judged by its best report that
+passed the memorisation guard (tuning.records, `TrialRecord.scored`), whichever step it came at;
+the best configuration is exported with its budget set to that report's step, so
+`gantune train --config best_config.json` retrains exactly the exported model (same device), and
+the exported score is the one the run's console and best-so-far curves showed.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ def healthy_candidates(records: list[TrialRecord]) -> list[TrialRecord]:
 
 
 def _known_share(record: TrialRecord) -> float | None:
-    share = record.last.get("copy_share")
+    share = record.scored.get("copy_share")
     try:
         share = float(share)
     except (TypeError, ValueError):
@@ -70,7 +72,7 @@ def choose_best(records: list[TrialRecord], max_copy_share: float = DEFAULT_MAX_
     for r in healthy_candidates(records):
         share = _known_share(r)
         if share is None and score is not None:
-            r.last.update({k: v for k, v in score(r).items() if k in FIDELITY_COLUMNS})
+            r.scored.update({k: v for k, v in score(r).items() if k in FIDELITY_COLUMNS})
             share = _known_share(r)
         if share is not None and passes_guard({"copy_share": share}, max_copy_share):
             return r
@@ -91,8 +93,8 @@ def _load_generator_state(record: TrialRecord) -> dict[str, torch.Tensor] | None
     if not path.is_file():
         return None
     state = torch.load(path, map_location="cpu", weights_only=True)
-    if int(state.get("steps", -1)) != int(record.last.get("steps", -2)):
-        return None  # checkpoint and last result disagree: retrain instead
+    if int(state.get("steps", -1)) != int(record.scored.get("steps", -2)):
+        return None  # the checkpoint is not of the scored step: retrain instead
     return state["G"]
 
 
@@ -101,7 +103,7 @@ def scored_config(space: Any, record: TrialRecord, n_rows: int) -> GANConfig:
     `gantune train --config` retrains exactly the scored model (a steps budget is exact where an
     epoch count may not fall on a whole step). Scoring keeps the trial's cadence."""
     config = space.to_config(record.params)
-    steps = int(record.last.get("steps") or 0)
+    steps = int(record.scored.get("steps") or 0)
     if steps <= 0:
         return config
     return config.replace(steps=steps, eval_every=min(config.eval_interval(n_rows), steps))
@@ -173,7 +175,7 @@ def _export_run(run_dir: Path, out: str | Path, *, top_k: int | None, force: boo
         if metrics["passes_guard"]:
             break
         log.info("trial %s fails the guard once exported (copy_share %.3f); trying the next", best.trial_id, metrics["copy_share"])
-        best.last["copy_share"] = metrics["copy_share"]
+        best.scored["copy_share"] = metrics["copy_share"]
         excluded.add(best.trial_id)
     config, generator, fake, metrics = models[best.trial_id]
     metrics.update(trial_id=best.trial_id, status=best.status)

@@ -52,6 +52,8 @@ OBJECTIVES = {
 # The record status of a pool member the time budget ended before its first score: a FAIL in
 # the study (it does not count towards --num-samples) but no fault; the console says so.
 UNSCORED_STATUS = "cut before its first score"
+# ... and of one it ended after a score: PRUNED in the study, counted as done.
+CUT_STATUS = "cut by the time budget"
 # Fields earlier versions stored in gantune.json that are gone: read_options drops them.
 REMOVED_FIELDS = ("fail_trials",)
 

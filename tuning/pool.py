@@ -53,7 +53,7 @@ from gan.data import TabularData
 from gan.errors import GanTuneError
 from gan.fidelity import DEFAULT_MAX_COPY_SHARE, passes_guard, table_fidelity
 from gan.packed import PackedTrainer
-from tuning.options import UNSCORED_STATUS
+from tuning.options import CUT_STATUS, UNSCORED_STATUS
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +151,9 @@ class _Live:
     pack: PackedTrainer
     started: float = 0.0  # time.monotonic() when placed
     live_at_start: int = 1  # live members of its pool then, itself included
+    # Its best report that passed the guard and the generator state then: the model the export
+    # crowns for this configuration (tuning.records), kept so that it needs no retraining.
+    best: tuple[dict[str, Any], dict[str, torch.Tensor]] | None = None
 
 
 @dataclass
@@ -368,6 +371,9 @@ class Pool:
             record = self._record(metrics, fid, "running")
             if record["passes_guard"]:
                 self.stats.best = min(self.stats.best, record["wd_mean"])
+                live = self.live.get(number)
+                if live is not None and (live.best is None or record["wd_mean"] < live.best[0]["wd_mean"]):
+                    live.best = (record, pack.generator_state_dict(number))
             if final:
                 record["status"] = "completed"
                 self.client.tell(number, self._values(metrics, fid), "complete", record)
@@ -400,10 +406,13 @@ class Pool:
         self.stats.told += 1
         r = pack.results_by_index(number)
         wd = float(r.metrics.get("wd_mean", math.inf))
-        if keep and r.generator_state is not None and math.isfinite(wd):
+        if live.best is not None:  # the generator of its best guarded report, as the export judges it
+            best, g = live.best
+            self.best_members.append((best["wd_mean"], number, {"G": g, "steps": best["steps"], "params": live.params}))
+        elif keep and r.generator_state is not None and math.isfinite(wd):
             self.best_members.append((wd, number, {"G": r.generator_state, "steps": r.steps, "params": live.params}))
-            self.best_members.sort(key=lambda x: (x[0], x[1]))
-            del self.best_members[KEEP_BEST:]
+        self.best_members.sort(key=lambda x: (x[0], x[1]))
+        del self.best_members[KEEP_BEST:]
         # Finished results are not needed in the pack any more (weights exported above).
         pack.results = [x for x in pack.results if x.index != number]
 
@@ -476,7 +485,7 @@ class Pool:
             r = live.pack.results_by_index(number)
             now = live.pack.members[live.pack._slot(number)].steps
             scored = int(r.metrics.get("steps", 0)) if r.metrics else 0
-            record = {"status": "cut by the time budget", "steps": scored}
+            record = {"status": CUT_STATUS, "steps": scored}
             if r.metrics and math.isfinite(r.metrics.get("wd_mean", math.inf)):
                 self.client.tell(number, None, "pruned", record)
             else:
@@ -489,17 +498,21 @@ class Pool:
         """Live members (weights, Adam moments, streams, Optuna numbers) and the best finished."""
         members = []
         for number, live in self.live.items():
-            members.append({"number": number, "params": live.params, "state": live.pack.member_state(number)})
+            members.append({"number": number, "params": live.params, "state": live.pack.member_state(number), "best": live.best})
         return {"members": members, "best": self.best_members, "exhausted": self.exhausted}
 
     def restore(self, state: dict[str, Any]) -> None:
         """Continue from `state`: each member under a new trial number (`StudyServer.resume`)."""
         self.best_members = [tuple(b) for b in state.get("best", [])]  # type: ignore[misc]
         for m in state["members"]:
-            number = self.client.resume(int(m["number"]), m["params"], m["state"].get("history", []), self.name)
+            best = m.get("best")  # its best guarded report up to the checkpoint, and its generator
+            number = self.client.resume(int(m["number"]), m["params"], m["state"].get("history", []), self.name,
+                                        best[0] if best else None)
             if number is None:  # told its end after the checkpoint: done, not trained again
                 continue
             self.place(int(number), m["params"], state=m["state"])
+            if best and int(number) in self.live:
+                self.live[int(number)].best = best
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,9 +1,17 @@
 """The records of a run: one `TrialRecord` per configuration, whichever way it was trained.
 
-Per-trial mode reads them from Ray Tune's experiment state (each Ray trial is a configuration);
-pool mode reads them from the run's Optuna study, where every member's reports leave their
-scores (one `record` attribute per trial) and the pool checkpoints hold the generators of the best
-finished members.
+Per-trial mode reads them from Ray Tune's experiment state (each Ray trial is a configuration)
+and its result files (every report); pool mode reads them from the run's Optuna study, where
+every member's reports leave their scores (one `record` attribute per trial, which also carries
+the member's best report) and the pool checkpoints hold the generators of the best finished
+members.
+
+A configuration is judged by its **best report that passes the memorisation guard** (`scored`),
+not by its last: a GAN's score wanders as it trains, the run's best-so-far curves (the console,
+bench/anytime.py, the report page) count every report, and the export retrains a configuration
+exactly to the step of its scored report. Judged by its last report, a configuration that
+scored 0.068 at step 4,000 and 0.077 at its end was exported at 0.077 while the console had shown
+0.068 as the run's best.
 """
 
 from __future__ import annotations
@@ -12,12 +20,14 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import pandas as pd
 
 from gan.errors import GanTuneError
+from gan.fidelity import passes_guard
 from tuning.options import METRIC, TuneOptions
+
 
 @dataclass
 class TrialRecord:
@@ -27,11 +37,36 @@ class TrialRecord:
     last: dict[str, Any]  # the trial's last reported result
     checkpoint: Path | None
     error: str | None = None
+    best: dict[str, Any] | None = None  # its lowest-METRIC report that passed the guard, if any
+
+    @property
+    def scored(self) -> dict[str, Any]:
+        """The report the configuration is judged and exported by: its best that passed the
+        guard, else its last (which then fails the guard or has no score)."""
+        return self.best if self.best is not None else self.last
 
     @property
     def score(self) -> float:
-        value = self.last.get(METRIC, math.inf)
+        value = self.scored.get(METRIC, math.inf)
         return float(value) if value is not None and math.isfinite(value) else math.inf
+
+
+def better_report(best: dict[str, Any] | None, report: Mapping[str, Any], max_copy_share: float | None = None) -> dict[str, Any] | None:
+    """`report` when it passes the guard (its `passes_guard`, or its copy_share against
+    `max_copy_share`) with a lower finite METRIC than `best`; else `best`."""
+    try:
+        value = float(report.get(METRIC))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return best
+    if not math.isfinite(value):
+        return best
+    if max_copy_share is None:
+        ok = bool(report.get("passes_guard"))
+    else:
+        ok = report.get("copy_share") is not None and passes_guard(dict(report), max_copy_share)
+    if ok and (best is None or value < float(best[METRIC])):
+        return dict(report)
+    return best
 
 
 def _trial_status(trial: Any, last: dict[str, Any], opts: TuneOptions) -> str:
@@ -60,9 +95,13 @@ def ray_records(run_dir: Path, opts: TuneOptions) -> list[TrialRecord]:
     except Exception as exc:  # missing/corrupt experiment state
         first = (str(exc).splitlines() or [exc.__class__.__name__])[0][:200]
         raise GanTuneError(f"{run_dir}: cannot read the Ray Tune experiment state ({first}); is this a run directory that started trials?") from None
+    results = trial_results(run_dir)
     records = []
     for trial in analysis.trials:
         last = dict(trial.last_result or {})
+        best = None
+        for report in results.get(trial.trial_id, [last]):
+            best = better_report(best, report, opts.max_copy_share)
         ckpt = None
         if trial.checkpoint is not None and trial.checkpoint.path:
             ckpt = Path(trial.checkpoint.path)
@@ -72,8 +111,25 @@ def ray_records(run_dir: Path, opts: TuneOptions) -> list[TrialRecord]:
         error = None
         if trial.status == "ERROR":
             error = error_text(trial)
-        records.append(TrialRecord(trial.trial_id, _trial_status(trial, last, opts), params, last, ckpt, error))
+        records.append(TrialRecord(trial.trial_id, _trial_status(trial, last, opts), params, last, ckpt, error, best))
     return records
+
+
+def trial_results(run_dir: Path) -> dict[str, list[dict[str, Any]]]:
+    """Per-trial mode: every scored report of every Ray trial (its result.json), by trial id."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for path in sorted(Path(run_dir).glob("*/result.json")):
+        trial_id = path.parent.name.split("_", 1)[-1]  # directories are "<index>_<trial id>"
+        rows = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                result = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line being written
+            if METRIC in result:
+                rows.append(result)
+        out[trial_id] = rows
+    return out
 
 
 def error_text(trial: Any) -> str:
@@ -113,6 +169,7 @@ def pool_records(run_dir: Path, opts: TuneOptions) -> list[TrialRecord]:
     records = []
     for t in trials:
         last = dict(t.user_attrs.get("record", {}))
+        best = last.pop("best", None)  # the study server keeps each member's best report there
         status = last.get("status") or _POOL_STATUS.get(t.state.name, t.state.name.lower())
         if t.state.name == "COMPLETE" and status in ("running", "completed"):
             status = "completed"
@@ -124,10 +181,12 @@ def pool_records(run_dir: Path, opts: TuneOptions) -> list[TrialRecord]:
             last["diverged"] = True
             status = "diverged"
         last["optuna_number"] = t.number
+        if best is not None:
+            best["optuna_number"] = t.number
         # The values the space fixed (pool mode's batch size, fixed --space entries) are not
         # Optuna params: without them the export would rebuild another configuration.
         params = {**t.params, **t.user_attrs.get(FIXED_ATTR, {})}
-        records.append(TrialRecord(str(t.number), status, params, last, saved.get(t.number), error=last.get("error")))
+        records.append(TrialRecord(str(t.number), status, params, last, saved.get(t.number), error=last.get("error"), best=best))
     return records
 
 
@@ -135,11 +194,15 @@ FIDELITY_COLUMNS = ("copy_share", "dcr_ratio", "corr_diff", "detect_auc")
 
 
 def trials_table(records: list[TrialRecord]) -> pd.DataFrame:
+    """One row per configuration, best first: the scores and step of its scored report (the
+    step the export would retrain it to) and how far it trained (`trained_steps`)."""
     rows = []
     for r in records:
-        row = {"trial_id": r.trial_id, "status": r.status, METRIC: r.last.get(METRIC, math.nan),
-               "wd_orig_mean": r.last.get("wd_orig_mean", math.nan), "steps": r.last.get("steps", 0), "epoch": r.last.get("epoch", 0)}
-        row.update({k: r.last.get(k, math.nan) for k in FIDELITY_COLUMNS})
+        s = r.scored
+        row = {"trial_id": r.trial_id, "status": r.status, METRIC: s.get(METRIC, math.nan),
+               "wd_orig_mean": s.get("wd_orig_mean", math.nan), "steps": s.get("steps", 0), "epoch": s.get("epoch", 0),
+               "trained_steps": max(int(r.last.get("steps") or 0), int(s.get("steps") or 0))}
+        row.update({k: s.get(k, math.nan) for k in FIDELITY_COLUMNS})
         row.update({k: (json.dumps(v) if isinstance(v, (list, tuple)) else v) for k, v in sorted(r.params.items())})
         if r.error:
             row["error"] = r.error

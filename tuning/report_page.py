@@ -198,7 +198,7 @@ def progress_figure(reports: pd.DataFrame, records: Sequence[Any], start: float,
     xs, ys, best = [], [], math.inf
     for i, r in enumerate(ordered, start=1):
         score = r.score
-        share = r.last.get("copy_share")
+        share = r.scored.get("copy_share")
         if share is not None and math.isfinite(score) and passes_guard({"copy_share": share}, max_copy_share):
             best = min(best, score)
         if math.isfinite(best):

@@ -137,6 +137,9 @@ class StudyServer:
         )
         self.trials: dict[int, Any] = {}  # live optuna.Trial objects by number
         self.owner: dict[int, str] = {}  # live trial number -> the pool that asked for it
+        # Live trial number -> its best report that passed the guard (the export's pick, see
+        # tuning.records), kept inside its `record` attribute as "best".
+        self.best: dict[int, dict[str, Any]] = {}
         self.reports_path = Path(run_dir) / REPORTS_FILE
         if not self.reports_path.exists():
             self.reports_path.write_text(",".join(REPORT_COLUMNS) + "\n")
@@ -179,13 +182,15 @@ class StudyServer:
             trial.set_user_attr(FIXED_ATTR, dict(fixed))
         return fixed
 
-    def resume(self, number: int, params: Mapping[str, Any], history: Sequence[Mapping[str, Any]], pool: str = "") -> int | None:
+    def resume(self, number: int, params: Mapping[str, Any], history: Sequence[Mapping[str, Any]], pool: str = "",
+               best: Mapping[str, Any] | None = None) -> int | None:
         """Continue a member restored from a checkpoint under a new trial number.
 
         Its old trial is told FAIL (a new driver cannot reattach to it through Optuna's public
         API, and a restarted worker's old trial already has reports from after the checkpoint),
         the same parameters are enqueued and asked again, and the member's evaluations so far are
-        reported again, so the pruner's rungs still know them. Returns the new number, or None
+        reported again, so the pruner's rungs still know them; `best`, its best guarded report up
+        to the checkpoint (whose generator the worker holds), stays its best. Returns the new number, or None
         when the old trial was told its end after the checkpoint was written (the member is done:
         training it again would tell the same configuration twice).
         """
@@ -202,6 +207,9 @@ class StudyServer:
         self.study.enqueue_trial(dict(prev.params) if prev is not None else dict(params), user_attrs={"resumed_from": number})
         trial = self.study.ask()
         self._suggest(trial)
+        if best is not None:
+            self.best[trial.number] = dict(best)
+            trial.set_user_attr("record", {"best": dict(best)})
         for h in history:
             if math.isfinite(float(h["wd_mean"])):
                 trial.report(float(h["wd_mean"]), int(h["steps"]))
@@ -231,7 +239,7 @@ class StudyServer:
         """An intermediate score at `steps`; True when the pruner stops this member here."""
         trial = self.trials[number]
         # One attribute (one journal write, each fsync'd) per report, not one per score.
-        trial.set_user_attr("record", dict(record))
+        trial.set_user_attr("record", self._with_best(number, record))
         self._log(number, steps, value, record)
         if self.multi or not math.isfinite(value):
             return False
@@ -242,6 +250,9 @@ class StudyServer:
         """The member's end: state "complete" (values = its final scores), "pruned" or "fail"."""
         import optuna
 
+        if state == "complete" and record:  # its final report: the best may be this one
+            record = self._with_best(number, record)
+        self.best.pop(number, None)  # a pruned or cut member's record keeps its best already
         trial = self.trials.pop(number, None)
         self.owner.pop(number, None)
         if trial is None and any(t.number == number and t.state.is_finished() for t in self.study.get_trials(deepcopy=False)):
@@ -263,6 +274,16 @@ class StudyServer:
             self.study.tell(number, vals if self.multi else vals[0], state=states[state])
         else:
             self.study.tell(number, state=states[state])
+
+    def _with_best(self, number: int, record: Mapping[str, Any]) -> dict[str, Any]:
+        """`record` with the member's best guarded report so far (this one when it is)."""
+        from tuning.records import better_report
+
+        best = better_report(self.best.get(number), {k: v for k, v in record.items() if k != "best"})
+        if best is None:
+            return {k: v for k, v in record.items() if k != "best"}
+        self.best[number] = best
+        return {**record, "best": best}
 
     def _log(self, number: int, steps: int, value: float, record: Mapping[str, Any]) -> None:
         row = [f"{time.time():.3f}", str(number), str(int(steps)), repr(float(value)), repr(record.get("copy_share")),

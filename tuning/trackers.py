@@ -5,8 +5,10 @@ Ray trial is a pool worker training many configurations, so gantune logs configu
 from what the run recorded, when the driver's run ends (`log_run`): every configuration (an Optuna
 trial in pool mode, a Ray trial with `--pack off`) with its parameters, its status, its score
 history (`wd_mean` and `copy_share` per evaluation step: `RUN/reports.csv` in pool mode, each
-trial's `result.json` per trial) and its last scores (`wd_mean`, `wd_orig_mean`, `copy_share`,
-`dcr_ratio`, `corr_diff`, `detect_auc` where scored, `passes_guard` as 0 / 1).
+trial's `result.json` per trial) and, as `best/...` at that report's step, the scores the export
+judges it by: those of its best report that passed the guard (tuning.records; its last without
+one): `wd_mean`, `wd_orig_mean`, `copy_share`, `dcr_ratio`, `corr_diff`, `detect_auc` where
+scored, `passes_guard` as 0 / 1.
 
     mlflow            SQLite store RUN/mlflow.db (`mlflow ui --backend-store-uri sqlite:///RUN/mlflow.db`),
                       experiment = the run's name, one MLflow run per configuration
@@ -42,7 +44,7 @@ KINDS = ("mlflow", "tensorboard")
 MARKER_FILE = "trackers.json"
 MLFLOW_DB = "mlflow.db"
 TENSORBOARD_DIR = "tensorboard"
-FINAL_SCORES = ("wd_mean", "wd_orig_mean", "copy_share", "dcr_ratio", "corr_diff", "detect_auc")
+SCORED_SCORES = ("wd_mean", "wd_orig_mean", "copy_share", "dcr_ratio", "corr_diff", "detect_auc")
 HISTORY_SCORES = ("wd_mean", "copy_share")
 UNFINISHED = ("running", "pending")
 INSTALL_HINT = "pip install 'gantune[track]'"
@@ -83,8 +85,8 @@ class Configuration:
     status: str
     params: dict[str, Any]
     history: list[tuple[int, float | None, dict[str, float]]] = field(default_factory=list)  # (steps, unix time, scores)
-    final: dict[str, float] = field(default_factory=dict)
-    step: int = 0
+    best: dict[str, float] = field(default_factory=dict)  # its scored report's scores (logged as best/...)
+    step: int = 0  # that report's step
 
 
 def _number(value: Any) -> float | None:
@@ -117,25 +119,17 @@ def _pool_history(run_dir: Path) -> dict[str, list[tuple[int, float | None, dict
 
 
 def _trial_history(run_dir: Path) -> dict[str, list[tuple[int, float | None, dict[str, float]]]]:
+    from tuning.records import trial_results
+
     out: dict[str, list[tuple[int, float | None, dict[str, float]]]] = {}
-    for path in sorted(run_dir.glob("*/result.json")):
-        trial_id = path.parent.name.split("_", 1)[-1]  # directories are "<index>_<trial id>"
-        rows = []
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                result = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if "wd_mean" not in result:
-                continue
-            scores = {k: v for k in HISTORY_SCORES if (v := _number(result.get(k))) is not None}
-            rows.append((int(result.get("steps") or result.get("training_iteration") or 0), _number(result.get("timestamp")), scores))
-        out[trial_id] = rows
+    for trial_id, results in trial_results(run_dir).items():
+        out[trial_id] = [(int(r.get("steps") or r.get("training_iteration") or 0), _number(r.get("timestamp")),
+                          {k: v for k in HISTORY_SCORES if (v := _number(r.get(k))) is not None}) for r in results]
     return out
 
 
 def configurations(run_dir: Path, opts: Any = None) -> list[Configuration]:
-    """Every configuration of the run in `run_dir`, with its history and last scores."""
+    """Every configuration of the run in `run_dir`, with its history and scored report."""
     from tuning.options import read_options
     from tuning.records import collect_trials
 
@@ -145,11 +139,12 @@ def configurations(run_dir: Path, opts: Any = None) -> list[Configuration]:
     history = _pool_history(run_dir) if opts.mode == "pool" else _trial_history(run_dir)
     out = []
     for r in records:
-        final = {k: v for k in FINAL_SCORES if (v := _number(r.last.get(k))) is not None}
-        if r.last.get("passes_guard") is not None:
-            final["passes_guard"] = 1.0 if r.last.get("passes_guard") else 0.0
-        steps = int(_number(r.last.get("steps")) or 0)
-        out.append(Configuration(str(r.trial_id), r.status, dict(r.params), history.get(str(r.trial_id), []), final, steps))
+        scored = r.scored
+        best = {k: v for k in SCORED_SCORES if (v := _number(scored.get(k))) is not None}
+        if scored.get("passes_guard") is not None:
+            best["passes_guard"] = 1.0 if scored.get("passes_guard") else 0.0
+        steps = int(_number(scored.get("steps")) or 0)
+        out.append(Configuration(str(r.trial_id), r.status, dict(r.params), history.get(str(r.trial_id), []), best, steps))
     return out
 
 
@@ -211,9 +206,8 @@ def log_mlflow(run_dir: Path, name: str, confs: Sequence[Configuration], target:
                                     tags={"gantune.run": name, "gantune.configuration": c.key, "gantune.status": c.status})
             now_ms = int(run.info.start_time)
             metrics = [Metric(k, v, int(t * 1000) if t else now_ms, steps) for steps, t, scores in c.history for k, v in scores.items()]
-            last_t = int(c.history[-1][1] * 1000) if c.history and c.history[-1][1] else now_ms
-            at_last = {k for steps, _, scores in c.history if steps == c.step for k in scores}
-            metrics += [Metric(k, v, last_t, c.step) for k, v in c.final.items() if k not in at_last]
+            at = [t for steps, t, _ in c.history if steps == c.step and t]
+            metrics += [Metric(f"best/{k}", v, int(at[-1] * 1000) if at else now_ms, c.step) for k, v in c.best.items()]
             params = [Param(k, str(_param_value(v))) for k, v in sorted(c.params.items())]
             for i in range(0, max(len(metrics), 1), 1000):  # MLflow takes at most 1000 metrics per batch
                 client.log_batch(run.info.run_id, metrics=metrics[i:i + 1000], params=params if i == 0 else [],
@@ -246,7 +240,7 @@ def log_tensorboard(run_dir: Path, confs: Sequence[Configuration], target: Targe
                         writer.add_scalar(k, v, steps, walltime=t)
                 hparams = {k: _param_value(v) for k, v in c.params.items() if isinstance(_param_value(v), (int, float, str, bool))}
                 hparams["status"] = c.status
-                writer.add_hparams(hparams, {f"final/{k}": v for k, v in c.final.items()}, run_name=".", global_step=c.step)
+                writer.add_hparams(hparams, {f"best/{k}": v for k, v in c.best.items()}, run_name=".", global_step=c.step)
             logged[c.key] = {"status": c.status}
             n += 1
     return root, n

@@ -18,17 +18,24 @@ def _opts(**kw):
     return types.SimpleNamespace(**base)
 
 
-def test_best_is_the_lowest_latest_score_that_passes_the_guard():
+def test_best_is_the_lowest_score_that_passes_the_guard_at_any_report():
     p = console.Progress(total=10, time_budget=None, started=0.0)
     p.offer("#1", 0.30, 0.1, True, {"noise_dim": 4})
     p.offer("#2", 0.20, 0.5, False, {})  # a copier: never the best
     assert p.best.key == "#1" and p.best.score == 0.30
     p.offer("#3", 0.25, 0.1, True, lambda: {"noise_dim": 8, "g_depth": 2, "g_width_0": 16, "g_width_1": 32, "g_lr": 2e-4, "d_lr": 1e-3})
     assert p.best.key == "#3" and p.best.params["noise_dim"] == 8
-    p.offer("#3", 0.40, 0.1, True, {})  # its later, worse score replaces the earlier one (as in the export)
-    assert p.best.key == "#1"
-    p.offer("#1", float("inf"), None, True, {})  # diverged
-    assert p.best.key == "#3" and p.best.score == 0.40
+    # Its later, worse score does not replace its best (the export retrains it to that step),
+    # nor does a later report that copies rows: the best shown never rises.
+    p.offer("#3", 0.40, 0.1, True, {})
+    p.offer("#3", 0.10, 0.9, False, {})
+    assert p.best.key == "#3" and p.best.score == 0.25
+    p.offer("#1", 0.22, 0.1, True, {})
+    assert p.best.key == "#1" and p.best.score == 0.22
+    p.offer("#2", 0.21, 0.1, True, {})  # a copier's later report that passes counts
+    assert p.best.key == "#2" and p.best.score == 0.21
+    p.offer("#2", float("inf"), None, True, {})  # diverged: the export passes it over, so does the best
+    assert p.best.key == "#1" and p.best.score == 0.22
     assert "noise 8, G 16-32" in console.key_params({"noise_dim": 8, "g_depth": 2, "g_width_0": 16, "g_width_1": 32})
     assert console.key_params({"g_widths": [8, 8], "g_lr": 1e-4, "d_lr": 2e-3, "batch_size": 64}) == "G 8-8, lr 0.0001/0.002, batch_size 64"
 
@@ -122,8 +129,13 @@ def test_study_states_count_failed_configurations_apart(tmp_path):
     for value, state in ((0.3, optuna.trial.TrialState.COMPLETE), (None, optuna.trial.TrialState.PRUNED),
                          (None, optuna.trial.TrialState.FAIL), (None, optuna.trial.TrialState.RUNNING)):
         study.add_trial(optuna.trial.create_trial(params={"noise_dim": 8}, distributions=dist, value=value, state=state))
+    # The time budget's cuts, named as the export's summary names them (tuning.records).
+    for state, status in ((optuna.trial.TrialState.PRUNED, "cut by the time budget"), (optuna.trial.TrialState.FAIL, "cut before its first score")):
+        study.add_trial(optuna.trial.create_trial(params={"noise_dim": 8}, distributions=dist, state=state,
+                                                  user_attrs={"record": {"status": status}}))
     states = console.StudyStates(tmp_path, "run")
     done, running, by_status = states.poll()
-    assert (done, running) == (2, 1) and by_status == {"completed": 1, "stopped early": 1, "failed": 1}
+    assert (done, running) == (3, 1)
+    assert by_status == {"completed": 1, "stopped early": 1, "failed": 1, "cut by the time budget": 1, "cut before its first score": 1}
     assert states.params[0] == {"noise_dim": 8}
     assert console.StudyStates(tmp_path, "no-such-study").poll() is None  # not created yet: try later

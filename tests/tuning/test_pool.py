@@ -29,7 +29,7 @@ from tuning.export import export_run, scored_config
 from tuning.options import META_FILE, TuneOptions, read_options
 import tuning.pool as pool_module
 from tuning.pool import PROMOTE, RAMP_START, ROUND_STEPS, WAIT_MARGIN, Pool, save_checkpoint
-from tuning.records import pool_records
+from tuning.records import pool_records, trials_table
 from tuning.run import pool_rungs, pool_slots, run_tuning
 from tuning.study import REPORTS_FILE, StudyServer
 
@@ -205,11 +205,63 @@ def test_refilled_member_ends_with_the_weights_of_its_exported_config(pruned_run
     for number, best in refilled[:2]:
         record = records[number]
         config = scored_config(run.space, record, run.n_rows)
-        assert config.steps == best["steps"] == record.last["steps"]
+        assert config.steps == best["steps"] == record.scored["steps"]
         assert config.batch_size == 32 and config.g_lr == best["params"]["g_lr"]
         lone = train(config, data, device="cpu")
         assert _max_diff(best["G"], lone.generator.state_dict()) < WEIGHT_TOL
         assert lone.metrics["wd_mean"] == pytest.approx(record.score, abs=1e-3)
+
+
+def test_export_crowns_the_lowest_guarded_report_of_the_run(pruned_run, tmp_path):
+    """A configuration is judged by its best report that passed the guard, at whatever step: the
+    export's score and step are those of the lowest guarded line of reports.csv (what the console
+    and bench/anytime.py show as the run's best), loaded from the generator kept at that step."""
+    run, pool = pruned_run
+    records = run.records()
+    # Some configuration scored better before its last report (else this tests nothing new).
+    assert any(r.best is not None and r.best["steps"] < r.last["steps"] for r in records.values())
+    for r in records.values():
+        rows = [x for x in run.reports() if int(x["number"]) == int(r.trial_id) and x["passes_guard"] == "True"]
+        if rows:
+            low = min(rows, key=lambda x: float(x["wd_mean"]))
+            assert (r.score, r.scored["steps"]) == (pytest.approx(float(low["wd_mean"])), int(low["steps"]))
+    guarded = [x for x in run.reports() if x["passes_guard"] == "True"]
+    lowest = min(guarded, key=lambda x: float(x["wd_mean"]))
+    summary = export_run(run.run_dir, tmp_path / "out")
+    assert summary["best_trial"] == lowest["number"] and summary["best_config"]["steps"] == int(lowest["steps"])
+    assert summary["wd_mean"] == pytest.approx(float(lowest["wd_mean"]), abs=1e-6)
+    kept = {n: best for _, n, best in pool.best_members}
+    assert kept[int(lowest["number"])]["steps"] == int(lowest["steps"])  # its generator at that step, no retraining
+
+
+def test_study_server_keeps_each_members_best_guarded_report(tmp_path, data):
+    """The best report moves with a member's record: a later worse or copying report does not
+    replace it, the final one can, and a resumed member (new Optuna number) keeps it."""
+    run = InProcessRun(_opts(tmp_path, num_samples=3), data, rungs=[])
+    server = run.server
+    a, _ = server.ask("w0")
+    server.report(a, 10, 0.30, {"wd_mean": 0.30, "steps": 10, "passes_guard": True})
+    server.report(a, 20, 0.20, {"wd_mean": 0.20, "steps": 20, "passes_guard": False})  # copies rows
+    server.report(a, 30, 0.25, {"wd_mean": 0.25, "steps": 30, "passes_guard": True})
+    server.report(a, 40, 0.35, {"wd_mean": 0.35, "steps": 40, "passes_guard": True})
+    b, _ = server.ask("w0")
+    server.report(b, 10, 0.5, {"wd_mean": 0.5, "steps": 10, "passes_guard": True})
+    server.tell(a, 0.22, "complete", {"wd_mean": 0.22, "steps": 50, "passes_guard": True, "status": "completed"})
+    c = server.resume(b, {}, [{"wd_mean": 0.5, "steps": 10}], "w0", {"wd_mean": 0.5, "steps": 10, "passes_guard": True})
+    server.tell(c, None, "pruned", {"status": "pruned"})
+    records = run.records()
+    assert records[a].last["steps"] == 50 and records[a].scored["steps"] == 50 and records[a].score == 0.22
+    assert records[c].status == "stopped early" and records[c].scored["steps"] == 10 and records[c].score == 0.5
+    table = trials_table(list(records.values()))
+    assert table.set_index("trial_id").loc[str(c), "trained_steps"] == 10
+    # Before its final report, member a's best was its step-30 report, not its last (step 40).
+    run2 = InProcessRun(_opts(tmp_path, name="two", num_samples=1), data, rungs=[])
+    d, _ = run2.server.ask("w0")
+    for steps, wd in ((10, 0.3), (30, 0.25), (40, 0.35)):
+        run2.server.report(d, steps, wd, {"wd_mean": wd, "steps": steps, "passes_guard": True})
+    run2.server.tell(d, None, "pruned", {"status": "pruned"})
+    r = run2.records()[d]
+    assert (r.last["steps"], r.scored["steps"], r.score) == (40, 30, 0.25)
 
 
 def test_same_seed_proposes_the_same_configurations(tmp_path, data):
@@ -447,8 +499,9 @@ def test_cut_at_the_deadline_tells_every_live_member(tmp_path, data, even_rounds
         # Told at its last score (step 100), not where the cut found its weights (step 300 or more).
         assert r.status == "cut by the time budget" and r.last["steps"] == 100 == max(t.intermediate_values)
         assert scored_config(run.space, r, run.n_rows).steps == 100
-    # Weights past their score are not kept for the export (it retrains to the scored step).
-    assert pool.best_members == []
+    # Weights past their score are not kept for the export (it retrains to the scored step); a
+    # member's best guarded report is kept with the generator of its step.
+    assert all(best["steps"] == 100 for _, _, best in pool.best_members)
 
 
 def test_cut_before_a_first_score_fails_the_member(tmp_path, data):
@@ -523,7 +576,7 @@ def test_pool_run_on_ray_exports_a_best_that_retrains_to_its_score(local_ray, tm
     best = next(r for r in records if r.trial_id == summary["best_trial"])
     assert best.checkpoint is not None  # loaded from the worker's checkpoint, not retrained
     config = load_config(out / "best_config.json")
-    assert config.steps == best.last["steps"] == 1500
+    assert config.steps == best.scored["steps"] and config.steps in (500, 1000, 1500)
     # `gantune train --config best_config.json` retrains the exported model: the tolerance is
     # WEIGHT_TOL's (packed vs lone float rounding), seen through the score.
     retrained = train(config, load_data("iris-setosa", encoding="minmax"), device="cpu")

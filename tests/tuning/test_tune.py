@@ -60,6 +60,13 @@ def test_tune_export_and_retrain_reproduces_the_best(local_ray, tmp_path):
     assert eligible["trial_id"].iloc[0] == summary["best_trial"]
     # Exported with its scored step as an exact steps budget.
     assert config.steps == int(eligible["steps"].iloc[0])
+    # The scored step is the trial's best report that passed the guard, at any step, not its
+    # last: the export crowns the lowest guarded score any report of the run showed.
+    reports = [json.loads(line) for path in run_dir.glob("*/result.json") for line in path.read_text().splitlines() if line.strip()]
+    guarded = [r for r in reports if r.get("copy_share") is not None and r["copy_share"] <= summary["guard"]["max_copy_share"]]
+    lowest = min(guarded, key=lambda r: r["wd_mean"])
+    assert summary["wd_mean"] == pytest.approx(lowest["wd_mean"], abs=1e-6) and config.steps == lowest["steps"]
+    assert (table["trained_steps"] >= table["steps"]).all()
     # `gantune train --config best_config.json` retrains exactly the exported model.
     torch.set_num_threads(1)
     retrained = train(config, load_data("iris-setosa", encoding="minmax"), device="cpu")
