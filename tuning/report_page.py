@@ -147,20 +147,23 @@ def _run_start(run_dir: Path, reports: pd.DataFrame) -> float:
 
 def best_over_time(reports: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """What an export would have crowned at each report: the lowest score among the
-    configurations' latest reports that pass the guard (a later, worse report of a configuration
-    replaces its earlier one). Returns (times, best scores) where a best exists."""
+    configurations' best reports that pass the guard (tuning.records; a configuration whose score
+    goes non-finite, diverged, drops out as the export passes it over). Returns (times, best
+    scores) where a best exists."""
     import heapq
 
-    latest: dict[str, tuple[float, bool]] = {}
+    kept: dict[str, tuple[float, bool]] = {}
     heap: list[tuple[float, str]] = []
     times, bests = [], []
     for r in reports.itertuples(index=False):
         key, value = str(r.configuration), float(r.wd_mean)
         ok = bool(r.passes) and math.isfinite(value)
-        latest[key] = (value, ok)
-        if ok:
-            heapq.heappush(heap, (value, key))
-        while heap and latest[heap[0][1]] != (heap[0][0], True):  # stale: replaced since
+        old = kept.get(key)
+        if old is None or not old[1] or not math.isfinite(value) or (ok and value < old[0]):
+            kept[key] = (value, ok)
+            if ok:
+                heapq.heappush(heap, (value, key))
+        while heap and kept[heap[0][1]] != (heap[0][0], True):  # stale: replaced since
             heapq.heappop(heap)
         if heap:
             times.append(float(r.time))
@@ -170,7 +173,7 @@ def best_over_time(reports: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 
 def progress_figure(reports: pd.DataFrame, records: Sequence[Any], start: float, summary: Mapping[str, Any], max_copy_share: float) -> str | None:
     """Best guarded wd_mean so far against time (every report) and against configurations (each
-    configuration's last score, in the order they were proposed)."""
+    configuration's scored report, in the order they were proposed)."""
     from gan.fidelity import passes_guard
 
     plt = _pyplot()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 import os
 import types
 
@@ -139,3 +140,17 @@ def test_study_states_count_failed_configurations_apart(tmp_path):
     assert by_status == {"completed": 1, "stopped early": 1, "failed": 1, "cut by the time budget": 1, "cut before its first score": 1}
     assert states.params[0] == {"noise_dim": 8}
     assert console.StudyStates(tmp_path, "no-such-study").poll() is None  # not created yet: try later
+
+
+def test_report_page_curve_keeps_each_configurations_best_guarded_report():
+    """The report page's best-so-far curve follows the export's rule (tuning.records): a
+    configuration's later worse or copying report does not raise the curve; one that diverges
+    drops out."""
+    import pandas as pd
+
+    from tuning.report_page import best_over_time
+
+    reports = pd.DataFrame({"time": [1, 2, 3, 4, 5, 6], "configuration": ["a", "b", "a", "b", "a", "b"],
+                            "wd_mean": [0.3, 0.2, 0.4, 0.25, 0.1, math.inf], "passes": [True, True, True, True, False, True]})
+    times, bests = best_over_time(reports)
+    assert list(times) == [1, 2, 3, 4, 5, 6] and list(bests) == [0.3, 0.2, 0.2, 0.2, 0.2, 0.3]
