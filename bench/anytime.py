@@ -141,9 +141,9 @@ def main(argv: list[str] | None = None) -> int:
             for s, v in r["points"]:
                 w.writerow([f"{r['data']}:{r['seed']}", r["mode"], f"{s:.1f}", v])
     print(f"\nbest guarded wd_mean (copy_share <= {GUARD}) by wall-clock time, {args.epochs} epochs per configuration, 2 CPUs")
-    head = "| case | mode | " + " | ".join(f"{m:g} min" for m in marks) + " | time to trial's final best | configs ended/min | exported |"
+    head = "| case | mode | " + " | ".join(f"{m:g} min" for m in marks) + " | time to trial's final best | configs ended/min | end of curve | exported |"
     print(head)
-    print("|" + "---|" * (len(marks) + 5))
+    print("|" + "---|" * (len(marks) + 6))
     finals = {}
     for r in results:
         if r["mode"] == "trial":
@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         tt = time_to(r["points"], target) if math.isfinite(target) else math.nan
         cells = [f"{best_at(r['points'], m * 60):.4f}" for m in marks]
         rate = r["ended"] / (r["wall"] / 60)
-        print(f"| {r['data']}:{r['seed']} | {r['mode']} | " + " | ".join(cells) + f" | {tt:.0f} s | {rate:.1f} | {r['exported']:.4f} |")
+        print(f"| {r['data']}:{r['seed']} | {r['mode']} | " + " | ".join(cells) + f" | {tt:.0f} s | {rate:.1f} | {best_at(r['points'], math.inf):.4f} | {r['exported']:.4f} |")
     try:
         import matplotlib
 
