@@ -197,6 +197,15 @@ class Best:
     params: dict[str, Any]
 
 
+def replaces_kept(kept: tuple[float, bool] | None, value: float, ok: bool) -> bool:
+    """Whether a configuration's new report (score `value`, passing the guard: `ok`) replaces the
+    one kept for it, (score, ok) or None: the export's rule (tuning.records) for a run's best so
+    far, which the console and the report page's curve both follow. A report replaces one that
+    did not pass, or a higher passing one; a non-finite score (diverged) always replaces it, as
+    the export passes over a configuration that diverged."""
+    return kept is None or not kept[1] or not math.isfinite(value) or (ok and value < kept[0])
+
+
 class Progress:
     """Counts, the best score that passes the guard, rate and time left. No I/O, no Ray.
 
@@ -227,11 +236,11 @@ class Progress:
         export passes over a configuration that diverged."""
         self.reports += 1
         value, share = _float(score), _float(copy_share)
-        finite = value is not None and math.isfinite(value)
-        new = (value if value is not None else math.nan, share, bool(passes and finite))
+        value = value if value is not None else math.nan
+        ok = bool(passes and math.isfinite(value))
         old = self.kept.get(str(key))
-        if old is None or not old[2] or not finite or (new[2] and new[0] < old[0]):
-            self.kept[str(key)] = new
+        if replaces_kept(None if old is None else (old[0], old[2]), value, ok):
+            self.kept[str(key)] = (value, share, ok)
         self._params[str(key)] = params
 
     @property
@@ -580,4 +589,4 @@ def _none(text: str | None) -> str | None:
 
 
 __all__ = ["Progress", "RunDisplay", "Settings", "clock", "current", "driver_callbacks", "format_outcome", "key_params", "ray_init_kwargs",
-           "ray_verbosity", "session"]
+           "ray_verbosity", "replaces_kept", "session"]

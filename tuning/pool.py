@@ -54,6 +54,7 @@ from gan.errors import GanTuneError
 from gan.fidelity import DEFAULT_MAX_COPY_SHARE, passes_guard, table_fidelity
 from gan.packed import PackedTrainer
 from tuning.options import CUT_STATUS, UNSCORED_STATUS
+from tuning.records import better_report
 
 log = logging.getLogger(__name__)
 
@@ -372,8 +373,13 @@ class Pool:
             if record["passes_guard"]:
                 self.stats.best = min(self.stats.best, record["wd_mean"])
                 live = self.live.get(number)
-                if live is not None and (live.best is None or record["wd_mean"] < live.best[0]["wd_mean"]):
-                    live.best = (record, pack.generator_state_dict(number))
+                # The study server's rule (better_report), so that the generator kept here is
+                # the one of the report the server records as the member's best.
+                if live is not None:
+                    kept = live.best[0] if live.best is not None else None
+                    best = better_report(kept, record)
+                    if best is not kept:
+                        live.best = (best, pack.generator_state_dict(number))
             if final:
                 record["status"] = "completed"
                 self.client.tell(number, self._values(metrics, fid), "complete", record)

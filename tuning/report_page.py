@@ -152,14 +152,15 @@ def best_over_time(reports: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     scores) where a best exists."""
     import heapq
 
+    from tuning.console import replaces_kept
+
     kept: dict[str, tuple[float, bool]] = {}
     heap: list[tuple[float, str]] = []
     times, bests = [], []
     for r in reports.itertuples(index=False):
         key, value = str(r.configuration), float(r.wd_mean)
         ok = bool(r.passes) and math.isfinite(value)
-        old = kept.get(key)
-        if old is None or not old[1] or not math.isfinite(value) or (ok and value < old[0]):
+        if replaces_kept(kept.get(key), value, ok):
             kept[key] = (value, ok)
             if ok:
                 heapq.heappush(heap, (value, key))

@@ -279,11 +279,12 @@ class StudyServer:
         """`record` with the member's best guarded report so far (this one when it is)."""
         from tuning.records import better_report
 
-        best = better_report(self.best.get(number), {k: v for k, v in record.items() if k != "best"})
+        plain = {k: v for k, v in record.items() if k != "best"}
+        best = better_report(self.best.get(number), plain)
         if best is None:
-            return {k: v for k, v in record.items() if k != "best"}
+            return plain
         self.best[number] = best
-        return {**record, "best": best}
+        return {**plain, "best": best}
 
     def _log(self, number: int, steps: int, value: float, record: Mapping[str, Any]) -> None:
         row = [f"{time.time():.3f}", str(number), str(int(steps)), repr(float(value)), repr(record.get("copy_share")),
