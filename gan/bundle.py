@@ -147,7 +147,9 @@ def _legacy_transformer(spec: Any) -> TableTransformer:
 def load_bundle(path: str | Path) -> ModelBundle:
     path = Path(path)
     if not path.is_dir():
-        raise GanTuneError(f"bundle {path}: not a directory; pass the directory written by gantune train --out or export --out")
+        raise GanTuneError(f"bundle {path}: not a directory; pass the directory written by gantune train --out or gantune export --out")
+    if not (path / "bundle.json").is_file() and (path / "model" / "bundle.json").is_file():
+        path = path / "model"  # an export directory (gantune export --out): its model
     missing = [name for name in REQUIRED if not (path / name).is_file()]
     if not (path / "transformer.json").is_file() and not (path / "scaler.json").is_file():
         missing.append("transformer.json")

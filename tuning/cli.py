@@ -189,7 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("sample", help="generate rows from a bundle, in original units")
-    p.add_argument("bundle", help="bundle directory")
+    p.add_argument("bundle", help="bundle directory (gantune train --out, or an export directory: its model/)")
     p.add_argument("-n", type=_positive_int, default=1000, help="number of rows (default: %(default)s)")
     p.add_argument("-o", "--out", default="-", help="CSV file to write, or - for stdout (default)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default: 0)")
@@ -205,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_describe)
 
     p = sub.add_parser("evaluate", help="score a bundle or a CSV of generated rows against real data")
-    p.add_argument("source", help="bundle directory or CSV of generated rows")
+    p.add_argument("source", help="bundle directory (or an export directory: its model/) or CSV of generated rows")
     add_data_args(p, default=None)
     p.add_argument("-n", type=_positive_int, default=1000, help="rows to generate from a bundle (default: %(default)s)")
     p.add_argument("--seed", type=int, default=12345, help="sampling seed for a bundle (default: %(default)s)")

@@ -32,7 +32,7 @@ from gan.errors import GanTuneError
 from gan.fidelity import DEFAULT_MAX_COPY_SHARE, passes_guard
 from gan.io import atomic_dir, check_output_dir, write_json_atomic, write_text_atomic
 from gan.models import build_models, sample_encoded
-from gan.report import evaluate_values
+from gan.report import evaluate_values, fresh_scores
 from tuning.options import METRIC, STATE_FILE, TuneOptions, read_options
 from tuning.records import FIDELITY_COLUMNS, TrialRecord, collect_trials, trials_table
 from tuning.study import STUDY_FILE, load_study
@@ -188,6 +188,8 @@ def _export_run(run_dir: Path, out: str | Path, *, top_k: int | None, force: boo
         "wd_orig_mean": metrics["wd_orig_mean"],
         "guard": {"max_copy_share": guard, "copy_share": metrics.get("copy_share")},
         "fidelity": {k: metrics.get(k) for k in FIDELITY_COLUMNS},
+        # The crowned score is the lowest of many draws (biased low); this one is not.
+        "fresh": fresh_scores(data, generator, config.eval_samples, config.eval_seed, max_copy_share=guard),
         "references": {k: v[METRIC] for k, v in metrics["references"].items()},
         "references_fidelity": {k: {m: v.get(m) for m in FIDELITY_COLUMNS} for k, v in metrics["references"].items()},
         "trials": len(records),

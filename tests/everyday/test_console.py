@@ -118,6 +118,16 @@ def test_the_outcome_says_plainly_how_the_model_compares():
     assert all(len(line) <= 110 for line in better.splitlines())
 
 
+def test_the_outcome_compares_the_fresh_score_with_the_gaussian_fit():
+    """The search's own score is the lowest of many noise draws; the verdict against the Gaussian
+    fit (one unselected draw) uses the export's fresh draws, and both figures are shown."""
+    summary = {**_summary(0.03), "fresh": {"wd_mean": 0.07, "seeds": list(range(8)), "copy_share": 0.1}}
+    text = console.format_outcome(summary, "best")
+    assert "wd_mean 0.0300 as the search scored it, 0.0700 on fresh noise (8 draws it never saw)" in text
+    assert "17% higher than a Gaussian fit of the table (0.0600)" in text and "lower than a Gaussian" not in text
+    assert all(len(line) <= 110 for line in text.splitlines())
+
+
 def test_study_states_count_failed_configurations_apart(tmp_path):
     """In pool mode a failed configuration is proposed again (it does not count towards
     --num-samples), so done counts completed and stopped-early ones only."""

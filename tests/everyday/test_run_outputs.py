@@ -62,7 +62,8 @@ def test_quick_start_prints_a_short_quiet_console(quick_start):
     assert len(progress) <= quick_start.seconds / 30 + 1
     s = quick_start.summary
     assert f"Exported the best configuration (trial {s['best_trial']} of {N}" in out
-    assert f"wd_mean {s['wd_mean']:.4f}, lower is better" in out and "Gaussian fit of the table" in out
+    assert f"wd_mean {s['wd_mean']:.4f} as the search scored it, {s['fresh']['wd_mean']:.4f} on fresh noise" in out
+    assert "lower is better" in out and "Gaussian fit of the table" in out
     assert "guard   passed:" in out and "report  best/report/index.html" in out
     assert f"MLflow: {N} configuration(s) logged" in out and f"TensorBoard: {N} configuration(s) logged" in out
 

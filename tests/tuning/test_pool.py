@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 import torch
 
+import gan
 from gan.config import load_config
 from gan.data import load_data
 from gan.io import write_json_atomic
@@ -232,6 +233,15 @@ def test_export_crowns_the_lowest_guarded_report_of_the_run(pruned_run, tmp_path
     assert summary["wd_mean"] == pytest.approx(float(lowest["wd_mean"]), abs=1e-6)
     kept = {n: best for _, n, best in pool.best_members}
     assert kept[int(lowest["number"])]["steps"] == int(lowest["steps"])  # its generator at that step, no retraining
+    # Beside the crowned (selected, so biased-low) score: the exported model's score on noise the
+    # search never used, which anyone can reproduce from the bundle with the seeds it names.
+    fresh, config = summary["fresh"], summary["best_config"]
+    assert config["eval_seed"] not in fresh["seeds"] and len(set(fresh["seeds"])) == len(fresh["seeds"]) >= 2
+    # (the export directory itself is accepted where a bundle is: its model/)
+    again = [gan.evaluate(None, tmp_path / "out" / ("model" if i else ""), n=fresh["rows"], seed=s) for i, s in enumerate(fresh["seeds"])]
+    assert fresh["wd_mean"] == pytest.approx(sum(e["wd_mean"] for e in again) / len(again), abs=1e-9)
+    assert fresh["copy_share"] == pytest.approx(sum(e["copy_share"] for e in again) / len(again), abs=1e-9)
+    assert fresh["wd_mean"] != pytest.approx(summary["wd_mean"], abs=1e-9)  # other draws, another figure
 
 
 def test_study_server_keeps_each_members_best_guarded_report(tmp_path, data):

@@ -6,6 +6,7 @@ the default, has its own end-to-end test in test_pool.py."""
 from __future__ import annotations
 
 import json
+import math
 
 import optuna
 import pandas as pd
@@ -73,6 +74,9 @@ def test_tune_export_and_retrain_reproduces_the_best(local_ray, tmp_path):
     assert retrained.metrics["wd_mean"] == pytest.approx(summary["wd_mean"], abs=1e-6)
     bundle = load_bundle(out / "model")
     assert bundle.sample(5).shape == (5, 4)
+    # Per-trial runs too carry the score on fresh noise draws, from the same exported model.
+    fresh = summary["fresh"]
+    assert config.eval_seed not in fresh["seeds"] and math.isfinite(fresh["wd_mean"]) and fresh["rows"] == config.eval_samples
 
 
 def test_same_seed_proposes_the_same_configurations(local_ray, tmp_path):
