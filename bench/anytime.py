@@ -15,8 +15,7 @@ pool reports come from the run's `reports.csv`, per-trial reports from Ray's res
 Printed: the best at 1 / 2 / 5 / 10 minutes (or the fractions of a shorter budget), the time
 each mode needs to reach the per-trial mode's final best, configurations ended per minute, and
 what `gantune export` of the run then writes (its wd_mean: a configuration is exported at its
-best guarded report, so this is the curve's last point unless that configuration later diverged
-or errored, which the export passes over) and that model's wd_mean on the export's fresh noise
+best guarded report, so this is the curve's last point) and that model's wd_mean on the export's fresh noise
 draws (`summary.json` "fresh": the crowned score is the lowest of many draws, so biased low; the
 fresh one is not, and is the fair figure to compare across modes, whose numbers of reports
 differ ten-fold); and written: `anytime.csv` (every curve point) and

@@ -201,9 +201,9 @@ def replaces_kept(kept: tuple[float, bool] | None, value: float, ok: bool) -> bo
     """Whether a configuration's new report (score `value`, passing the guard: `ok`) replaces the
     one kept for it, (score, ok) or None: the export's rule (tuning.records) for a run's best so
     far, which the console and the report page's curve both follow. A report replaces one that
-    did not pass, or a higher passing one; a non-finite score (diverged) always replaces it, as
-    the export passes over a configuration that diverged."""
-    return kept is None or not kept[1] or not math.isfinite(value) or (ok and value < kept[0])
+    did not pass, or a higher passing one. A non-finite score (diverged) replaces only one that
+    did not pass: the export keeps a configuration's passing report from before its failure."""
+    return kept is None or not kept[1] or (ok and value < kept[0])
 
 
 class Progress:
@@ -232,8 +232,8 @@ class Progress:
 
     def offer(self, key: str, score: Any, copy_share: Any, passes: bool, params: Callable[[], Mapping[str, Any]] | Mapping[str, Any]) -> None:
         """A configuration's new report: it replaces the one kept unless that passed the guard
-        with a score at least as low. A non-finite score (diverged) always replaces it: the
-        export passes over a configuration that diverged."""
+        with a score at least as low (so a later divergence does not take back a passing one:
+        the export crowns it from before the failure)."""
         self.reports += 1
         value, share = _float(score), _float(copy_share)
         value = value if value is not None else math.nan

@@ -41,8 +41,16 @@ log = logging.getLogger(__name__)
 
 
 def healthy_candidates(records: list[TrialRecord]) -> list[TrialRecord]:
-    """Records with a finite score that did not error or diverge, best score first."""
-    healthy = [r for r in records if r.status not in ("errored", "diverged", "resumed") and math.isfinite(r.score)]
+    """Records with a finite score, best score first.
+
+    A configuration that diverged or errored *after* a report that passed the guard counts by
+    that report: the export loads the generator kept at that step or retrains the configuration
+    to it, which is exact (the failure came later), and the run's best-so-far curves counted it
+    too. One that failed before any such report has no finite score; a record superseded by a
+    resume ("resumed") never counts.
+    """
+    healthy = [r for r in records if r.status != "resumed" and math.isfinite(r.score)
+               and (r.status not in ("errored", "diverged") or r.best is not None)]
     if not healthy:
         counts = pd.Series([r.status for r in records]).value_counts().to_dict() if records else {}
         raise GanTuneError(f"no trial has a finite {METRIC} yet (trials by status: {counts or 'none'}); let the run go on, or resume it")

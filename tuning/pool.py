@@ -403,7 +403,9 @@ class Pool:
         record = {"status": "diverged", "steps": int(steps), "wd_mean": math.inf, "pool": self.name, "node_id": self.node_id}
         self.client.tell(number, [math.inf] * len(self.objectives), "complete", record)
         self.stats.diverged += 1
-        self.live.pop(number, None)
+        live = self.live.pop(number, None)
+        if live is not None and live.best is not None:  # the export may crown its report before the failure
+            self._keep(number, *live.best, live.params)
         self.stats.told += 1
         pack.results = [x for x in pack.results if x.index != number]
 
@@ -413,14 +415,17 @@ class Pool:
         r = pack.results_by_index(number)
         wd = float(r.metrics.get("wd_mean", math.inf))
         if live.best is not None:  # the generator of its best guarded report, as the export judges it
-            best, g = live.best
-            self.best_members.append((best["wd_mean"], number, {"G": g, "steps": best["steps"], "params": live.params}))
+            self._keep(number, *live.best, live.params)
         elif keep and r.generator_state is not None and math.isfinite(wd):
-            self.best_members.append((wd, number, {"G": r.generator_state, "steps": r.steps, "params": live.params}))
-        self.best_members.sort(key=lambda x: (x[0], x[1]))
-        del self.best_members[KEEP_BEST:]
+            self._keep(number, {"wd_mean": wd, "steps": r.steps}, r.generator_state, live.params)
         # Finished results are not needed in the pack any more (weights exported above).
         pack.results = [x for x in pack.results if x.index != number]
+
+    def _keep(self, number: int, report: dict[str, Any], generator: dict[str, torch.Tensor], params: dict[str, Any]) -> None:
+        """Keep a finished member's generator for the export, if among the best KEEP_BEST."""
+        self.best_members.append((report["wd_mean"], number, {"G": generator, "steps": report["steps"], "params": params}))
+        self.best_members.sort(key=lambda x: (x[0], x[1]))
+        del self.best_members[KEEP_BEST:]
 
     # -- the loop ------------------------------------------------------------------------------
     def _next_stop(self, m: Any) -> int:

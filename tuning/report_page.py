@@ -147,9 +147,9 @@ def _run_start(run_dir: Path, reports: pd.DataFrame) -> float:
 
 def best_over_time(reports: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """What an export would have crowned at each report: the lowest score among the
-    configurations' best reports that pass the guard (tuning.records; a configuration whose score
-    goes non-finite, diverged, drops out as the export passes it over). Returns (times, best
-    scores) where a best exists."""
+    configurations' best reports that pass the guard (tuning.records; one that diverges later
+    keeps its best from before, as the export does). Returns (times, best scores) where a best
+    exists."""
     import heapq
 
     from tuning.console import replaces_kept

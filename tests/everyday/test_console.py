@@ -35,8 +35,10 @@ def test_best_is_the_lowest_score_that_passes_the_guard_at_any_report():
     assert p.best.key == "#1" and p.best.score == 0.22
     p.offer("#2", 0.21, 0.1, True, {})  # a copier's later report that passes counts
     assert p.best.key == "#2" and p.best.score == 0.21
-    p.offer("#2", float("inf"), None, True, {})  # diverged: the export passes it over, so does the best
-    assert p.best.key == "#1" and p.best.score == 0.22
+    p.offer("#2", float("inf"), None, True, {})  # diverged later: the export keeps its report before
+    assert p.best.key == "#2" and p.best.score == 0.21
+    p.offer("#4", float("inf"), None, True, {})  # diverged before passing the guard once: never the best
+    assert p.best.key == "#2" and "#4" in p.kept
     assert "noise 8, G 16-32" in console.key_params({"noise_dim": 8, "g_depth": 2, "g_width_0": 16, "g_width_1": 32})
     assert console.key_params({"g_widths": [8, 8], "g_lr": 1e-4, "d_lr": 2e-3, "batch_size": 64}) == "G 8-8, lr 0.0001/0.002, batch_size 64"
 
@@ -154,8 +156,7 @@ def test_study_states_count_failed_configurations_apart(tmp_path):
 
 def test_report_page_curve_keeps_each_configurations_best_guarded_report():
     """The report page's best-so-far curve follows the export's rule (tuning.records): a
-    configuration's later worse or copying report does not raise the curve; one that diverges
-    drops out."""
+    configuration's later worse, copying or diverged report does not raise the curve."""
     import pandas as pd
 
     from tuning.report_page import best_over_time
@@ -163,4 +164,4 @@ def test_report_page_curve_keeps_each_configurations_best_guarded_report():
     reports = pd.DataFrame({"time": [1, 2, 3, 4, 5, 6], "configuration": ["a", "b", "a", "b", "a", "b"],
                             "wd_mean": [0.3, 0.2, 0.4, 0.25, 0.1, math.inf], "passes": [True, True, True, True, False, True]})
     times, bests = best_over_time(reports)
-    assert list(times) == [1, 2, 3, 4, 5, 6] and list(bests) == [0.3, 0.2, 0.2, 0.2, 0.2, 0.3]
+    assert list(times) == [1, 2, 3, 4, 5, 6] and list(bests) == [0.3, 0.2, 0.2, 0.2, 0.2, 0.2]

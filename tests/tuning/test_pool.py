@@ -412,6 +412,35 @@ def test_diverged_and_errored_members_are_told_the_worst_value_and_their_slots_r
     assert records[int(summary["best_trial"])].status == "completed" and math.isfinite(summary["wd_mean"])
 
 
+def test_a_member_that_diverges_after_a_good_report_is_exported_at_that_report(tmp_path, data, monkeypatch):
+    """Fault: a pool member's weights turn non-finite after its report at step 100 (the run's only
+    configuration). It is told diverged, yet its best guarded report counts, as the run's curves
+    showed it: the export crowns it from the generator the pool kept at that step, and
+    `best_config.json` retrains to the same score (the failure came later)."""
+    opts = _opts(tmp_path, steps=200, eval_every=50, num_samples=1, sampler="random")
+    run = InProcessRun(opts, data, rungs=[], sampler="random")
+    evaluate = Pool._evaluate
+
+    def then_blow_up(self, pack, members):  # weights turn non-finite after the report at step 100
+        evaluate(self, pack, members)
+        if any(m.steps == 100 for m in pack.members):
+            pack.G.flat.fill_(math.nan)
+
+    monkeypatch.setattr(Pool, "_evaluate", then_blow_up)
+    pool = run.pool(slots=1)
+    pool.run()
+    (record,) = run.records().values()
+    assert record.status == "diverged" and record.best is not None and record.best["steps"] <= 100
+    guarded = [float(x["wd_mean"]) for x in run.reports() if x["passes_guard"] == "True"]
+    assert record.score == pytest.approx(min(guarded)) and [n for _, n, _ in pool.best_members] == [0]
+    run.checkpoint(pool)
+    summary = export_run(run.run_dir, tmp_path / "out")
+    assert summary["best_trial"] == "0" and summary["wd_mean"] == pytest.approx(record.score, abs=1e-6)
+    config = load_config(tmp_path / "out" / "best_config.json")
+    assert config.steps == record.best["steps"]
+    assert train(config, data, device="cpu").metrics["wd_mean"] == pytest.approx(summary["wd_mean"], abs=1e-6)
+
+
 def test_a_sub_pack_whose_member_passed_a_rung_trains_longer_per_round(tmp_path, data):
     """A round gives each sub-pack about the same time (ROUND_STEPS at the round's mean step
     cost, fewer steps for a costlier sub-pack), times PROMOTE ** (rungs passed): members that
