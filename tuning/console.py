@@ -297,7 +297,10 @@ class Progress:
         states = ", ".join(f"{v} {k}" for k, v in sorted(self.by_status.items(), key=lambda kv: -kv[1]) if v and k != "failed")
         if self.by_status.get("failed"):
             states += f"{'; ' if states else ''}{self.by_status['failed']} failed"
-        head = f"tuned {self.done} configuration{'s' if self.done != 1 else ''} in {clock(self.elapsed(now))}"
+        # Every configuration the breakdown names: pool mode's `done` leaves out those cut before
+        # a first score (they do not count towards --num-samples), the breakdown and export do not.
+        n = max(self.done, sum(v for k, v in self.by_status.items() if k != "failed"))
+        head = f"tuned {n} configuration{'s' if n != 1 else ''} in {clock(self.elapsed(now))}"
         if states:
             head += f" ({states})"
         if not any(v[2] for v in self.kept.values()):

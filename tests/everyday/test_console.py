@@ -55,6 +55,10 @@ def test_rate_and_time_left():
     assert console.Progress(total=1_000_000, time_budget=60, started=0).total is None  # --time-budget alone
     assert console.clock(3725) == "1:02:05" and console.clock(65) == "1:05" and console.clock(None) == "?"
     assert p.summary(60.0).startswith("tuned 5 configurations in 1:00 (4 stopped early, 1 completed); no configuration was scored")
+    # Pool mode: configurations cut before a first score are not `done`, but the line counts every
+    # configuration its breakdown names, as the export does (seen: "tuned 40" beside 53 listed).
+    p.counts(40, 0, {"stopped early": 32, "cut before its first score": 13, "cut by the time budget": 7, "completed": 1})
+    assert p.summary(60.0).startswith("tuned 53 configurations in 1:00 (32 stopped early, 13 cut before its first score, 7 cut")
 
 
 def test_plain_lines_come_every_interval_and_a_summary_at_the_end(tmp_path):
