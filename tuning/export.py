@@ -33,9 +33,9 @@ from gan.fidelity import DEFAULT_MAX_COPY_SHARE, passes_guard
 from gan.io import atomic_dir, check_output_dir, write_json_atomic, write_text_atomic
 from gan.models import build_models, sample_encoded
 from gan.report import evaluate_values, fresh_scores
-from tuning.options import METRIC, STATE_FILE, TuneOptions, read_options
+from tuning.options import STATE_FILE, TuneOptions, read_options
 from tuning.records import FIDELITY_COLUMNS, TrialRecord, collect_trials, trials_table
-from tuning.study import STUDY_FILE, load_study
+from tuning.study import METRIC, STUDY_FILE, load_study
 
 log = logging.getLogger(__name__)
 

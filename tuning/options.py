@@ -16,8 +16,8 @@ from gan.data import TabularData, load_data
 from gan.errors import GanTuneError
 from gan.fidelity import DEFAULT_MAX_COPY_SHARE
 from tuning.space import SearchSpace
+from tuning.study import METRIC, MODE
 
-METRIC, MODE = "wd_mean", "min"
 # Configurations a run tries when --num-samples is not given: pool members are cheap (most stop
 # at the first rung, tuning.run.pool_rungs), so the pool's default is larger; with --time-budget
 # alone, as many as fit. Measured on iris-setosa, 2 CPUs, quick start: 20 pool configurations

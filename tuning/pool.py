@@ -54,7 +54,7 @@ from gan.errors import GanTuneError
 from gan.fidelity import DEFAULT_MAX_COPY_SHARE, passes_guard, table_fidelity
 from gan.packed import PackedTrainer
 from tuning.options import CUT_STATUS, UNSCORED_STATUS
-from tuning.records import better_report
+from tuning.study import better_report
 
 log = logging.getLogger(__name__)
 

@@ -25,8 +25,8 @@ from typing import Any, Mapping
 import pandas as pd
 
 from gan.errors import GanTuneError
-from gan.fidelity import passes_guard
-from tuning.options import METRIC, TuneOptions
+from tuning.options import TuneOptions
+from tuning.study import METRIC, better_report
 
 
 @dataclass
@@ -49,24 +49,6 @@ class TrialRecord:
     def score(self) -> float:
         value = self.scored.get(METRIC, math.inf)
         return float(value) if value is not None and math.isfinite(value) else math.inf
-
-
-def better_report(best: dict[str, Any] | None, report: Mapping[str, Any], max_copy_share: float | None = None) -> dict[str, Any] | None:
-    """`report` when it passes the guard (its `passes_guard`, or its copy_share against
-    `max_copy_share`) with a lower finite METRIC than `best`; else `best`."""
-    try:
-        value = float(report.get(METRIC))  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return best
-    if not math.isfinite(value):
-        return best
-    if max_copy_share is None:
-        ok = bool(report.get("passes_guard"))
-    else:
-        ok = report.get("copy_share") is not None and passes_guard(dict(report), max_copy_share)
-    if ok and (best is None or value < float(best[METRIC])):
-        return dict(report)
-    return best
 
 
 def _trial_status(trial: Any, last: dict[str, Any], opts: TuneOptions) -> str:

@@ -18,6 +18,9 @@ from gan.errors import GanTuneError
 # SQLite. Measured on this 2-core machine (Optuna 5.0, TPE, the reference space): 128 study.ask()
 # calls took 14.2 s on SQLite (a commit per parameter, and every ask re-reads all trials) and
 # 0.49 s on the journal; in pack mode that was ~15 s of a 90 s run before a pack could start.
+# The objective every configuration is scored by (lower is better), in both modes.
+METRIC, MODE = "wd_mean", "min"
+
 STUDY_FILE = "optuna.log"
 LEGACY_STUDY_FILE = "optuna.db"  # runs made before the journal: still exported / resumed
 
@@ -108,6 +111,29 @@ def make_pruner(rungs: Sequence[int] | None):
     return optuna.pruners.SuccessiveHalvingPruner(min_resource=int(rungs[0]), reduction_factor=3, bootstrap_count=0)
 
 
+def better_report(best: dict[str, Any] | None, report: Mapping[str, Any], max_copy_share: float | None = None) -> dict[str, Any] | None:
+    """`report` when it passes the guard (its `passes_guard`, or its copy_share against
+    `max_copy_share`) with a lower finite METRIC than `best`; else `best`."""
+    try:
+        value = float(report.get(METRIC))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return best
+    if not math.isfinite(value):
+        return best
+    if max_copy_share is None:
+        ok = bool(report.get("passes_guard"))
+    else:
+        # Imported here: the study server (a Ray actor) calls this on every report, and the
+        # guard's module pulls scikit-learn and PyTorch: on its first report the actor spent 4.5 s
+        # importing them while both pool workers waited for its answer.
+        from gan.fidelity import passes_guard
+
+        ok = report.get("copy_share") is not None and passes_guard(dict(report), max_copy_share)
+    if ok and (best is None or value < float(best[METRIC])):
+        return dict(report)
+    return best
+
+
 class StudyServer:
     """Owns the run's Optuna study, its sampler and its pruner; pool workers ask / report / tell.
 
@@ -138,7 +164,7 @@ class StudyServer:
         self.trials: dict[int, Any] = {}  # live optuna.Trial objects by number
         self.owner: dict[int, str] = {}  # live trial number -> the pool that asked for it
         # Live trial number -> its best report that passed the guard (the export's pick, see
-        # tuning.records), kept inside its `record` attribute as "best".
+        # `better_report`), kept inside its `record` attribute as "best".
         self.best: dict[int, dict[str, Any]] = {}
         self.reports_path = Path(run_dir) / REPORTS_FILE
         if not self.reports_path.exists():
@@ -277,8 +303,6 @@ class StudyServer:
 
     def _with_best(self, number: int, record: Mapping[str, Any]) -> dict[str, Any]:
         """`record` with the member's best guarded report so far (this one when it is)."""
-        from tuning.records import better_report
-
         plain = {k: v for k, v in record.items() if k != "best"}
         best = better_report(self.best.get(number), plain)
         if best is None:
