@@ -14,13 +14,13 @@ from typing import Any, Mapping, Sequence
 
 from gan.errors import GanTuneError
 
+# The objective every configuration is scored by (lower is better), in both modes.
+METRIC, MODE = "wd_mean", "min"
+
 # The Optuna study of a run: an Optuna journal file (JournalStorage + JournalFileBackend), not
 # SQLite. Measured on this 2-core machine (Optuna 5.0, TPE, the reference space): 128 study.ask()
 # calls took 14.2 s on SQLite (a commit per parameter, and every ask re-reads all trials) and
 # 0.49 s on the journal; in pack mode that was ~15 s of a 90 s run before a pack could start.
-# The objective every configuration is scored by (lower is better), in both modes.
-METRIC, MODE = "wd_mean", "min"
-
 STUDY_FILE = "optuna.log"
 LEGACY_STUDY_FILE = "optuna.db"  # runs made before the journal: still exported / resumed
 
