@@ -531,6 +531,14 @@ def test_no_member_starts_that_the_time_budget_would_cut_before_its_first_score(
     assert pool._too_late() is False
     pool._deadline = time.monotonic() + 5 * WAIT_MARGIN - 1
     assert pool._too_late() is True
+    # A live member that has waited 20 s without a score (its sub-pack starved by promoted ones)
+    # says a new member would wait at least that long: the record of scored waits is not enough.
+    pool._deadline = time.monotonic() + 5 * WAIT_MARGIN + 1
+    unscored = next(l for l in pool.live.values() if not l.pack.results_by_index(l.number).metrics)
+    unscored.started = time.monotonic() - 20
+    assert pool._too_late() is True
+    pool._deadline = time.monotonic() + 20 * WAIT_MARGIN + 1
+    assert pool._too_late() is False
 
 
 # -- in-process: the time budget ---------------------------------------------------------------
