@@ -317,7 +317,8 @@ class Pool:
             # (one worker, an 8,602-row table, 2 minutes, seeds 0 / 1): 0 and 17 of 23 and 32
             # configurations ended unscored without this, 0 and 12 of 23 and 26 with it.
             now = time.monotonic()
-            waiting = [now - live.started for live in self.live.values() if not live.pack.results_by_index(live.number).metrics]
+            waiting = [now - self.live[m.result.index].started for pack in self.packs for m in pack.members
+                       if not m.result.metrics and m.result.index in self.live]
             return WAIT_MARGIN * max([wait, *waiting]) > left
         elapsed = time.monotonic() - self._t0
         if self.stats.member_steps == 0 or elapsed < 5.0:
