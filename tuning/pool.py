@@ -65,7 +65,11 @@ MEMBERS_DIR = "members"  # generators of the best finished members: members/<num
 # (row cost x batch). Measured on the 2-core CPU machine (penguins, batch 64, K = 1..16 members
 # of widths 16..128, one thread): a pack step takes a + K c + b x K x row_cost x batch with
 # a = 2.0 ms, c = 0.16 ms, b = 3.4e-7 ms, so one more pack costs as much as a / b = 6e6 row
-# multiply-adds. A GPU's fixed cost is far larger relative to its arithmetic (not measured here).
+# multiply-adds. Refitted after the hand-written backward (gan.packed; 2026-11-28, widths 16..128,
+# K = 1, 4, 16): penguins a = 1.94 ms, a / b = 5.1e6 (was 2.42 ms and 6.2e6 on the same run);
+# iris-setosa, numeric, where G's backward is written out too, a = 0.91 ms, a / b = 2.0e6 (was
+# 3.2e6). The constant is left at 6e6: its effect on placement is unmeasured. A GPU's fixed cost
+# is far larger relative to its arithmetic (not measured here).
 OVERHEAD_ROW_MACS = {"cpu": 6e6, "cuda": 2e8}
 # A sub-pack's padded cost may be at most TIGHT_WASTE times its members' own cost (on average)
 # while a worker has fewer than MAX_PACKS sub-packs, and MAX_WASTE times once it has them all.
