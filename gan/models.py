@@ -99,6 +99,37 @@ class OutputHead(nn.Module):
         return torch.cat([num, probs], dim=-1)
 
 
+    def forward_saving(self, logits: torch.Tensor, u: torch.Tensor | None = None) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        """`forward`, op for op, with what `backward` needs (call it under torch.no_grad)."""
+        lay = self.layout
+        if not lay.blocks:
+            out = torch.tanh(logits)
+            return out, (out,)
+        num = torch.tanh(logits[..., : lay.n_tanh])
+        soft = logits[..., lay.n_tanh :]
+        if u is not None:
+            soft = soft + gumbel(u)
+        padded = torch.cat([soft, soft.new_full((*soft.shape[:-1], 1), float("-inf"))], dim=-1)
+        grouped = F.softmax(padded[..., self.gather_idx] * (1.0 / self.tau), dim=-1)  # (..., n_blocks, w_max)
+        return torch.cat([num, grouped.flatten(-2)[..., self.back_idx]], dim=-1), (num, grouped)
+
+    def backward(self, dout: torch.Tensor, saved: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        """The gradient for `logits` of sum(dout * forward(logits, u)), bit for bit as autograd
+        forms it (gan.packed writes its backward passes out; tests/gan/test_packed.py compares).
+        The gathers' backward only places values (each logit feeds one softmax slot; the -inf
+        column, which several pad slots share, is dropped), so it is exact; the arithmetic is
+        aten's tanh and softmax backward kernels and the 1 / tau, as in autograd's nodes."""
+        lay = self.layout
+        if not lay.blocks:
+            return torch.ops.aten.tanh_backward(dout, saved[0])
+        num, grouped = saved
+        d_probs = dout.new_zeros(grouped.shape).flatten(-2)
+        d_probs[..., self.back_idx] = dout[..., lay.n_tanh :]
+        d_grouped = torch.ops.aten._softmax_backward_data(d_probs.view(grouped.shape), grouped, -1, grouped.dtype) * (1.0 / self.tau)
+        d_padded = dout.new_zeros((*dout.shape[:-1], lay.n_soft + 1))
+        d_padded[..., self.gather_idx] = d_grouped
+        return torch.cat([torch.ops.aten.tanh_backward(dout[..., : lay.n_tanh], num), d_padded[..., : lay.n_soft]], dim=-1)
+
 def _mlp(in_dim: int, widths: tuple[int, ...], out_dim: int, activation: type[nn.Module] | nn.Module) -> list[nn.Module]:
     layers: list[nn.Module] = []
     for width in widths:

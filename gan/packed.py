@@ -604,10 +604,13 @@ class PackedTrainer:
     # nodes, the engine's queue) around a few tiny matmuls. Each backward below is the op
     # autograd itself runs for that node (aten's *_backward kernels, the same bmm / sum forms as
     # BaddbmmBackward and MulBackward), in the same order, so the gradients are bitwise
-    # autograd's (tests/gan/test_packed.py compares both on padded and uniform packs) and a
-    # member still matches a lone Trainer as before (to 1e-6 over the first 1,000 steps). Measured on one core, iris-setosa,
-    # reference-size members: 1.85 -> 1.29 ms a step for 1 member, 1.96 -> 1.48 for 4, 2.87 ->
-    # 2.41 for 16. G on a table with categorical columns keeps autograd (the Gumbel-softmax head).
+    # autograd's (tests/gan/test_packed.py compares both on uniform and padded packs and a table
+    # with categorical columns) and a member still matches a lone Trainer as before (to 1e-6 over
+    # the first 1,000 steps). The output head's backward (tanh, Gumbel-softmax blocks) is
+    # gan.models.OutputHead.backward. Measured on one core, 2026-11-28, reference-size members,
+    # ms a step before -> after: iris-setosa 1 member 1.91 -> 1.30, 4: 2.05 -> 1.60, 16: 3.21 ->
+    # 2.76, 64: 5.82 -> 4.85; penguins (3 categorical columns, batch 64) 1: 2.66 -> 1.99, 4:
+    # 3.56 -> 2.92.
     def _d_forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
         """rows (K, width, b) -> logits (K, 1, b), with each layer's input and pre-activation."""
         ins: list[torch.Tensor] = []
@@ -647,9 +650,9 @@ class PackedTrainer:
                 dx = torch.bmm(self.D.weights[l].transpose(1, 2), dpre)
         return grads, None if params else dx
 
-    def _g_forward(self, z: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """`_generate` for a table without categorical blocks: rows (K, width, b) and each
-        layer's input (the ReLU outputs `_g_backward` needs)."""
+    def _g_forward(self, z: torch.Tensor, u: torch.Tensor | None) -> tuple[torch.Tensor, tuple[list[torch.Tensor], tuple[torch.Tensor, ...]]]:
+        """`_generate`: rows (K, width, b), with each layer's input (the ReLU outputs) and what
+        the output head's backward needs."""
         ins: list[torch.Tensor] = []
         x = z
         last = len(self.G.weights) - 1
@@ -658,12 +661,14 @@ class PackedTrainer:
             x = torch.baddbmm(b, w, x)
             if l < last:
                 x = torch.relu(x)
-        return torch.tanh(x), ins
+        out, head = self.head.forward_saving(x.transpose(1, 2), None if u is None else u.transpose(1, 2))
+        return out.transpose(1, 2), (ins, head)
 
-    def _g_backward(self, dout: torch.Tensor, out: torch.Tensor, ins: list[torch.Tensor]) -> list[torch.Tensor]:
-        """Gradients of sum(dout * out) for G's parameters (`params` order)."""
+    def _g_backward(self, dout: torch.Tensor, saved: tuple[list[torch.Tensor], tuple[torch.Tensor, ...]]) -> list[torch.Tensor]:
+        """Gradients of sum(dout * rows) for G's parameters (`params` order)."""
+        ins, head = saved
         grads: list[torch.Tensor] = []
-        d = torch.ops.aten.tanh_backward(dout, out)
+        d = self.head.backward(dout.transpose(1, 2), head).transpose(1, 2)
         for l in range(len(self.G.weights) - 1, -1, -1):
             grads = [torch.bmm(d, ins[l].transpose(1, 2)), d.sum(dim=2, keepdim=True), *grads]
             if l > 0:  # ReLU's backward from its output, as autograd's ReluBackward0
@@ -687,13 +692,8 @@ class PackedTrainer:
         Returns each member's D loss (K,) (the divergence check).
         """
         b = real.shape[2]
-        numeric = not self.layout.blocks
         with torch.no_grad():
-            if numeric:
-                fake, g_ins = self._g_forward(z)  # (K, W, b)
-        if not numeric:  # Gumbel-softmax heads: G's own backward is left to autograd
-            fake = self._generate(z, u)
-        with torch.no_grad():
+            fake, g_saved = self._g_forward(z, u)  # (K, W, b)
             # softplus(-l_real).mean() + softplus(l_fake).mean() == sum(softplus(sign * l)) / b.
             # Summing over members makes member k's gradient its own loss's.
             sign = self._sign(b)
@@ -707,11 +707,7 @@ class PackedTrainer:
             logits, ins, pres = self._d_forward(fake)
             dlogits = -torch.ops.aten.softplus_backward(torch.full_like(logits, 1.0 / b), -logits, 1.0, 20.0)
             _, dfake = self._d_backward(dlogits, ins, pres, params=False)
-            if numeric:
-                g_grads = self._g_backward(dfake, fake, g_ins)
-        if not numeric:
-            g_grads = torch.autograd.grad(fake, self.G.params, dfake)
-        self._adam_step(self.G, g_grads, self._g_step_size[i], self._bc2_sqrt[i])
+            self._adam_step(self.G, self._g_backward(dfake, g_saved), self._g_step_size[i], self._bc2_sqrt[i])
         return terms.sum(dim=(1, 2))
 
     # -- random batches ------------------------------------------------------------------------

@@ -191,7 +191,7 @@ def test_padding_stays_zero_and_gradients_do_not_leak(data):
     assert u_buf is None  # iris-setosa: numeric columns only
     real = trainer.real[idx_buf[0]].transpose(1, 2)  # (K, W, b)
     with torch.no_grad():
-        fake, _ = trainer._g_forward(z_buf[0])
+        fake, _ = trainer._g_forward(z_buf[0], None)
         logits, ins, pres = trainer._d_forward(torch.cat([real, fake], dim=2))
         grads, _ = trainer._d_backward(torch.ones_like(logits), ins, pres, params=True)
     raw = torch.cat([g.reshape(3, -1) for g in grads], dim=1)
@@ -214,20 +214,31 @@ def test_padding_stays_zero_and_gradients_do_not_leak(data):
         assert bool((net.flat[net.mask == 1] != before[net.mask == 1]).any())  # real weights moved
 
 
-@pytest.mark.parametrize("slopes", ["shared", "per member"])
-def test_hand_written_backward_is_bitwise_autograds(data, slopes):
-    """PackedTrainer's D and G backward passes are written out (`_d_backward`, `_g_backward`):
-    they must give autograd's gradients bit for bit, on a padded pack with identity layers
-    (per-member slopes) and with one slope per layer; a wrong transpose, a missed activation
-    or a different reduction order fails here (a different order differs in the last bits)."""
-    configs = SHAPES if slopes == "per member" else [GANConfig(seed=i, g_widths=(16, 32), d_widths=(32, 16)) for i in range(3)]
-    trainer = PackedTrainer(configs, data)
+@pytest.mark.parametrize("case", ["shared slopes", "per-member slopes", "categorical columns"])
+def test_hand_written_backward_is_bitwise_autograds(data, mixed_data, case):
+    """PackedTrainer's backward passes are written out (`_d_backward`, `_g_backward` with
+    `OutputHead.backward`): they must give autograd's gradients bit for bit, on a uniform pack
+    (one LeakyReLU slope per layer), a padded pack with identity layers (per-member slopes), and
+    a mixed table (Gumbel-softmax blocks, per-member uniforms). A wrong transpose, a missed
+    activation or another reduction order fails here (another order differs in the last bits)."""
+    if case == "categorical columns":
+        table, configs = mixed_data, MIXED_SHAPES
+        assert table.transformer.layout.blocks
+    else:
+        table = data
+        configs = SHAPES if case == "per-member slopes" else [GANConfig(seed=i, g_widths=(16, 32), d_widths=(32, 16)) for i in range(3)]
+    trainer = PackedTrainer(configs, table)
     trainer.run_steps(30)  # away from the initial weights
-    assert any(not isinstance(a, float) for a in trainer._act) == (slopes == "per member")
-    idx_buf, z_buf, _ = trainer._fill(1)
+    assert any(not isinstance(a, float) for a in trainer._act) == (case != "shared slopes")
+    idx_buf, z_buf, u_buf = trainer._fill(1)
+    u = None if u_buf is None else u_buf[0]
+    assert (u is not None) == (case == "categorical columns")
     real = trainer.real[idx_buf[0]].transpose(1, 2)
     torch.manual_seed(0)
-    fake, g_ins = trainer._g_forward(z_buf[0])  # with autograd's graph: G's views require grad
+    fake = trainer._generate(z_buf[0], u)  # autograd's graph: the weight views require grad
+    with torch.no_grad():
+        fake_saving, g_saved = trainer._g_forward(z_buf[0], u)
+    assert torch.equal(fake_saving, fake)
     x = torch.cat([real, fake.detach()], dim=2).requires_grad_()
     logits, ins, pres = trainer._d_forward(x)
     dl = torch.randn_like(logits)
@@ -243,7 +254,7 @@ def test_hand_written_backward_is_bitwise_autograds(data, slopes):
     dout = torch.randn_like(fake)
     want_g = torch.autograd.grad(fake, trainer.G.params, dout)
     with torch.no_grad():
-        got_g = trainer._g_backward(dout, fake, g_ins)
+        got_g = trainer._g_backward(dout, g_saved)
     assert len(got_g) == len(want_g) and all(torch.equal(g, w) for g, w in zip(got_g, want_g))
     assert all(bool(g.abs().sum() > 0) for g in got_g[-2:])  # gradients reach the output layer
 
