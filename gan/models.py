@@ -86,21 +86,10 @@ class OutputHead(nn.Module):
             self.register_buffer("back_idx", torch.tensor(back, dtype=torch.long), persistent=False)
 
     def forward(self, logits: torch.Tensor, u: torch.Tensor | None = None) -> torch.Tensor:
-        lay = self.layout
-        if not lay.blocks:
-            return torch.tanh(logits)
-        num = torch.tanh(logits[..., : lay.n_tanh])
-        soft = logits[..., lay.n_tanh :]  # (..., n_soft)
-        if u is not None:
-            soft = soft + gumbel(u)
-        padded = torch.cat([soft, soft.new_full((*soft.shape[:-1], 1), float("-inf"))], dim=-1)
-        grouped = padded[..., self.gather_idx]  # (..., n_blocks, w_max)
-        probs = F.softmax(grouped * (1.0 / self.tau), dim=-1).flatten(-2)[..., self.back_idx]  # (..., n_soft)
-        return torch.cat([num, probs], dim=-1)
-
+        return self.forward_saving(logits, u)[0]
 
     def forward_saving(self, logits: torch.Tensor, u: torch.Tensor | None = None) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
-        """`forward`, op for op, with what `backward` needs (call it under torch.no_grad)."""
+        """`forward`, with what `backward` needs (gan.packed's hand-written backward)."""
         lay = self.layout
         if not lay.blocks:
             out = torch.tanh(logits)

@@ -567,18 +567,9 @@ class PackedTrainer:
 
     # -- forward passes (feature-major: activations are (K, features, batch)) -------------------
     def _generate(self, z: torch.Tensor, u: torch.Tensor | None, sl: slice | None = None) -> torch.Tensor:
-        """noise (K, noise_dim, b), uniforms (K, n_soft, b) -> encoded rows (K, width, b)."""
-        x = z
-        last = len(self.G.weights) - 1
-        for l, (w, b) in enumerate(zip(self.G.weights, self.G.biases)):
-            if sl is not None:
-                w, b = w[sl], b[sl]
-            x = torch.baddbmm(b, w, x)  # (K, out, b)
-            if l < last:
-                x = torch.relu(x)
-        if not self.layout.blocks:
-            return torch.tanh(x)
-        return self.head(x.transpose(1, 2), None if u is None else u.transpose(1, 2)).transpose(1, 2)
+        """noise (K, noise_dim, b), uniforms (K, n_soft, b) -> encoded rows (K, width, b); `sl`
+        picks members (K = its length)."""
+        return self._g_forward(z, u, sl)[0]
 
     # -- optimiser -----------------------------------------------------------------------------
     @torch.no_grad()
@@ -650,13 +641,16 @@ class PackedTrainer:
                 dx = torch.bmm(self.D.weights[l].transpose(1, 2), dpre)
         return grads, None if params else dx
 
-    def _g_forward(self, z: torch.Tensor, u: torch.Tensor | None) -> tuple[torch.Tensor, tuple[list[torch.Tensor], tuple[torch.Tensor, ...]]]:
-        """`_generate`: rows (K, width, b), with each layer's input (the ReLU outputs) and what
-        the output head's backward needs."""
+    def _g_forward(self, z: torch.Tensor, u: torch.Tensor | None,
+                   sl: slice | None = None) -> tuple[torch.Tensor, tuple[list[torch.Tensor], tuple[torch.Tensor, ...]]]:
+        """noise (K, noise_dim, b), uniforms (K, n_soft, b) -> encoded rows (K, width, b), with
+        each layer's input (the ReLU outputs) and what the output head's backward needs."""
         ins: list[torch.Tensor] = []
         x = z
         last = len(self.G.weights) - 1
         for l, (w, b) in enumerate(zip(self.G.weights, self.G.biases)):
+            if sl is not None:
+                w, b = w[sl], b[sl]
             ins.append(x)
             x = torch.baddbmm(b, w, x)
             if l < last:
