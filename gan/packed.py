@@ -99,7 +99,7 @@ class _StackedMLP:
         self._make_views()
 
     def _make_views(self) -> None:
-        """(Re)create the per-layer weight/bias views of `flat` as autograd leaves."""
+        """(Re)create the per-layer weight/bias views of `flat`."""
         k = self.flat.shape[0]
         # Padded entries exist only in heterogeneous packs; a homogeneous pack skips the mask.
         # (PackedTrainer._set_hyper sets it once the members' masks are loaded.)
@@ -116,10 +116,10 @@ class _StackedMLP:
             b = self.flat[:, off : off + o].view(k, o, 1)  # (K, out, 1)
             bm = self.mask[:, off : off + o].view(k, o, 1)
             off += o
-            # Views of a buffer that does not require grad are leaves: autograd.grad can target
-            # them, and the optimiser's in-place update of `flat` updates them for free.
-            self.weights.append(w.requires_grad_())
-            self.biases.append(b.requires_grad_())
+            # Views, so the optimiser's in-place update of `flat` updates them for free. They
+            # need no grad: a step's backward is written out (`_d_backward`, `_g_backward`).
+            self.weights.append(w)
+            self.biases.append(b)
             self.weight_masks.append(wm)
             self.bias_masks.append(bm)
 

@@ -66,9 +66,8 @@ MEMBERS_DIR = "members"  # generators of the best finished members: members/<num
 # of widths 16..128, one thread): a pack step takes a + K c + b x K x row_cost x batch with
 # a = 2.0 ms, c = 0.16 ms, b = 3.4e-7 ms, so one more pack costs as much as a / b = 6e6 row
 # multiply-adds. Refitted after the hand-written backward (gan.packed; 2026-11-28, widths 16..128,
-# K = 1, 4, 16): penguins a = 1.94 ms, a / b = 5.1e6 (was 2.42 ms and 6.2e6 on the same run);
-# iris-setosa, numeric, where G's backward is written out too, a = 0.91 ms, a / b = 2.0e6 (was
-# 3.2e6). The constant stays at 6e6: 2e6 on iris-setosa (in-process, one worker, 2 minutes,
+# K = 1, 4, 16): penguins a = 1.91 ms, a / b = 5.4e6 (2.42 ms and 6.2e6 before, in an earlier
+# run); iris-setosa a = 0.91 ms, a / b = 2.0e6 (1.66 ms and 3.2e6 before, same run). The constant stays at 6e6: 2e6 on iris-setosa (in-process, one worker, 2 minutes,
 # seeds 0-7) ended at a mean best of 0.0488 against 0.0468. A GPU's fixed cost
 # is far larger relative to its arithmetic (not measured here).
 OVERHEAD_ROW_MACS = {"cpu": 6e6, "cuda": 2e8}

@@ -235,9 +235,9 @@ def test_hand_written_backward_is_bitwise_autograds(data, mixed_data, case):
     assert (u is not None) == (case == "categorical columns")
     real = trainer.real[idx_buf[0]].transpose(1, 2)
     torch.manual_seed(0)
-    fake = trainer._generate(z_buf[0], u)  # autograd's graph: the weight views require grad
-    with torch.no_grad():
-        _, g_saved = trainer._g_forward(z_buf[0], u)
+    for t in (*trainer.D.params, *trainer.G.params):  # autograd's reference: the views as leaves
+        t.requires_grad_()
+    fake, g_saved = trainer._g_forward(z_buf[0], u)
     x = torch.cat([real, fake.detach()], dim=2).requires_grad_()
     logits, ins, pres = trainer._d_forward(x)
     dl = torch.randn_like(logits)
