@@ -22,16 +22,19 @@ def run_gantune(*args: str, timeout: float = 600, cwd: str | Path | None = None,
     return subprocess.run([*GANTUNE, *args], capture_output=True, text=True, timeout=timeout, cwd=cwd or ROOT, env=env, **kw)
 
 
-def popen_gantune(*args: str, log: Path, cwd: str | Path | None = None, pool_checkpoint_every: float | None = None) -> subprocess.Popen:
+def popen_gantune(*args: str, log: Path, cwd: str | Path | None = None, pool_checkpoint_every: float | None = None,
+                  round_pause: float = 0.0) -> subprocess.Popen:
     """`gantune ARGS` in the background, in a new process session (so the test can kill the
     driver with everything it started). `pool_checkpoint_every`: the driver installs
-    `frequent_pool_checkpoints` first, so pool workers checkpoint that often instead of every 30 s."""
+    `frequent_pool_checkpoints` first, so pool workers checkpoint that often instead of every 30 s;
+    `round_pause`: and each pool round takes at least that long (see `frequent_pool_checkpoints`)."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "RAY_ADDRESS": ""}
     fh = open(log, "w")
     cmd = list(GANTUNE)
-    if pool_checkpoint_every is not None:
+    if pool_checkpoint_every is not None or round_pause:
+        every = 30.0 if pool_checkpoint_every is None else float(pool_checkpoint_every)
         cmd = [sys.executable, "-c", "import sys, tuning.pool, tuning.cli; from tests.helpers import frequent_pool_checkpoints; "
-               f"tuning.pool.pool_trainable = frequent_pool_checkpoints({float(pool_checkpoint_every)!r}); "
+               f"tuning.pool.pool_trainable = frequent_pool_checkpoints({every!r}, {float(round_pause)!r}); "
                "sys.exit(tuning.cli.main(sys.argv[1:]))"]
     return subprocess.Popen([*cmd, *args], stdout=fh, stderr=subprocess.STDOUT, cwd=cwd or ROOT, env=env, start_new_session=True)
 
@@ -169,14 +172,34 @@ def failing_trial(at_epoch: float, marker: Path, when: Callable[[dict], bool] = 
     return gan_trainable
 
 
-def frequent_pool_checkpoints(seconds: float):
-    """A pool trainable that checkpoints every `seconds` instead of every 30 s."""
+def frequent_pool_checkpoints(seconds: float, round_pause: float = 0.0):
+    """A pool trainable that checkpoints every `seconds` instead of every 30 s, and pauses
+    `round_pause` seconds after each round's report. The pause gives a test that must catch
+    members in flight (a kill while they train) a window in wall-clock time, whatever the
+    machine's speed: counted in steps alone, the members of these tests finished before the kill
+    on a machine three times as fast as the one the tests were written on (2026-11-28)."""
 
     def pool_trainable(params: dict[str, Any], data: Any, space: Any) -> None:  # Ray knows trainables by name
+        import time
+
+        import ray.tune
+
         import tuning.pool
 
         tuning.pool.CHECKPOINT_EVERY_S = seconds
-        return tuning.pool.pool_trainable(params, data, space)
+        if not round_pause:
+            return tuning.pool.pool_trainable(params, data, space)
+        real = ray.tune.report
+
+        def report(*args: Any, **kwargs: Any) -> None:
+            real(*args, **kwargs)
+            time.sleep(round_pause)
+
+        ray.tune.report = report
+        try:
+            return tuning.pool.pool_trainable(params, data, space)
+        finally:
+            ray.tune.report = real
 
     return pool_trainable
 

@@ -153,7 +153,11 @@ Each `--resume` keeps the
     # either mode. A Ray limitation, not what this test is about (the likely cause of one failure
     # in seven runs when this test killed right after checkpoints written at every round).
     log = tmp_path / "second.log"
-    proc = popen_gantune("tune", "--resume", "--storage-path", str(tmp_path), "--name", "p", log=log, pool_checkpoint_every=2.0)
+    # Rounds of at least 0.5 s: members live for seconds on any machine, so a checkpoint holding
+    # scored members is written and recorded before the run ends (on a fast machine these
+    # 3,000-step members finished between two checkpoints).
+    proc = popen_gantune("tune", "--resume", "--storage-path", str(tmp_path), "--name", "p", log=log, pool_checkpoint_every=2.0,
+                         round_pause=0.5)
 
     def checkpoint_with_scored_members():
         trials = {t.number: t for t in study_trials(run_dir)}

@@ -40,10 +40,13 @@ def test_killed_worker_node_loses_nothing_but_the_members_in_flight(three_node_c
     run_dir, log = tmp_path / "w", tmp_path / "tune.log"
     (tmp_path / "space.yaml").write_text("g_depth: 1\nd_depth: 1\ng_width: 16\nd_width: 16\nnoise_dim: 4\n")
     # Three pool workers of 2 slots for 6 configurations, no pruning: each worker holds its 2
-    # members until they finish (6,000 steps), so the one on the victim node is caught training.
+    # members until they finish (6,000 steps, in rounds of at least 0.5 s: ~12 s on any
+    # machine), so the one on the victim node is caught training. Counted in steps alone, on a
+    # machine three times as fast the victim's members finished before the node was gone.
     proc = popen_gantune("tune", "--address", cluster.address, "--num-samples", "6", "--steps", "6000", "--pack", "2",
                          "--max-concurrent", "3", "--scheduler", "none", "--space", str(tmp_path / "space.yaml"),
-                         "--max-failures", "3", "--storage-path", str(tmp_path), "--name", "w", "--out", str(tmp_path / "best"), log=log)
+                         "--max-failures", "3", "--storage-path", str(tmp_path), "--name", "w", "--out", str(tmp_path / "best"), log=log,
+                         round_pause=0.5)
     try:
         def scored_on_victim():
             names = [t for t, rs in trial_results(run_dir).items() if rs and rs[-1]["node_id"] == victim.node_id]
