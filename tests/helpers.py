@@ -3,6 +3,7 @@ fault-injecting trainables the reliability tests install (the product has no tes
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -32,7 +33,7 @@ def popen_gantune(*args: str, log: Path, cwd: str | Path | None = None, pool_che
     fh = open(log, "w")
     cmd = list(GANTUNE)
     if pool_checkpoint_every is not None or round_pause:
-        every = 30.0 if pool_checkpoint_every is None else float(pool_checkpoint_every)
+        every = None if pool_checkpoint_every is None else float(pool_checkpoint_every)
         cmd = [sys.executable, "-c", "import sys, tuning.pool, tuning.cli; from tests.helpers import frequent_pool_checkpoints; "
                f"tuning.pool.pool_trainable = frequent_pool_checkpoints({every!r}, {float(round_pause)!r}); "
                "sys.exit(tuning.cli.main(sys.argv[1:]))"]
@@ -130,6 +131,19 @@ def trial_results(run_dir: Path) -> dict[str, list[dict]]:
 # the Ray worker they import the product's own (unpatched) trainable and wrap `ray.tune.report`,
 # which the product's trainables look up at each call.
 # ---------------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def reports_through(wrap: Callable[[Callable[..., None]], Callable[..., None]]):
+    """Inside a Ray worker: `ray.tune.report` is `wrap(the real report)` until the block ends."""
+    import ray.tune
+
+    real = ray.tune.report
+    ray.tune.report = wrap(real)
+    try:
+        yield
+    finally:
+        ray.tune.report = real
+
+
 def failing_trial(at_epoch: float, marker: Path, when: Callable[[dict], bool] = lambda params: True):
     """A per-trial trainable (tuning.trainable.gan_trainable) where one trial raises once it is
     about to report an epoch >= `at_epoch`, on every attempt (so it ends as errored after its
@@ -156,24 +170,22 @@ def failing_trial(at_epoch: float, marker: Path, when: Callable[[dict], bool] = 
                 mine = open(marker).read() == trial_id  # a retry of the chosen trial
         if not mine:
             return product(params, data, space)
-        real = ray.tune.report
 
-        def report(metrics: dict[str, Any], *args: Any, **kwargs: Any) -> None:
-            if metrics["epoch"] >= at_epoch:
-                raise RuntimeError(f"injected failure at epoch {metrics['epoch']:g}")
-            real(metrics, *args, **kwargs)
+        def failing(real: Callable[..., None]) -> Callable[..., None]:
+            def report(metrics: dict[str, Any], *args: Any, **kwargs: Any) -> None:
+                if metrics["epoch"] >= at_epoch:
+                    raise RuntimeError(f"injected failure at epoch {metrics['epoch']:g}")
+                real(metrics, *args, **kwargs)
+            return report
 
-        ray.tune.report = report
-        try:
+        with reports_through(failing):
             return product(params, data, space)
-        finally:
-            ray.tune.report = real
 
     return gan_trainable
 
 
-def frequent_pool_checkpoints(seconds: float, round_pause: float = 0.0):
-    """A pool trainable that checkpoints every `seconds` instead of every 30 s, and pauses
+def frequent_pool_checkpoints(seconds: float | None, round_pause: float = 0.0):
+    """A pool trainable that checkpoints every `seconds` (None: the product's default) and pauses
     `round_pause` seconds after each round's report. The pause gives a test that must catch
     members in flight (a kill while they train) a window in wall-clock time, whatever the
     machine's speed: counted in steps alone, the members of these tests finished before the kill
@@ -182,24 +194,19 @@ def frequent_pool_checkpoints(seconds: float, round_pause: float = 0.0):
     def pool_trainable(params: dict[str, Any], data: Any, space: Any) -> None:  # Ray knows trainables by name
         import time
 
-        import ray.tune
-
         import tuning.pool
 
-        tuning.pool.CHECKPOINT_EVERY_S = seconds
-        if not round_pause:
-            return tuning.pool.pool_trainable(params, data, space)
-        real = ray.tune.report
+        if seconds is not None:
+            tuning.pool.CHECKPOINT_EVERY_S = seconds
 
-        def report(*args: Any, **kwargs: Any) -> None:
-            real(*args, **kwargs)
-            time.sleep(round_pause)
+        def pausing(real: Callable[..., None]) -> Callable[..., None]:
+            def report(*args: Any, **kwargs: Any) -> None:
+                real(*args, **kwargs)
+                time.sleep(round_pause)
+            return report
 
-        ray.tune.report = report
-        try:
+        with reports_through(pausing if round_pause else lambda real: real):
             return tuning.pool.pool_trainable(params, data, space)
-        finally:
-            ray.tune.report = real
 
     return pool_trainable
 
@@ -224,27 +231,25 @@ def pool_worker_killed_after(checkpoints: int, marker: Path):
             return tuning.pool.pool_trainable(params, data, space)
         # A checkpoint at every round instead of every 30 s: the kill comes after a few rounds.
         tuning.pool.CHECKPOINT_EVERY_S = 0.0
-        real = ray.tune.report
         seen = []
 
-        def report(metrics: dict[str, Any], *args: Any, checkpoint: Any = None, **kwargs: Any) -> None:
-            real(metrics, *args, checkpoint=checkpoint, **kwargs)
-            # report() returns once the driver has taken this result (Ray's function trainable
-            # hands results over synchronously), so the checkpoint is the trial's latest now.
-            if checkpoint is not None and metrics["live"]:
-                with checkpoint.as_directory() as d:
-                    seen.append(json.loads((Path(d) / tuning.pool.POOL_INDEX).read_text())["numbers"])
-                if len(seen) >= checkpoints:
-                    name = Path(ray.tune.get_context().get_trial_dir()).name
-                    with open(marker, "a") as fh:
-                        fh.write(f"{name} {json.dumps(seen[-1])}\n")
-                    os.kill(os.getpid(), signal.SIGKILL)
+        def killing(real: Callable[..., None]) -> Callable[..., None]:
+            def report(metrics: dict[str, Any], *args: Any, checkpoint: Any = None, **kwargs: Any) -> None:
+                real(metrics, *args, checkpoint=checkpoint, **kwargs)
+                # report() returns once the driver has taken this result (Ray's function trainable
+                # hands results over synchronously), so the checkpoint is the trial's latest now.
+                if checkpoint is not None and metrics["live"]:
+                    with checkpoint.as_directory() as d:
+                        seen.append(json.loads((Path(d) / tuning.pool.POOL_INDEX).read_text())["numbers"])
+                    if len(seen) >= checkpoints:
+                        name = Path(ray.tune.get_context().get_trial_dir()).name
+                        with open(marker, "a") as fh:
+                            fh.write(f"{name} {json.dumps(seen[-1])}\n")
+                        os.kill(os.getpid(), signal.SIGKILL)
+            return report
 
-        ray.tune.report = report
-        try:
+        with reports_through(killing):
             return tuning.pool.pool_trainable(params, data, space)
-        finally:
-            ray.tune.report = real
 
     return pool_trainable
 
