@@ -89,7 +89,8 @@ class OutputHead(nn.Module):
         return self.forward_saving(logits, u)[0]
 
     def forward_saving(self, logits: torch.Tensor, u: torch.Tensor | None = None) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
-        """`forward`, with what `backward` needs (gan.packed's hand-written backward)."""
+        """The head's output (tanh for numeric columns, a Gumbel-softmax per categorical block)
+        and what `backward` needs (gan.packed's hand-written backward); `forward` keeps the first."""
         lay = self.layout
         if not lay.blocks:
             out = torch.tanh(logits)

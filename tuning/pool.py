@@ -67,9 +67,10 @@ MEMBERS_DIR = "members"  # generators of the best finished members: members/<num
 # a = 2.0 ms, c = 0.16 ms, b = 3.4e-7 ms, so one more pack costs as much as a / b = 6e6 row
 # multiply-adds. Refitted after the hand-written backward (gan.packed; 2026-11-28, widths 16..128,
 # K = 1, 4, 16): penguins a = 1.91 ms, a / b = 5.4e6 (2.42 ms and 6.2e6 before, in an earlier
-# run); iris-setosa a = 0.91 ms, a / b = 2.0e6 (1.66 ms and 3.2e6 before, same run). The constant stays at 6e6: 2e6 on iris-setosa (in-process, one worker, 2 minutes,
-# seeds 0-7) ended at a mean best of 0.0488 against 0.0468. A GPU's fixed cost
-# is far larger relative to its arithmetic (not measured here).
+# run); iris-setosa a = 0.91 ms, a / b = 2.0e6 (1.66 ms and 3.2e6 before, same run). The
+# constant stays at 6e6: 2e6 on iris-setosa (in-process, one worker, 2 minutes, seeds 0-7) ended
+# at a mean best of 0.0488 against 0.0468. A GPU's fixed cost is far larger relative to its
+# arithmetic (not measured here).
 OVERHEAD_ROW_MACS = {"cpu": 6e6, "cuda": 2e8}
 # A sub-pack's padded cost may be at most TIGHT_WASTE times its members' own cost (on average)
 # while a worker has fewer than MAX_PACKS sub-packs, and MAX_WASTE times once it has them all.
