@@ -142,4 +142,33 @@ def reference_values(transformer: TableTransformer, real_values: np.ndarray, rea
     return {"gaussian": gaussian_values(transformer, real_encoded, n, seed), "resample": resample_rows(real_values, n, seed)}
 
 
-__all__ = ["MAX_POINTS", "Scorer", "gaussian_values", "reference_values", "resample_rows", "wasserstein_per_feature"]
+# Bootstrap draws for `new_sample_scores`: the mean of 64 is within ~2 % of the mean of 300
+# (iris-setosa: 0.0683 over 300, sd 0.016 a draw).
+NEW_SAMPLE_DRAWS = 64
+LARGE_TABLE_ROWS = 20_000
+
+
+def new_sample_scores(transformer: TableTransformer, real_values: np.ndarray, n: int, seed: int, draws: int = NEW_SAMPLE_DRAWS) -> np.ndarray:
+    """What a perfect generator would score: wd_mean of `n` rows from the table's own population
+    against `len(real_values)` real rows, both drawn from it independently, `draws` times.
+
+    The population is unknown, so both sides are bootstrap resamples of the real rows (the
+    plug-in estimate: the real rows stand in for their population, a resample of them for a new
+    sample of it). A score is a distance between two finite samples, so even the population
+    itself does not score 0: with 50 rows (iris-setosa) it scores ~0.07 on average, with 178
+    (wine) ~0.04. A model scoring below that (on fresh draws) sits closer to these rows than new
+    rows from their source would: it fits the sample, not (only) the population. Unlike the
+    resample reference, every draw here is scored against a different set of real rows."""
+    real = np.asarray(real_values, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    if len(real) > LARGE_TABLE_ROWS:  # a draw rebuilds a Scorer (~0.5 s at 10,000 x 20); the spread is narrow there
+        draws = min(draws, 8)
+    out = np.empty(draws)
+    for i in range(draws):
+        sample = real[rng.integers(0, len(real), size=len(real))]
+        out[i] = Scorer(transformer, sample).score(real[rng.integers(0, len(real), size=n)])["wd_mean"]
+    return out
+
+
+__all__ = ["MAX_POINTS", "NEW_SAMPLE_DRAWS", "Scorer", "gaussian_values", "new_sample_scores", "reference_values", "resample_rows",
+           "wasserstein_per_feature"]

@@ -8,7 +8,7 @@ import numpy as np
 
 from gan.data import TabularData
 from gan.fidelity import detect_auc, passes_guard, table_fidelity
-from gan.metrics import Scorer, reference_values
+from gan.metrics import Scorer, new_sample_scores, reference_values
 
 REFERENCE_SEED = 0
 # Noise draws for `fresh_scores` (each of a config's eval_samples rows). Measured on
@@ -45,6 +45,11 @@ def evaluate_values(data: TabularData, fake: np.ndarray, *, detect: bool = True,
                                                   allow_nan=True, n_repeats=1)
         refs[name]["passes_guard"] = passes_guard(refs[name], **guard)
     out["references"] = refs
+    # What the table's own population would score (a perfect generator): the room left, or a
+    # model fitting these rows more closely than new rows from their source would.
+    floor = new_sample_scores(data.transformer, data.train_values, len(fake), REFERENCE_SEED)
+    out["new_sample"] = {"wd_mean": float(floor.mean()), "low": float(np.percentile(floor, 5)),
+                         "high": float(np.percentile(floor, 95)), "draws": len(floor)}
     return out
 
 
@@ -85,10 +90,22 @@ def format_table(metrics: dict[str, Any], columns: Sequence[str]) -> str:
     text.append("wd: per column, 1-D Wasserstein distance in scaled units [-1, 1] for numbers, total variation distance "
                 "for categories (the search metric); wd_orig: original units; gaussian / resample: the same score for a "
                 "Gaussian fit and for resampling real rows")
+    if metrics.get("new_sample"):
+        text.append(new_sample_line(metrics["new_sample"], metrics["wd_mean"]))
     if "copy_share" in metrics:
         text.append("")
         text.append(format_fidelity(metrics))
     return "\n".join(text)
+
+
+def new_sample_line(floor: dict[str, Any], score: float) -> str:
+    """One sentence on `score` against what a new sample of the table's population would score
+    (evaluate_values' `new_sample`)."""
+    head = (f"a new sample of the table's population would score about {floor['wd_mean']:.4f} "
+            f"(5-95 %: {floor['low']:.4f}-{floor['high']:.4f}, by bootstrap of the real rows)")
+    if score < floor["low"]:
+        return f"{head}; {score:.4f} is below that: the model fits these rows more closely than new rows from their source would"
+    return f"{head}; a perfect generator scores there, not at 0"
 
 
 FIDELITY_ROWS = (

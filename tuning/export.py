@@ -200,6 +200,7 @@ def _export_run(run_dir: Path, out: str | Path, *, top_k: int | None, force: boo
         "fresh": fresh_scores(data, generator, config.eval_samples, config.eval_seed, max_copy_share=guard),
         "references": {k: v[METRIC] for k, v in metrics["references"].items()},
         "references_fidelity": {k: {m: v.get(m) for m in FIDELITY_COLUMNS} for k, v in metrics["references"].items()},
+        "new_sample": metrics.get("new_sample"),
         "trials": len(records),
         "trials_by_status": counts,
         "best_config": config.to_dict(),

@@ -376,6 +376,10 @@ def build_page(*, summary: Mapping[str, Any], run_dir: Path, opts: Any, data: An
         ("run time", _clock(ran_for) if ran_for is not None else "--"),
         ("wd_mean: model / gaussian / resample", f"{_fmt(summary.get('wd_mean'))}{fresh_cell} / {_fmt(refs.get('gaussian'))} / {_fmt(refs.get('resample'))}"),
     ]
+    floor = summary.get("new_sample")
+    if floor:
+        kv.append(("wd_mean of a new sample of the population (a perfect generator)",
+                   f"{_fmt(floor.get('wd_mean'))} (5-95 %: {_fmt(floor.get('low'))}-{_fmt(floor.get('high'))}, by bootstrap of the rows)"))
     parts.append('<table class="kv">' + "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in kv) + "</table>")
     parts.append('<p class="muted">wd_mean: the mean over columns of the 1-D Wasserstein distance (numbers, scaled to [-1, 1]) '
                  "or the total variation distance (categories) between generated and real rows. gaussian: a Gaussian fitted to the "

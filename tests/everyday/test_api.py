@@ -52,6 +52,9 @@ def test_fit_sample_save_load_evaluate_on_a_dataframe(tmp_path, one_thread):
     scores = gan.evaluate(real, rows)
     assert scores["columns"] == list(real.columns) and len(scores["wd"]) == len(real.columns)
     assert set(scores["references"]) == {"gaussian", "resample"} and isinstance(scores["passes_guard"], bool)
+    floor = scores["new_sample"]  # what a new sample of the population would score
+    assert 0 < floor["low"] <= floor["wd_mean"] <= floor["high"] and floor["draws"] == 64
+    assert scores["references"]["resample"]["wd_mean"] < floor["wd_mean"]
     # a bundle generates its rows; trained on a DataFrame, it needs the real rows to score against
     from_bundle = gan.evaluate(real, again, n=200, seed=5)
     assert np.isfinite(from_bundle["wd_mean"])

@@ -134,6 +134,19 @@ def test_the_outcome_compares_the_fresh_score_with_the_gaussian_fit():
     assert all(len(line) <= 110 for line in text.splitlines())
 
 
+def test_the_outcome_sets_the_score_against_a_new_sample_of_the_population():
+    """A perfect generator does not score 0: the outcome says what a new sample of the table's
+    population scores, and says when the model's (fresh) score is below it."""
+    floor = {"wd_mean": 0.07, "low": 0.047, "high": 0.10, "draws": 64}
+    below = console.format_outcome({**_summary(0.03), "new_sample": floor, "fresh": {"wd_mean": 0.04, "seeds": [1]}}, "best")
+    assert "a new sample of the table's population would score about 0.0700" in below
+    assert "(5-95 %: 0.0470-0.1000, by bootstrap of the rows)" in below and "fits these rows more closely" in below
+    above = console.format_outcome({**_summary(0.03), "new_sample": floor, "fresh": {"wd_mean": 0.05, "seeds": [1]}}, "best")
+    assert "about 0.0700" in above and "fits these rows more closely" not in above
+    assert "new sample" not in console.format_outcome(_summary(0.03), "best")  # older exports: no line
+    assert all(len(line) <= 110 for line in below.splitlines())
+
+
 def test_study_states_count_failed_configurations_apart(tmp_path):
     """In pool mode a failed configuration is proposed again (it does not count towards
     --num-samples), so done counts completed and stopped-early ones only."""

@@ -153,3 +153,35 @@ def test_scorer_on_a_frame_read_back_from_csv(tmp_path, mixed_data):
     back = mixed_data.transformer.values(pd.read_csv(path), str(path))
     np.testing.assert_array_equal(np.isnan(back), np.isnan(fake))
     assert mixed_data.scorer.score(back)["wd_mean"] == pytest.approx(mixed_data.scorer.score(fake)["wd_mean"], abs=1e-12)
+
+
+# -- what a perfect generator scores: new_sample_scores -------------------------------------------
+def _population_score(n_real: int, n_fake: int, reps: int, seed: int) -> float:
+    """Monte Carlo: a sample of n_real from N(0, 1) against n_fake more from it (the truth)."""
+    rng = np.random.default_rng(seed)
+    t = numeric(-4.0, 4.0)
+    return float(np.mean([Scorer(t, col(rng.normal(size=n_real))).score(col(rng.normal(size=n_fake)))["wd_mean"] for _ in range(reps)]))
+
+
+@pytest.mark.parametrize("n_real", [50, 2000])
+def test_new_sample_scores_estimate_what_the_population_itself_scores(n_real):
+    """The bootstrap sees only the real rows, yet its mean is close to what new draws from the
+    population score against them (known here: N(0, 1)); on a small table a resample of the rows
+    (memorisation) scores below it (with more real rows than generated ones it does not: 1,000
+    of 2,000 rows are a sample too)."""
+    rng = np.random.default_rng(1)
+    real = col(rng.normal(size=n_real))
+    t = numeric(-4.0, 4.0)
+    boot = metrics.new_sample_scores(t, real, 1000, seed=0)
+    truth = _population_score(n_real, 1000, 200, seed=2)
+    assert len(boot) == metrics.NEW_SAMPLE_DRAWS
+    assert abs(boot.mean() - truth) < 0.25 * truth, (boot.mean(), truth)
+    if n_real < 1000:
+        assert Scorer(t, real).score(resample_rows(real, 1000, 0))["wd_mean"] < np.percentile(boot, 5)
+    np.testing.assert_array_equal(boot, metrics.new_sample_scores(t, real, 1000, seed=0))  # seeded
+
+
+def test_new_sample_scores_fall_with_more_rows_and_cover_categories():
+    small = metrics.new_sample_scores(categorical(3), col(np.arange(40) % 3), 1000, seed=0).mean()
+    large = metrics.new_sample_scores(categorical(3), col(np.arange(4000) % 3), 1000, seed=0).mean()
+    assert 0 < large < small / 3  # ~1 / sqrt(rows) while the real rows dominate

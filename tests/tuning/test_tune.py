@@ -77,6 +77,8 @@ def test_tune_export_and_retrain_reproduces_the_best(local_ray, tmp_path):
     # Per-trial runs too carry the score on fresh noise draws, from the same exported model.
     fresh = summary["fresh"]
     assert config.eval_seed not in fresh["seeds"] and math.isfinite(fresh["wd_mean"]) and fresh["rows"] == config.eval_samples
+    # ... and what a new sample of iris-setosa's population would score (~0.07 with 50 rows)
+    assert 0.04 < summary["new_sample"]["wd_mean"] < 0.12 and summary["new_sample"]["draws"] == 64
 
 
 def test_same_seed_proposes_the_same_configurations(local_ray, tmp_path):
