@@ -185,3 +185,11 @@ def test_new_sample_scores_fall_with_more_rows_and_cover_categories():
     small = metrics.new_sample_scores(categorical(3), col(np.arange(40) % 3), 1000, seed=0).mean()
     large = metrics.new_sample_scores(categorical(3), col(np.arange(4000) % 3), 1000, seed=0).mean()
     assert 0 < large < small / 3  # ~1 / sqrt(rows) while the real rows dominate
+
+
+def test_new_sample_scores_take_fewer_draws_on_large_tables(monkeypatch):
+    monkeypatch.setattr(metrics, "LARGE_TABLE_ROWS", 100)
+    t = numeric(-4.0, 4.0)
+    rows = col(np.random.default_rng(0).normal(size=101))
+    assert len(metrics.new_sample_scores(t, rows, 100, seed=0)) == 8
+    assert len(metrics.new_sample_scores(t, rows[:100], 100, seed=0)) == metrics.NEW_SAMPLE_DRAWS
