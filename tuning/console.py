@@ -580,7 +580,7 @@ def format_outcome(summary: Mapping[str, Any], out: str | Path) -> str:
         f"{_counts(summary.get('trials_by_status', {}))}) to {out}/",
         *head,
         f"          {second}" if second else "",
-        f"          (resampling the real rows scores {resample:.4f}, the floor, but only by copying them)",
+        f"          (resampling the real rows scores {resample:.4f}, lower still, but only by copying them)",
         *_versus_new_sample(summary.get("new_sample"), judged),
         f"  guard   {'passed' if ok else 'FAILED'}: {float(share) if share is not None else math.nan:.0%} of generated rows are "
         f"near-copies of training rows ({limit:.0%} allowed; a resample: 100%)",

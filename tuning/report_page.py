@@ -383,7 +383,7 @@ def build_page(*, summary: Mapping[str, Any], run_dir: Path, opts: Any, data: An
     parts.append('<table class="kv">' + "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in kv) + "</table>")
     parts.append('<p class="muted">wd_mean: the mean over columns of the 1-D Wasserstein distance (numbers, scaled to [-1, 1]) '
                  "or the total variation distance (categories) between generated and real rows. gaussian: a Gaussian fitted to the "
-                 "encoded rows; resample: real rows drawn again (the floor, but a copy).</p>")
+                 "encoded rows; resample: real rows drawn again (lower still, but a copy); a new sample of the population: what a perfect generator scores.</p>")
 
     # best configuration
     parts.append("<h2>Best configuration</h2>")
