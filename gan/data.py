@@ -68,6 +68,7 @@ class TabularData:
     _encoded: np.ndarray | None = field(default=None, repr=False, compare=False)
     _scorer: Any = field(default=None, repr=False, compare=False)
     _reference: Any = field(default=None, repr=False, compare=False)
+    _new_sample: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def columns(self) -> list[str]:
@@ -127,6 +128,18 @@ class TabularData:
             holdout = self.holdout_values if len(self.holdout_idx) else None
             self._reference = RealReference(self.transformer, self.train_values, holdout, seed=0)
         return self._reference
+
+    def new_sample(self, n: int) -> dict[str, Any]:
+        """What a new sample of the table's population scores against the training rows, `n`
+        generated rows a draw (`gan.metrics.new_sample_scores`: mean, 5 and 95 % points, draws);
+        computed once per `n` (an export scores several candidates against it)."""
+        if n not in self._new_sample:
+            from gan.metrics import new_sample_scores
+
+            floor = new_sample_scores(self.transformer, self.train_values, n, seed=0)
+            self._new_sample[n] = {"wd_mean": float(floor.mean()), "low": float(np.percentile(floor, 5)),
+                                   "high": float(np.percentile(floor, 95)), "draws": len(floor)}
+        return dict(self._new_sample[n])
 
     @property
     def constant_columns(self) -> list[str]:

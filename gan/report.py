@@ -8,7 +8,7 @@ import numpy as np
 
 from gan.data import TabularData
 from gan.fidelity import detect_auc, passes_guard, table_fidelity
-from gan.metrics import Scorer, new_sample_scores, reference_values
+from gan.metrics import Scorer, reference_values
 
 REFERENCE_SEED = 0
 # Noise draws for `fresh_scores` (each of a config's eval_samples rows). Measured on
@@ -47,9 +47,7 @@ def evaluate_values(data: TabularData, fake: np.ndarray, *, detect: bool = True,
     out["references"] = refs
     # What the table's own population would score (a perfect generator): the room left, or a
     # model fitting these rows more closely than new rows from their source would.
-    floor = new_sample_scores(data.transformer, data.train_values, len(fake), REFERENCE_SEED)
-    out["new_sample"] = {"wd_mean": float(floor.mean()), "low": float(np.percentile(floor, 5)),
-                         "high": float(np.percentile(floor, 95)), "draws": len(floor)}
+    out["new_sample"] = data.new_sample(len(fake))
     return out
 
 

@@ -193,3 +193,16 @@ def test_new_sample_scores_take_fewer_draws_on_large_tables(monkeypatch):
     rows = col(np.random.default_rng(0).normal(size=101))
     assert len(metrics.new_sample_scores(t, rows, 100, seed=0)) == 8
     assert len(metrics.new_sample_scores(t, rows[:100], 100, seed=0)) == metrics.NEW_SAMPLE_DRAWS
+
+
+def test_a_table_computes_its_new_sample_score_once_per_row_count(monkeypatch):
+    """An export scores several candidates against the same table: the bootstrap runs once."""
+    calls = []
+    real = metrics.new_sample_scores
+    monkeypatch.setattr(metrics, "new_sample_scores", lambda *a, **k: calls.append(a[2]) or real(*a, **k))
+    data = load_data("iris-setosa")
+    first = data.new_sample(1000)
+    first["wd_mean"] = -1.0  # a caller's copy: the cached figure stays
+    assert data.new_sample(1000)["wd_mean"] > 0 and calls == [1000]
+    data.new_sample(200)
+    assert calls == [1000, 200]
