@@ -144,6 +144,12 @@ def test_the_outcome_sets_the_score_against_a_new_sample_of_the_population():
     above = console.format_outcome({**_summary(0.03), "new_sample": floor, "fresh": {"wd_mean": 0.05, "seeds": [1]}}, "best")
     assert "about 0.0700" in above and "fits these rows more closely" not in above
     assert "new sample" not in console.format_outcome(_summary(0.03), "best")  # older exports: no line
+    # Level with the Gaussian fit, but below a new sample (a tiny table): no "tune longer"
+    level = console.format_outcome({**_summary(0.06), "new_sample": floor}, "best")
+    assert "about the same as a Gaussian fit" in level and "tune longer" not in level
+    assert "more tuning would fit these rows, not their source" in level
+    big = {"wd_mean": 0.02, "low": 0.016, "high": 0.023, "draws": 8}  # a large table: the advice stands
+    assert "tune longer" in console.format_outcome({**_summary(0.06), "new_sample": big}, "best")
     assert all(len(line) <= 110 for line in below.splitlines())
 
 
