@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Sequence
 
 import numpy as np
@@ -89,21 +90,22 @@ def format_table(metrics: dict[str, Any], columns: Sequence[str]) -> str:
                 "for categories (the search metric); wd_orig: original units; gaussian / resample: the same score for a "
                 "Gaussian fit and for resampling real rows")
     if metrics.get("new_sample"):
-        text.append(new_sample_line(metrics["new_sample"], metrics["wd_mean"]))
+        text.append(" ".join(new_sample_lines(metrics["new_sample"], metrics["wd_mean"])))
     if "copy_share" in metrics:
         text.append("")
         text.append(format_fidelity(metrics))
     return "\n".join(text)
 
 
-def new_sample_line(floor: dict[str, Any], score: float) -> str:
-    """One sentence on `score` against what a new sample of the table's population would score
-    (evaluate_values' `new_sample`)."""
-    head = (f"a new sample of the table's population would score about {floor['wd_mean']:.4f} "
-            f"(5-95 %: {floor['low']:.4f}-{floor['high']:.4f}, by bootstrap of the real rows)")
-    if score < floor["low"]:
-        return f"{head}; {score:.4f} is below that: the model fits these rows more closely than new rows from their source would"
-    return f"{head}; a perfect generator scores there, not at 0"
+def new_sample_lines(floor: dict[str, Any], score: float) -> list[str]:
+    """What a new sample of the table's population would score (evaluate_values' `new_sample`)
+    and, when `score` is below its 5 % point, what that means; short lines (the export's outcome
+    indents them, `format_table` joins them)."""
+    lines = [f"a new sample of the table's population would score about {float(floor['wd_mean']):.4f}",
+             f"(5-95 %: {float(floor['low']):.4f}-{float(floor['high']):.4f}, by bootstrap of the rows): a perfect generator's score"]
+    if math.isfinite(score) and score < float(floor["low"]):
+        lines.append("the model scores below it: it fits these rows more closely than new rows from their source would")
+    return lines
 
 
 FIDELITY_ROWS = (

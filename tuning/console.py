@@ -542,20 +542,11 @@ def _versus_gaussian(score: float, gaussian: float) -> list[str]:
             "so no better than a trivial generator yet: tune longer (--time-budget)"]
 
 
-def _versus_new_sample(floor: Mapping[str, Any] | None, score: float) -> list[str]:
-    if not floor:
-        return []
-    lines = [f"          a new sample of the table's population would score about {float(floor['wd_mean']):.4f}",
-             f"          (5-95 %: {float(floor['low']):.4f}-{float(floor['high']):.4f}, by bootstrap of the rows): a perfect generator's score"]
-    if math.isfinite(score) and score < float(floor["low"]):
-        lines.append("          the model scores below it: it fits these rows more closely than new rows from their source would")
-    return lines
-
-
 def format_outcome(summary: Mapping[str, Any], out: str | Path) -> str:
     """What an export amounts to, in plain words: the score against the two references, the
     memorisation guard's verdict, where the report page is, and what to run next."""
     from gan.fidelity import passes_guard
+    from gan.report import new_sample_lines
 
     out = Path(out)
     score = float(summary.get("wd_mean", math.nan))
@@ -586,7 +577,7 @@ def format_outcome(summary: Mapping[str, Any], out: str | Path) -> str:
         *head,
         f"          {second}" if second else "",
         f"          (resampling the real rows scores {resample:.4f}, lower still, but only by copying them)",
-        *_versus_new_sample(summary.get("new_sample"), judged),
+        *(f"          {line}" for line in (new_sample_lines(floor, judged) if floor else [])),
         f"  guard   {'passed' if ok else 'FAILED'}: {float(share) if share is not None else math.nan:.0%} of generated rows are "
         f"near-copies of training rows ({limit:.0%} allowed; a resample: 100%)",
     ]
