@@ -2,6 +2,7 @@
 
     python bench/anytime.py                                  # the protocol: 60 minutes
     python bench/anytime.py --minutes 2 --cases iris-setosa:0   # a smoke run
+    python bench/anytime.py --cases mixed.csv:0 --steps 5000    # a larger table at the tool's default budget
 
 For each case (dataset:seed) the two modes run back to back through the real CLI
 (`gantune tune --epochs 10000 --time-budget ...`, default search space, 2 CPUs, embedded Ray):
@@ -44,9 +45,9 @@ sys.path.insert(0, str(ROOT))
 GUARD = 0.25
 
 
-def run_mode(mode: str, data: str, seed: int, seconds: float, epochs: int, storage: Path, extra: list[str]) -> dict:
+def run_mode(mode: str, data: str, seed: int, seconds: float, budget: list[str], storage: Path, extra: list[str]) -> dict:
     name = f"{mode}-{Path(data).stem}-{seed}"
-    cmd = [sys.executable, "-m", "tuning.cli", "tune", "--data", data, "--epochs", str(epochs), "--seed", str(seed),
+    cmd = [sys.executable, "-m", "tuning.cli", "tune", "--data", data, *budget, "--seed", str(seed),
            "--num-samples", "100000", "--time-budget", str(seconds), "--storage-path", str(storage), "--name", name, *extra]
     if mode == "trial":
         cmd += ["--pack", "off"]
@@ -126,7 +127,10 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--cases", default="iris-setosa:0,iris-setosa:1,wine:0", help="dataset:seed, comma-separated")
     p.add_argument("--minutes", type=float, default=10.0)
-    p.add_argument("--epochs", type=int, default=10_000)
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument("--epochs", type=int, default=10_000, help="passes over the rows per configuration (default: 10000)")
+    budget.add_argument("--steps", type=int, default=None, help="optimisation steps per configuration instead of --epochs "
+                        "(gantune tune's own default is 5000: a table of thousands of rows)")
     p.add_argument("--modes", default="pool,trial")
     p.add_argument("--extra", default="", help="extra gantune tune arguments for both modes (e.g. a --space file)")
     p.add_argument("--out", default=None, help="directory for anytime.csv / anytime.png (default: a temp dir)")
@@ -134,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out or tempfile.mkdtemp(prefix="anytime-"))
     out.mkdir(parents=True, exist_ok=True)
     seconds = args.minutes * 60
+    budget, per = (["--steps", str(args.steps)], f"{args.steps} steps") if args.steps else (["--epochs", str(args.epochs)], f"{args.epochs} epochs")
     marks = [m for m in (1, 2, 5, 10) if m <= args.minutes] or [args.minutes / 4, args.minutes / 2, args.minutes]
     results = []
     with tempfile.TemporaryDirectory() as storage:
@@ -141,14 +146,14 @@ def main(argv: list[str] | None = None) -> int:
             data, seed = case.rsplit(":", 1)
             for mode in args.modes.split(","):
                 print(f"{case} {mode}: {args.minutes:g} min ...", file=sys.stderr, flush=True)
-                results.append(run_mode(mode, data, int(seed), seconds, args.epochs, Path(storage), args.extra.split()))
+                results.append(run_mode(mode, data, int(seed), seconds, budget, Path(storage), args.extra.split()))
     with open(out / "anytime.csv", "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["case", "mode", "seconds", "wd_mean"])
         for r in results:
             for s, v in r["points"]:
                 w.writerow([f"{r['data']}:{r['seed']}", r["mode"], f"{s:.1f}", v])
-    print(f"\nbest guarded wd_mean (copy_share <= {GUARD}) by wall-clock time, {args.epochs} epochs per configuration, 2 CPUs")
+    print(f"\nbest guarded wd_mean (copy_share <= {GUARD}) by wall-clock time, {per} per configuration, 2 CPUs")
     head = "| case | mode | " + " | ".join(f"{m:g} min" for m in marks) + " | time to trial's final best | configs ended/min | end of curve | exported | exported, fresh draws | a new sample of the population |"
     print(head)
     print("|" + "---|" * (len(marks) + 8))
