@@ -5,7 +5,8 @@
     python bench/anytime.py --cases mixed.csv:0 --steps 5000    # a larger table at the tool's default budget
 
 For each case (dataset:seed) the two modes run back to back through the real CLI
-(`gantune tune --epochs 10000 --time-budget ...`, default search space, 2 CPUs, embedded Ray):
+(`gantune tune --epochs 10000 --time-budget ...`, or `--steps N` with --steps; default search space,
+2 CPUs, embedded Ray):
 
 * pool:  `--pack auto` (the default): pool workers, Optuna's successive-halving pruner;
 * trial: `--pack off`: one Ray trial per configuration, ASHA.
