@@ -528,18 +528,21 @@ class RunDisplay:
 
 
 # -- the end of a run --------------------------------------------------------------------------------
-def _versus_gaussian(score: float, gaussian: float) -> list[str]:
+def _versus_gaussian(score: float, gaussian: float, new_sample: float = math.nan) -> list[str]:
+    """The score against a Gaussian fit of the table, and the advice that follows. No "tune
+    longer" when both score below `new_sample` (what new rows from the population would): a tiny
+    table (iris-setosa: the Gaussian fit 0.0629 against ~0.071), where more tuning fits these
+    rows, not their source."""
     if not (math.isfinite(score) and math.isfinite(gaussian)) or gaussian <= 0:
         return [f"a Gaussian fit of the table scores {gaussian:.4f}"]
     change = (score - gaussian) / gaussian
     if change <= -0.05:
         return [f"{-change:.0%} lower than a Gaussian fit of the table ({gaussian:.4f}),",
                 "so the GAN learned more than the columns' means and correlations"]
-    if change >= 0.05:
-        return [f"{change:.0%} higher than a Gaussian fit of the table ({gaussian:.4f}),",
-                "so no better than a trivial generator yet: tune longer (--time-budget)"]
-    return [f"about the same as a Gaussian fit of the table ({gaussian:.4f}),",
-            "so no better than a trivial generator yet: tune longer (--time-budget)"]
+    first = (f"{change:.0%} higher than" if change >= 0.05 else "about the same as") + f" a Gaussian fit of the table ({gaussian:.4f}),"
+    if max(score, gaussian) < new_sample:
+        return [first, "but both beat a new sample of the population: more tuning would fit these rows, not their source"]
+    return [first, "so no better than a trivial generator yet: tune longer (--time-budget)"]
 
 
 def format_outcome(summary: Mapping[str, Any], out: str | Path) -> str:
@@ -560,12 +563,8 @@ def format_outcome(summary: Mapping[str, Any], out: str | Path) -> str:
     # fresh draws when it has them (gan.report.fresh_scores).
     fresh = summary.get("fresh") or {}
     judged = float(fresh.get("wd_mean", score))
-    first, second = (_versus_gaussian(judged, gaussian) + [""])[:2]
     floor = summary.get("new_sample")
-    if floor and "tune longer" in second and math.isfinite(judged) and max(judged, gaussian) < float(floor["wd_mean"]):
-        # A tiny table: the Gaussian fit too scores below what new rows from the population
-        # would (iris-setosa: 0.0629 against ~0.071), so more tuning fits these rows, not it.
-        second = "but both beat a new sample of the population: more tuning would fit these rows, not their source"
+    first, second = (_versus_gaussian(judged, gaussian, float(floor["wd_mean"]) if floor else math.nan) + [""])[:2]
     if fresh:
         head = [f"  score   wd_mean {score:.4f} as the search scored it, {judged:.4f} on fresh noise "
                 f"({len(fresh.get('seeds', []))} draws it never saw),", f"          lower is better: {first}"]
