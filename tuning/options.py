@@ -51,7 +51,10 @@ OBJECTIVES = {
 }
 # The record status of a pool member the time budget ended before its first score: a FAIL in
 # the study (it does not count towards --num-samples) but no fault; the console says so.
-UNSCORED_STATUS = "cut before its first score"
+UNSCORED_STATUS = "cut before a first score"
+# Its name in runs of gantune before 2026-11-29 ("19 cut before its first score" read wrongly
+# in the console's counts): read as UNSCORED_STATUS.
+OLD_UNSCORED_STATUS = "cut before its first score"
 # ... and of one it ended after a score: PRUNED in the study, counted as done.
 CUT_STATUS = "cut by the time budget"
 # Fields earlier versions stored in gantune.json that are gone: read_options drops them.

@@ -25,7 +25,7 @@ from typing import Any, Mapping
 import pandas as pd
 
 from gan.errors import GanTuneError
-from tuning.options import TuneOptions
+from tuning.options import OLD_UNSCORED_STATUS, UNSCORED_STATUS, TuneOptions
 from tuning.study import METRIC, better_report
 
 
@@ -153,6 +153,8 @@ def pool_records(run_dir: Path, opts: TuneOptions) -> list[TrialRecord]:
         last = dict(t.user_attrs.get("record", {}))
         best = last.pop("best", None)  # the study server keeps each member's best report there
         status = last.get("status") or _POOL_STATUS.get(t.state.name, t.state.name.lower())
+        if status == OLD_UNSCORED_STATUS:
+            status = last["status"] = UNSCORED_STATUS
         if t.state.name == "COMPLETE" and status in ("running", "completed"):
             status = "completed"
         elif t.state.name == "PRUNED" and status in ("running", "pruned"):

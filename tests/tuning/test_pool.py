@@ -36,7 +36,7 @@ import tuning.pool as pool_module
 from tuning.pool import PROMOTE, RAMP_START, ROUND_STEPS, WAIT_MARGIN, Pool, save_checkpoint
 from tuning.records import pool_records, trials_table
 from tuning.run import pool_rungs, pool_slots, run_tuning
-from tuning.study import REPORTS_FILE, StudyServer
+from tuning.study import REPORTS_FILE, StudyServer, load_study
 
 # A packed member does a lone Trainer's arithmetic, but a (K, out, in) bmm rounds differently
 # from nn.Linear, and GAN dynamics can amplify float rounding: measured in tests/gan/test_packed.py
@@ -581,14 +581,20 @@ def test_cut_at_the_deadline_tells_every_live_member(tmp_path, data, even_rounds
 
 def test_cut_before_a_first_score_fails_the_member(tmp_path, data):
     """Fault: `--time-budget` ends before a member's first score. It is told FAIL with status "cut
-    before its first score", never a made-up score."""
+    before a first score", never a made-up score."""
     run = InProcessRun(_opts(tmp_path, num_samples=2), data, rungs=[])
     pool = run.pool(slots=2)
     pool.run(should_stop=lambda: True)
     assert sorted(pool.live) == [0, 1]
     pool.cut()
     assert [t.state.name for t in run.trials()] == ["FAIL", "FAIL"]
-    assert {r.status for r in run.records().values()} == {"cut before its first score"}
+    assert {r.status for r in run.records().values()} == {"cut before a first score"}
+    # A run of an earlier gantune named it "cut before its first score": read as today's name.
+    import optuna
+
+    study = load_study(run.run_dir, run.opts.name)
+    study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL, user_attrs={"record": {"status": "cut before its first score"}}))
+    assert [r.status for r in run.records().values()] == ["cut before a first score"] * 3
 
 
 def test_trials_left_by_a_worker_that_ended_are_closed(tmp_path, data):
