@@ -144,8 +144,9 @@ def _export_run(run_dir: Path, out: str | Path, *, top_k: int | None, force: boo
     check_output_dir(out, force=force, what="export directory")
     data = opts.load_data(quiet=True)
     space = opts.search_space(len(data.train_idx))
-    records = collect_trials(run_dir, opts)
     guard = opts.max_copy_share if max_copy_share is None else max_copy_share
+    # Under another guard than the run's each configuration may be crowned at another step.
+    records = collect_trials(run_dir, opts, max_copy_share=guard)
     models: dict[str, tuple[GANConfig, Any, Any, dict[str, Any]]] = {}
 
     def materialise(record: TrialRecord) -> dict[str, Any]:

@@ -61,15 +61,18 @@ def _trial_status(trial: Any, last: dict[str, Any], opts: TuneOptions) -> str:
     return trial.status.lower()
 
 
-def collect_trials(run_dir: Path, opts: TuneOptions) -> list[TrialRecord]:
-    """Every configuration of a run, finished or not."""
+def collect_trials(run_dir: Path, opts: TuneOptions, max_copy_share: float | None = None) -> list[TrialRecord]:
+    """Every configuration of a run, finished or not, each judged by its best report that passes
+    the guard: the run's (`opts.max_copy_share`), or `max_copy_share` (`gantune export
+    --max-copy-share`), which may crown another step of a configuration than the run did."""
     if opts.mode == "pool":
-        return pool_records(run_dir, opts)
-    return ray_records(run_dir, opts)
+        return pool_records(run_dir, opts, max_copy_share)
+    return ray_records(run_dir, opts, max_copy_share)
 
 
-def ray_records(run_dir: Path, opts: TuneOptions) -> list[TrialRecord]:
+def ray_records(run_dir: Path, opts: TuneOptions, max_copy_share: float | None = None) -> list[TrialRecord]:
     """Read every trial of a per-trial run from Ray's experiment state (finished or not)."""
+    guard = opts.max_copy_share if max_copy_share is None else max_copy_share
     from ray.tune import ExperimentAnalysis
 
     try:
@@ -83,7 +86,7 @@ def ray_records(run_dir: Path, opts: TuneOptions) -> list[TrialRecord]:
         last = dict(trial.last_result or {})
         best = None
         for report in results.get(trial.trial_id, [last]):
-            best = better_report(best, report, opts.max_copy_share)
+            best = better_report(best, report, guard)
         ckpt = None
         if trial.checkpoint is not None and trial.checkpoint.path:
             ckpt = Path(trial.checkpoint.path)
@@ -140,7 +143,44 @@ def member_checkpoints(run_dir: Path) -> dict[int, Path]:
     return found
 
 
-def pool_records(run_dir: Path, opts: TuneOptions) -> list[TrialRecord]:
+def member_reports(run_dir: Path) -> dict[int, list[dict[str, Any]]]:
+    """Pool mode: every scored report of every member (the run's reports.csv), by Optuna number."""
+    from tuning.study import REPORTS_FILE
+
+    out: dict[int, list[dict[str, Any]]] = {}
+    path = Path(run_dir) / REPORTS_FILE
+    if not path.is_file():
+        return out
+    for row in pd.read_csv(path).to_dict("records"):
+        share = row.get("copy_share")
+        report = {"steps": int(row["steps"]), METRIC: float(row[METRIC]),
+                  "copy_share": None if share is None or pd.isna(share) else float(share)}
+        out.setdefault(int(row["number"]), []).append(report)
+    return out
+
+
+def _repicked_best(t: Any, by_number: Mapping[int, Any], reports: Mapping[int, list[dict[str, Any]]], stored: dict[str, Any] | None,
+                   max_copy_share: float) -> dict[str, Any] | None:
+    """A pool member's best report under another guard than the run's, from its reports (and
+    those of the trials it was resumed from: it retrains their steps exactly). The stored best
+    (every field of the report) where it is the same step, else the step's score and copy share
+    (the export retrains the configuration to that step and scores it in full)."""
+    chain, number = [], t.number
+    while number is not None and number not in chain:
+        chain.append(number)
+        prev = by_number.get(number)
+        number = prev.user_attrs.get("resumed_from") if prev is not None else None
+    best = None
+    for report in sorted((r for n in chain for r in reports.get(n, [])), key=lambda r: r["steps"]):
+        best = better_report(best, report, max_copy_share)
+    if best is None:
+        return None
+    if stored is not None and int(stored.get("steps", -1)) == best["steps"]:
+        return stored
+    return {**best, "passes_guard": True}
+
+
+def pool_records(run_dir: Path, opts: TuneOptions, max_copy_share: float | None = None) -> list[TrialRecord]:
     """One record per Optuna trial of a pool run: its parameters, state and last report."""
     from tuning.study import FIXED_ATTR, load_study
 
@@ -148,10 +188,16 @@ def pool_records(run_dir: Path, opts: TuneOptions) -> list[TrialRecord]:
     saved = member_checkpoints(run_dir)
     trials = study.get_trials(deepcopy=False)
     resumed = {t.user_attrs.get("resumed_from") for t in trials}
+    # The study keeps each member's best under the run's guard; another guard re-picks it.
+    repick = max_copy_share is not None and max_copy_share != opts.max_copy_share
+    reports = member_reports(run_dir) if repick else {}
+    by_number = {t.number: t for t in trials}
     records = []
     for t in trials:
         last = dict(t.user_attrs.get("record", {}))
         best = last.pop("best", None)  # the study server keeps each member's best report there
+        if repick:
+            best = _repicked_best(t, by_number, reports, best, float(max_copy_share))
         status = last.get("status") or _POOL_STATUS.get(t.state.name, t.state.name.lower())
         if status == OLD_UNSCORED_STATUS:
             status = last["status"] = UNSCORED_STATUS

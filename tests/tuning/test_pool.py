@@ -200,6 +200,57 @@ def test_reports_csv_has_a_line_per_report(pruned_run):
     assert [float(r["time"]) for r in rows] == sorted(float(r["time"]) for r in rows)
 
 
+def test_export_under_another_guard_re_picks_each_configurations_step(pruned_run, tmp_path):
+    """`gantune export --max-copy-share X`: every configuration is judged by its best report that
+    passes X, at whatever step, as the run judged it by its own guard; the study keeps only each
+    member's best under the run's guard, so the export re-picks from reports.csv (and retrains to
+    the new step where its generator was not kept)."""
+    run, _ = pruned_run
+    rows = [x for x in run.reports() if x["copy_share"] and math.isfinite(float(x["wd_mean"]))]
+    crowned = min((x for x in rows if x["passes_guard"] == "True"), key=lambda x: float(x["wd_mean"]))
+    strict = float(crowned["copy_share"]) - 1e-6  # the run's crowned report fails this guard
+    passing = [x for x in rows if float(x["copy_share"]) <= strict]
+    assert passing, sorted(float(x["copy_share"]) for x in rows)
+    expected = min(passing, key=lambda x: float(x["wd_mean"]))
+    before = run.records()[int(crowned["number"])]
+    after = {int(r.trial_id): r for r in pool_records(run.run_dir, read_options(run.run_dir), max_copy_share=strict)}
+    # The run's pick for that configuration fails the stricter guard: it is judged by another step, or by none.
+    assert after[int(crowned["number"])].best != before.best
+    for number, r in after.items():
+        mine = [x for x in passing if int(x["number"]) == number]
+        if mine:
+            low = min(mine, key=lambda x: float(x["wd_mean"]))
+            assert (r.score, r.scored["steps"]) == (pytest.approx(float(low["wd_mean"])), int(low["steps"]))
+        else:
+            assert r.best is None
+    summary = export_run(run.run_dir, tmp_path / "strict", max_copy_share=strict)
+    assert (summary["best_trial"], summary["best_config"]["steps"]) == (expected["number"], int(expected["steps"]))
+    # Loaded or retrained to that step (WEIGHT_TOL's rounding, seen through the score).
+    assert summary["wd_mean"] == pytest.approx(float(expected["wd_mean"]), abs=1e-3)
+    assert summary["guard"] == {"max_copy_share": strict, "copy_share": pytest.approx(float(expected["copy_share"]), abs=0.02)}
+    # The run's own guard, given explicitly, changes nothing.
+    same = pool_records(run.run_dir, read_options(run.run_dir), max_copy_share=run.opts.max_copy_share)
+    assert [r.best for r in same] == [r.best for r in run.records().values()]
+
+
+def test_re_picking_follows_a_resumed_members_earlier_numbers():
+    """A member resumed twice (numbers 3 <- 7 <- 9) is judged by the reports of all three numbers;
+    a report above the guard never counts; the stored best stands where it is the same step."""
+    from types import SimpleNamespace
+
+    from tuning.records import _repicked_best
+
+    trials = {3: SimpleNamespace(number=3, user_attrs={}), 7: SimpleNamespace(number=7, user_attrs={"resumed_from": 3}),
+              9: SimpleNamespace(number=9, user_attrs={"resumed_from": 7})}
+    rep = lambda steps, wd, share: {"steps": steps, "wd_mean": wd, "copy_share": share}  # noqa: E731
+    reports = {3: [rep(100, 0.09, 0.1), rep(200, 0.05, 0.1)], 7: [rep(300, 0.04, 0.3)], 9: [rep(400, 0.06, 0.1)], 5: [rep(100, 0.01, 0.0)]}
+    assert _repicked_best(trials[9], trials, reports, None, 0.2) == {**rep(200, 0.05, 0.1), "passes_guard": True}
+    assert _repicked_best(trials[9], trials, reports, None, 0.5)["steps"] == 300
+    stored = {**rep(300, 0.04, 0.3), "wd_orig_mean": 1.5}
+    assert _repicked_best(trials[9], trials, reports, stored, 0.5) is stored
+    assert _repicked_best(trials[9], trials, reports, stored, 0.05) is None
+
+
 def test_refilled_member_ends_with_the_weights_of_its_exported_config(pruned_run, data):
     run, pool = pruned_run
     records = run.records()
@@ -385,6 +436,14 @@ def test_state_and_restore_continue_members_exactly_under_new_numbers(tmp_path, 
     restored.run()
     states = [t.state.name for t in run.trials()]
     assert "RUNNING" not in states and len(states) - states.count("FAIL") == opts.num_samples, states
+    # Export under another guard: a resumed member is judged by its reports under both numbers
+    # (its step-100 score was logged under the old one; it retrains those steps exactly).
+    repicked = {int(r.trial_id): r for r in pool_records(run.run_dir, read_options(run.run_dir), max_copy_share=1.0)}
+    for old, new in by_old.items():
+        mine = [x for x in run.reports() if int(x["number"]) in (old, new) and x["copy_share"]]
+        assert {int(x["number"]) for x in mine} == {old, new} and {int(x["steps"]) for x in mine if int(x["number"]) == old} == {100}
+        low = min(mine, key=lambda x: float(x["wd_mean"]))
+        assert (repicked[new].score, repicked[new].scored["steps"]) == (pytest.approx(float(low["wd_mean"])), int(low["steps"]))
     # A new driver's sampler does not propose the first driver's configurations again.
     told = [json.dumps(t.params, sort_keys=True) for t in run.trials() if t.state.name != "FAIL"]
     assert len(set(told)) == len(told)
