@@ -157,7 +157,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 def add_tune_arguments(p: argparse.ArgumentParser) -> None:
     from gan.fidelity import DEFAULT_MAX_COPY_SHARE
     from tuning.cli import add_data_args
-    from tuning.options import DEFAULT_SAMPLES, DEFAULT_STEPS, LARGE_FROM_ROWS, DEFAULT_STEPS_LARGE, SAMPLERS, SCHEDULERS
+    from tuning.options import DEFAULT_SAMPLES, DEFAULT_STEPS, DEFAULT_STEPS_LARGE, LARGE_FROM_ROWS, SAMPLERS, SCHEDULERS
 
     add_data_args(p)
     p.add_argument("--space", help="YAML/JSON file overriding search ranges or fixing fields")

@@ -72,8 +72,9 @@ def collect_trials(run_dir: Path, opts: TuneOptions, max_copy_share: float | Non
 
 def ray_records(run_dir: Path, opts: TuneOptions, max_copy_share: float | None = None) -> list[TrialRecord]:
     """Read every trial of a per-trial run from Ray's experiment state (finished or not)."""
-    guard = opts.max_copy_share if max_copy_share is None else max_copy_share
     from ray.tune import ExperimentAnalysis
+
+    guard = opts.max_copy_share if max_copy_share is None else max_copy_share
 
     try:
         analysis = ExperimentAnalysis(str(run_dir))
