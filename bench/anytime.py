@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     budget = p.add_mutually_exclusive_group()
     budget.add_argument("--epochs", type=int, default=10_000, help="passes over the rows per configuration (default: 10000)")
     budget.add_argument("--steps", type=int, default=None, help="optimisation steps per configuration instead of --epochs "
-                        "(gantune tune's own default: 5000, or 2000 on tables of 2000 training rows or more)")
+                        "(gantune tune's own default is 5000: a table of thousands of rows)")
     p.add_argument("--modes", default="pool,trial")
     p.add_argument("--extra", default="", help="extra gantune tune arguments for both modes (e.g. a --space file)")
     p.add_argument("--out", default=None, help="directory for anytime.csv / anytime.png (default: a temp dir)")

@@ -157,14 +157,13 @@ def cmd_export(args: argparse.Namespace) -> int:
 def add_tune_arguments(p: argparse.ArgumentParser) -> None:
     from gan.fidelity import DEFAULT_MAX_COPY_SHARE
     from tuning.cli import add_data_args
-    from tuning.options import DEFAULT_SAMPLES, DEFAULT_STEPS, DEFAULT_STEPS_LARGE, LARGE_FROM_ROWS, SAMPLERS, SCHEDULERS
+    from tuning.options import DEFAULT_SAMPLES, DEFAULT_STEPS, SAMPLERS, SCHEDULERS
 
     add_data_args(p)
     p.add_argument("--space", help="YAML/JSON file overriding search ranges or fixing fields")
     p.add_argument("--config", help="base GANConfig (JSON/YAML) for fields the space does not search")
     budget = p.add_mutually_exclusive_group()
-    budget.add_argument("--steps", type=_int, help=f"optimisation steps per configuration (default: {DEFAULT_STEPS:,}; "
-                        f"{DEFAULT_STEPS_LARGE:,} on tables of {LARGE_FROM_ROWS:,} training rows or more)")
+    budget.add_argument("--steps", type=_int, help=f"optimisation steps per configuration, whatever the table's size (default: {DEFAULT_STEPS})")
     budget.add_argument("--epochs", type=_int, help="passes over the training rows per configuration instead of --steps (small tables)")
     p.add_argument("--seed", type=_int, default=0, help="seed of the sampler and of every trial's GAN (default: 0)")
     p.add_argument("--num-samples", type=_int, help=f"configurations to try (default: {DEFAULT_SAMPLES['pool']} in pool mode, "

@@ -33,32 +33,9 @@ def default_num_samples(pack: Any, time_budget: float | None) -> int:
     return DEFAULT_SAMPLES["trial" if pack is None else "pool"]
 
 
-# Budget per configuration when neither --steps nor --epochs is given: optimisation steps
-# (iris-setosa at batch 32: 3,200 epochs), fewer on a table of LARGE_FROM_ROWS training rows or
-# more, where a configuration's best score comes early (default_steps).
+# Budget per configuration when neither --steps nor --epochs is given: optimisation steps,
+# whatever the table's size (iris-setosa at batch 32: 3,200 epochs).
 DEFAULT_STEPS = 5000
-DEFAULT_STEPS_LARGE = 2000
-LARGE_FROM_ROWS = 2000
-
-
-def default_steps(n_rows: int) -> int:
-    """The steps a configuration trains when neither --steps nor --epochs is given.
-
-    On tables of thousands of rows a GAN's score bottoms out early and then wanders or worsens
-    (10,000 rows, per-trial mode: 15 of 29 configurations that reported past step 4,000 had
-    their best by step 3,000; pool mode: 13 of 15 members that reached step 5,000 had it by
-    2,000), so a shorter budget spends the run on more configurations. Measured in-process (one
-    pool worker, 10 minutes, bench/tables.py tables, 2026-11-28/29), best at 10 minutes with 2,000
-    steps against 5,000: 10,000 rows, seeds 0-3, 0.0367 / 0.0340 / 0.0372 / 0.0368 against 0.0324 /
-    0.0457 / 0.0395 / 0.0415; 15,000 rows, seeds 0-1, 0.0379 / 0.0460 against 0.0431 / 0.0427;
-    2,000 rows, 0.0386 / 0.0407 against 0.0351 / 0.0468. Over the 8 runs 6 % lower on average at
-    10 minutes and at 5 (better in 5 and 6 of 8), 4 % higher at 2: a small gain, within what one
-    run's seed moves. Below LARGE_FROM_ROWS the budget stays: penguins' 344 rows (0.0261 / 0.0330
-    against 0.0307 / 0.0290) score at their population's own level, as iris-setosa's 50 do.
-    """
-    return DEFAULT_STEPS_LARGE if n_rows >= LARGE_FROM_ROWS else DEFAULT_STEPS
-
-
 SAMPLERS = ("tpe", "random", "cmaes", "gp")
 SCHEDULERS = ("asha", "none")
 META_FILE = "gantune.json"
@@ -100,9 +77,7 @@ class TuneOptions:
     space: dict[str, Any] | None = None  # parsed --space file
     config: dict[str, Any] | None = None  # parsed --config file: the base GANConfig
     # Budget per configuration: `steps` optimisation steps, or `epochs` passes over the rows;
-    # neither given: default_steps(training rows), set when the run starts (`resolve_budget`)
-    # and stored (runs of earlier versions: DEFAULT_STEPS). Scores every budget / 10 unless
-    # eval_every is given.
+    # neither given: DEFAULT_STEPS steps. Scores every budget / 10 unless eval_every is given.
     epochs: int | None = None
     steps: int | None = None
     eval_every: int | None = None
@@ -186,12 +161,6 @@ class TuneOptions:
     @property
     def budget(self) -> int:
         return self.epochs if self.epochs is not None else (self.steps or DEFAULT_STEPS)
-
-    def resolve_budget(self, n_rows: int) -> None:
-        """Neither --steps nor --epochs given: the default steps for a table of `n_rows` training
-        rows, written into the options (so gantune.json, --resume and the export read it)."""
-        if self.steps is None and self.epochs is None:
-            self.steps = default_steps(n_rows)
 
     def base_config(self) -> GANConfig:
         base = GANConfig.from_dict(self.config or {}, source="--config")

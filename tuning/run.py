@@ -374,8 +374,6 @@ def _run_tuning(opts: TuneOptions, *, resume: bool, address: str | None, num_cpu
             raise GanTuneError(f"run directory {run_dir} already exists; pass --resume to continue it or choose another --name")
     # Fail on bad input before any Ray process starts.
     data = opts.load_data()
-    if not resume:
-        opts.resolve_budget(len(data.train_idx))
     space = opts.search_space(len(data.train_idx))
     base = opts.base_config()
     if opts.mode == "pool":

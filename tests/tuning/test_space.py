@@ -140,17 +140,6 @@ def test_tune_budget_is_steps_by_default_or_epochs():
     base = TuneOptions().base_config()
     assert (base.steps, base.eval_every, TuneOptions().budget_attr) == (DEFAULT_STEPS, DEFAULT_STEPS // 10, "steps")
     assert base.total_steps(50) == base.total_steps(1_000_000) == 5000
-    # The default resolved for the table when a run starts: fewer steps on a large one; a budget
-    # the user gave is kept.
-    from tuning.options import DEFAULT_STEPS, LARGE_FROM_ROWS, DEFAULT_STEPS_LARGE, default_steps
-
-    assert DEFAULT_STEPS_LARGE < DEFAULT_STEPS
-    assert (default_steps(50), default_steps(LARGE_FROM_ROWS - 1), default_steps(LARGE_FROM_ROWS)) == (DEFAULT_STEPS, DEFAULT_STEPS, DEFAULT_STEPS_LARGE)
-    for opts, rows, budget in ((TuneOptions(), 50, DEFAULT_STEPS), (TuneOptions(), 10_000, DEFAULT_STEPS_LARGE),
-                               (TuneOptions(steps=7000), 10_000, 7000), (TuneOptions(epochs=40), 10_000, 40)):
-        opts.resolve_budget(rows)
-        base = opts.base_config()
-        assert opts.budget == budget and base.steps == (budget if opts.epochs is None else None)
     by_epochs = TuneOptions(epochs=40, eval_every=10)
     base = by_epochs.base_config()
     assert (base.epochs, base.steps, base.eval_every, by_epochs.budget_attr, by_epochs.budget) == (40, None, 10, "epoch", 40)

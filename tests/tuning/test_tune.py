@@ -113,23 +113,3 @@ def test_legacy_sqlite_study_is_still_read(tmp_path):
     optuna.create_study(study_name="old", storage=f"sqlite:///{tmp_path / 'optuna.db'}").add_trial(
         optuna.trial.create_trial(params={}, distributions={}, value=1.0))
     assert [t.value for t in load_study(tmp_path, "old").trials] == [1.0]
-
-
-def test_a_run_on_a_large_table_stores_its_default_budget(local_ray, tmp_path):
-    """No --steps or --epochs: the budget default_steps gives the table is set when the run
-    starts and stored in gantune.json (so --resume, the export and the rungs all use it)."""
-    from tests.conftest import make_mixed_frame
-    from tuning.options import DEFAULT_STEPS, DEFAULT_STEPS_LARGE, LARGE_FROM_ROWS
-    from tuning.run import pool_rungs
-
-    path = tmp_path / "large.csv"
-    make_mixed_frame(LARGE_FROM_ROWS, seed=3).to_csv(path, index=False)
-    opts = TuneOptions(data=str(path), num_samples=2, time_budget=8, storage_path=str(tmp_path), name="large")
-    assert opts.steps is None and opts.epochs is None
-    results, run_dir = run_tuning(opts)
-    stored = read_options(run_dir)
-    assert stored.steps == DEFAULT_STEPS_LARGE and stored.base_config().steps == DEFAULT_STEPS_LARGE
-    # The pool workers' halving rungs were built from that budget, not from DEFAULT_STEPS.
-    rungs = pool_rungs(stored, LARGE_FROM_ROWS)
-    assert rungs != pool_rungs(TuneOptions(steps=DEFAULT_STEPS), LARGE_FROM_ROWS)
-    assert {tuple(r.config["_rungs"]) for r in results} == {tuple(rungs)}
