@@ -95,8 +95,8 @@ def test_export_scores_the_exported_model_against_the_guard(collapsing_run, tmp_
     run_dir, _, lowest_wd = collapsing_run
     real = tuning.export.collect_trials
 
-    def lying(run_dir, opts):
-        out = real(run_dir, opts)
+    def lying(run_dir, opts, **kw):
+        out = real(run_dir, opts, **kw)
         for r in out:
             if r.trial_id == lowest_wd.trial_id:
                 r.last["copy_share"] = 0.0  # claims to pass
