@@ -145,18 +145,19 @@ def member_checkpoints(run_dir: Path) -> dict[int, Path]:
 
 
 def member_reports(run_dir: Path) -> dict[int, list[dict[str, Any]]]:
-    """Pool mode: every scored report of every member (the run's reports.csv), by Optuna number."""
-    from tuning.study import REPORTS_FILE
+    """Pool mode: every scored report of every member (the run's reports.csv), by Optuna number;
+    a torn line (a killed driver) is skipped."""
+    from tuning.study import read_reports
 
     out: dict[int, list[dict[str, Any]]] = {}
-    path = Path(run_dir) / REPORTS_FILE
-    if not path.is_file():
-        return out
-    for row in pd.read_csv(path).to_dict("records"):
-        share = row.get("copy_share")
-        report = {"steps": int(row["steps"]), METRIC: float(row[METRIC]),
-                  "copy_share": None if share is None or pd.isna(share) else float(share)}
-        out.setdefault(int(row["number"]), []).append(report)
+    for row in read_reports(run_dir):
+        try:
+            number, steps, value = int(row["number"]), int(row["steps"]), float(row[METRIC])
+            share = float(row["copy_share"]) if row.get("copy_share") else None
+        except (KeyError, TypeError, ValueError):
+            continue
+        report = {"steps": steps, METRIC: value, "copy_share": None if share is None or math.isnan(share) else share}
+        out.setdefault(number, []).append(report)
     return out
 
 

@@ -102,6 +102,18 @@ REPORTS_FILE = "reports.csv"
 REPORT_COLUMNS = ("time", "number", "steps", "wd_mean", "copy_share", "passes_guard", "pool")
 # User attribute of a pool-mode trial: the values its space fixes (not in Optuna's params).
 FIXED_ATTR = "fixed"
+def read_reports(run_dir: Path) -> list[dict[str, str]]:
+    """The lines of a pool run's reports.csv as written (strings); [] without one. A line torn
+    by a killed driver comes back with fields missing: readers skip what they cannot parse."""
+    import csv
+
+    path = Path(run_dir) / REPORTS_FILE
+    if not path.is_file():
+        return []
+    with open(path, newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
 def make_pruner(rungs: Sequence[int] | None):
     """Optuna's asynchronous successive halving over training steps, or no pruning."""
     import optuna

@@ -100,21 +100,15 @@ def _number(value: Any) -> float | None:
 
 
 def _pool_history(run_dir: Path) -> dict[str, list[tuple[int, float | None, dict[str, float]]]]:
-    import csv
-
-    from tuning.study import REPORTS_FILE
+    from tuning.study import read_reports
 
     out: dict[str, list[tuple[int, float | None, dict[str, float]]]] = {}
-    path = run_dir / REPORTS_FILE
-    if not path.is_file():
-        return out
-    with open(path, newline="", encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
-            scores = {k: v for k in HISTORY_SCORES if (v := _number(row.get(k))) is not None}
-            try:
-                out.setdefault(str(int(row["number"])), []).append((int(row["steps"]), _number(row.get("time")), scores))
-            except (KeyError, TypeError, ValueError):
-                continue
+    for row in read_reports(run_dir):
+        scores = {k: v for k in HISTORY_SCORES if (v := _number(row.get(k))) is not None}
+        try:
+            out.setdefault(str(int(row["number"])), []).append((int(row["steps"]), _number(row.get("time")), scores))
+        except (KeyError, TypeError, ValueError):
+            continue
     return out
 
 

@@ -233,6 +233,19 @@ def test_export_under_another_guard_re_picks_each_configurations_step(pruned_run
     assert [r.best for r in same] == [r.best for r in run.records().values()]
 
 
+def test_member_reports_skip_a_torn_line(tmp_path):
+    """reports.csv after a killed driver: its last line cut mid-write. The export's re-pick reads
+    the whole lines and skips the torn one instead of failing; a report without a copy share has none."""
+    from tuning.records import member_reports
+    from tuning.study import REPORT_COLUMNS
+
+    (tmp_path / REPORTS_FILE).write_text(",".join(REPORT_COLUMNS) + "\n" + "1.0,4,100,0.08,0.1,True,w0\n"
+                                         + "2.0,4,200,0.07,,False,w0\n" + "3.0,5")
+    assert member_reports(tmp_path) == {4: [{"steps": 100, "wd_mean": 0.08, "copy_share": 0.1},
+                                            {"steps": 200, "wd_mean": 0.07, "copy_share": None}]}
+    assert member_reports(tmp_path / "none") == {}
+
+
 def test_re_picking_follows_a_resumed_members_earlier_numbers():
     """A member resumed twice (numbers 3 <- 7 <- 9) is judged by the reports of all three numbers;
     a report above the guard never counts; the stored best stands where it is the same step."""
