@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence, TextIO
 
-from tuning.options import CUT_STATUS, OLD_UNSCORED_STATUS, UNLIMITED_SAMPLES, UNSCORED_STATUS
+from tuning.options import CUT_STATUS, UNLIMITED_SAMPLES, UNSCORED_STATUS, status_name
 
 log = logging.getLogger(__name__)
 
@@ -371,9 +371,9 @@ class StudyStates:
         for t in trials:
             name = _STATE_NAMES.get(t.state.name, t.state.name.lower())
             # The time budget's cuts are no fault: named as the export's summary names them.
-            status = t.user_attrs.get("record", {}).get("status")
-            if name in ("failed", "stopped early") and status in (UNSCORED_STATUS, OLD_UNSCORED_STATUS, CUT_STATUS):
-                name = UNSCORED_STATUS if status == OLD_UNSCORED_STATUS else status
+            status = status_name(t.user_attrs.get("record", {}).get("status"))
+            if name in ("failed", "stopped early") and status in (UNSCORED_STATUS, CUT_STATUS):
+                name = status
             by_status[name] = by_status.get(name, 0) + 1
             if t.number not in self.params and t.params:
                 self.params[t.number] = dict(t.params)

@@ -53,10 +53,17 @@ OBJECTIVES = {
 # the study (it does not count towards --num-samples) but no fault; the console says so.
 UNSCORED_STATUS = "cut before a first score"
 # Its name in runs of gantune before 2026-11-29 ("19 cut before its first score" read wrongly
-# in the console's counts): read as UNSCORED_STATUS.
+# in the console's counts): read as UNSCORED_STATUS (`status_name`).
 OLD_UNSCORED_STATUS = "cut before its first score"
 # ... and of one it ended after a score: PRUNED in the study, counted as done.
 CUT_STATUS = "cut by the time budget"
+
+
+def status_name(status: Any) -> Any:
+    """A recorded status as this version names it (runs of earlier versions: OLD_UNSCORED_STATUS)."""
+    return UNSCORED_STATUS if status == OLD_UNSCORED_STATUS else status
+
+
 # Fields earlier versions stored in gantune.json that are gone: read_options drops them.
 REMOVED_FIELDS = ("fail_trials",)
 

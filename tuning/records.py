@@ -25,7 +25,7 @@ from typing import Any, Mapping
 import pandas as pd
 
 from gan.errors import GanTuneError
-from tuning.options import OLD_UNSCORED_STATUS, UNSCORED_STATUS, TuneOptions
+from tuning.options import TuneOptions, status_name
 from tuning.study import METRIC, better_report
 
 
@@ -200,9 +200,9 @@ def pool_records(run_dir: Path, opts: TuneOptions, max_copy_share: float | None 
         best = last.pop("best", None)  # the study server keeps each member's best report there
         if repick:
             best = _repicked_best(t, by_number, reports, best, float(max_copy_share))
+        if "status" in last:
+            last["status"] = status_name(last["status"])
         status = last.get("status") or _POOL_STATUS.get(t.state.name, t.state.name.lower())
-        if status == OLD_UNSCORED_STATUS:
-            status = last["status"] = UNSCORED_STATUS
         if t.state.name == "COMPLETE" and status in ("running", "completed"):
             status = "completed"
         elif t.state.name == "PRUNED" and status in ("running", "pruned"):
