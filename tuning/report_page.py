@@ -108,15 +108,15 @@ def reports_frame(run_dir: Path, opts: Any, max_copy_share: float) -> pd.DataFra
 
     rows: list[dict[str, Any]] = []
     if opts.mode == "pool":
-        from tuning.study import REPORTS_FILE
+        from tuning.study import read_reports
 
-        path = run_dir / REPORTS_FILE
-        if path.is_file():
-            frame = pd.read_csv(path)
-            for r in frame.itertuples(index=False):
-                share = pd.to_numeric(pd.Series([r.copy_share]), errors="coerce").iloc[0]
-                rows.append({"time": float(r.time), "configuration": str(r.number), "steps": int(r.steps),
-                             "wd_mean": float(r.wd_mean), "passes": bool(str(r.passes_guard) == "True" and pd.notna(share))})
+        for r in read_reports(run_dir):
+            share = pd.to_numeric(pd.Series([r.get("copy_share")]), errors="coerce").iloc[0]
+            try:
+                rows.append({"time": float(r["time"]), "configuration": str(int(r["number"])), "steps": int(r["steps"]),
+                             "wd_mean": float(r["wd_mean"]), "passes": bool(r.get("passes_guard") == "True" and pd.notna(share))})
+            except (KeyError, TypeError, ValueError):
+                continue  # a line torn by a killed driver
     else:
         for path in sorted(run_dir.glob("*/result.json")):
             trial_id = path.parent.name.split("_", 1)[-1]

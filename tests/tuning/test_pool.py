@@ -234,8 +234,9 @@ def test_export_under_another_guard_re_picks_each_configurations_step(pruned_run
 
 
 def test_member_reports_skip_a_torn_line(tmp_path):
-    """reports.csv after a killed driver: its last line cut mid-write. The export's re-pick reads
-    the whole lines and skips the torn one instead of failing; a report without a copy share has none."""
+    """reports.csv after a killed driver: its last line cut mid-write. The export's re-pick and its
+    report page read the whole lines and skip the torn one instead of failing; a report without a
+    copy share has none."""
     from tuning.records import member_reports
     from tuning.study import REPORT_COLUMNS
 
@@ -244,6 +245,14 @@ def test_member_reports_skip_a_torn_line(tmp_path):
     assert member_reports(tmp_path) == {4: [{"steps": 100, "wd_mean": 0.08, "copy_share": 0.1},
                                             {"steps": 200, "wd_mean": 0.07, "copy_share": None}]}
     assert member_reports(tmp_path / "none") == {}
+    # The export's report page reads the same lines (its best-so-far curve).
+    from types import SimpleNamespace
+
+    from tuning.report_page import reports_frame
+
+    frame = reports_frame(tmp_path, SimpleNamespace(mode="pool"), 0.25)
+    assert frame.to_dict("list") == {"time": [1.0, 2.0], "configuration": ["4", "4"], "steps": [100, 200],
+                                     "wd_mean": [0.08, 0.07], "passes": [True, False]}
 
 
 def test_re_picking_follows_a_resumed_members_earlier_numbers():
