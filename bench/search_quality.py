@@ -144,7 +144,7 @@ def main() -> None:
     budget = ap.add_mutually_exclusive_group()
     budget.add_argument("--epochs", type=int, default=1000, help="budget per configuration in epochs (default: %(default)s)")
     budget.add_argument("--steps", type=int, help="budget per configuration in optimisation steps instead of epochs")
-    ap.add_argument("--encoding", default="auto", choices=("auto", "quantile", "minmax"), help="numeric encoding (default: gantune's, %(default)s)")
+    ap.add_argument("--encoding", default="auto", choices=("auto", "normal", "quantile", "minmax"), help="numeric encoding (default: gantune's, %(default)s)")
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--samplers", default="tpe,random")
     ap.add_argument("--goal", action="store_true", help="run the 10,000-epoch goal check instead (real gantune tune)")

@@ -92,7 +92,7 @@ def fit(
     `config`: a GANConfig, a mapping of its fields, or a JSON / YAML file such as an export's
     `best_config.json` (default: the reference model); `epochs` / `steps` / `seed` override it.
     `data_options` are the data flags of `gantune train`: columns, metadata, na_values, dropna,
-    holdout, encoding ("auto", "quantile", "minmax"), round_values, margin. A diverging
+    holdout, encoding ("auto", "normal", "quantile", "minmax"), round_values, margin. A diverging
     configuration raises `GanTuneError`.
     """
     from gan.data import data_spec, load_data

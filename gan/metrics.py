@@ -123,7 +123,8 @@ class Scorer:
 
 def gaussian_values(transformer: TableTransformer, encoded: np.ndarray, n: int, seed: int) -> np.ndarray:
     """Rows of a multivariate Gaussian fitted to the encoded real rows, decoded: the 'trivial
-    generator' baseline (numeric slots clipped to [-1, 1], one-hot blocks by argmax)."""
+    generator' baseline (numeric slots decoded as G's are: tanh slots clipped to [-1, 1], normal
+    slots through the normal CDF, so on those it is a Gaussian copula; one-hot blocks by argmax)."""
     rng = np.random.default_rng(seed)
     enc = np.asarray(encoded, dtype=np.float64)
     cov = np.atleast_2d(np.cov(enc, rowvar=False))

@@ -20,12 +20,14 @@ _U_EPS = 1e-10
 class OutputLayout:
     """An encoded row (see gan.transform): `n_tanh` numeric slots, then one-hot blocks.
 
-    G's head applies tanh to the first `n_tanh` outputs and a (Gumbel-)softmax to each block.
+    G's head applies tanh to the first `n_tanh` outputs (but passes the slots listed in `linear`
+    through unchanged: normal-score columns) and a (Gumbel-)softmax to each block.
     """
 
     width: int
     n_tanh: int
     blocks: tuple[int, ...] = ()  # width of each one-hot block, in order
+    linear: tuple[int, ...] = ()  # numeric slots (< n_tanh) with no tanh
 
     @property
     def n_soft(self) -> int:
@@ -33,11 +35,12 @@ class OutputLayout:
         return self.width - self.n_tanh
 
     def to_dict(self) -> dict:
-        return {"width": self.width, "n_tanh": self.n_tanh, "blocks": list(self.blocks)}
+        return {"width": self.width, "n_tanh": self.n_tanh, "blocks": list(self.blocks), "linear": list(self.linear)}
 
     @classmethod
     def from_dict(cls, d: dict) -> "OutputLayout":
-        return cls(int(d["width"]), int(d["n_tanh"]), tuple(int(b) for b in d.get("blocks", ())))
+        return cls(int(d["width"]), int(d["n_tanh"]), tuple(int(b) for b in d.get("blocks", ())),
+                   tuple(int(i) for i in d.get("linear", ())))
 
     @classmethod
     def numeric(cls, n: int) -> "OutputLayout":
@@ -59,7 +62,8 @@ def gumbel(u: torch.Tensor) -> torch.Tensor:
 
 
 class OutputHead(nn.Module):
-    """tanh on the numeric slots, softmax((logits + Gumbel) / tau) over each one-hot block.
+    """tanh on the numeric slots (none on the linear ones), softmax((logits + Gumbel) / tau) over
+    each one-hot block.
 
     Vectorised over blocks: the block logits are gathered into a padded (..., n_blocks, max
     width) tensor (padding -inf), one softmax runs over the last axis, and the valid entries are
@@ -71,6 +75,11 @@ class OutputHead(nn.Module):
         super().__init__()
         self.layout = layout
         self.tau = float(tau)
+        self.has_linear = bool(layout.linear)
+        if self.has_linear:
+            mask = torch.zeros(layout.n_tanh, dtype=torch.bool)
+            mask[list(layout.linear)] = True
+            self.register_buffer("linear_mask", mask, persistent=False)
         widths = layout.blocks
         if widths:
             w_max = max(widths)
@@ -93,15 +102,25 @@ class OutputHead(nn.Module):
         and what `backward` needs (gan.packed's hand-written backward); `forward` keeps the first."""
         lay = self.layout
         if not lay.blocks:
-            out = torch.tanh(logits)
+            out = self._numeric(logits)
             return out, (out,)
-        num = torch.tanh(logits[..., : lay.n_tanh])
+        num = self._numeric(logits[..., : lay.n_tanh])
         soft = logits[..., lay.n_tanh :]
         if u is not None:
             soft = soft + gumbel(u)
         padded = torch.cat([soft, soft.new_full((*soft.shape[:-1], 1), float("-inf"))], dim=-1)
         grouped = F.softmax(padded[..., self.gather_idx] * (1.0 / self.tau), dim=-1)  # (..., n_blocks, w_max)
         return torch.cat([num, grouped.flatten(-2)[..., self.back_idx]], dim=-1), (num, grouped)
+
+    def _numeric(self, logits: torch.Tensor) -> torch.Tensor:
+        out = torch.tanh(logits)
+        return torch.where(self.linear_mask, logits, out) if self.has_linear else out
+
+    def _numeric_backward(self, dout: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """tanh's backward kernel (on the saved output), the gradient itself on linear slots:
+        autograd's where-backward adds an exact 0 to each, so the bits agree."""
+        d = torch.ops.aten.tanh_backward(dout, out)
+        return torch.where(self.linear_mask, dout, d) if self.has_linear else d
 
     def backward(self, dout: torch.Tensor, saved: tuple[torch.Tensor, ...]) -> torch.Tensor:
         """The gradient for `logits` of sum(dout * forward(logits, u)), bit for bit as autograd
@@ -111,14 +130,14 @@ class OutputHead(nn.Module):
         aten's tanh and softmax backward kernels and the 1 / tau, as in autograd's nodes."""
         lay = self.layout
         if not lay.blocks:
-            return torch.ops.aten.tanh_backward(dout, saved[0])
+            return self._numeric_backward(dout, saved[0])
         num, grouped = saved
         d_probs = dout.new_zeros(grouped.shape).flatten(-2)
         d_probs[..., self.back_idx] = dout[..., lay.n_tanh :]
         d_grouped = torch.ops.aten._softmax_backward_data(d_probs.view(grouped.shape), grouped, -1, grouped.dtype) * (1.0 / self.tau)
         d_padded = dout.new_zeros((*dout.shape[:-1], lay.n_soft + 1))
         d_padded[..., self.gather_idx] = d_grouped
-        return torch.cat([torch.ops.aten.tanh_backward(dout[..., : lay.n_tanh], num), d_padded[..., : lay.n_soft]], dim=-1)
+        return torch.cat([self._numeric_backward(dout[..., : lay.n_tanh], num), d_padded[..., : lay.n_soft]], dim=-1)
 
 def _mlp(in_dim: int, widths: tuple[int, ...], out_dim: int, activation: type[nn.Module] | nn.Module) -> list[nn.Module]:
     layers: list[nn.Module] = []
@@ -131,7 +150,7 @@ def _mlp(in_dim: int, widths: tuple[int, ...], out_dim: int, activation: type[nn
 
 class Generator(nn.Module):
     """noise (batch, noise_dim) -> encoded rows (batch, width): a Linear/ReLU stack and the
-    output head (tanh for numeric slots, Gumbel-softmax per one-hot block)."""
+    output head (tanh or linear numeric slots, Gumbel-softmax per one-hot block)."""
 
     def __init__(self, config: GANConfig, layout: LayoutLike) -> None:
         super().__init__()

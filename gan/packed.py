@@ -12,7 +12,7 @@ as the same config trained alone by `gan.train.Trainer`, whatever else rides in 
 * every member owns a `gan.train.BatchStream` -- the very object a lone Trainer draws its rows,
   noise and Gumbel uniforms from -- and takes its batches in the same order, so its stream does
   not depend on the pack, on when it joined, or on how the run is cut into segments;
-* G's output head is `gan.models.OutputHead` (tanh slots, Gumbel-softmax blocks), applied to the
+* G's output head is `gan.models.OutputHead` (tanh or linear slots, Gumbel-softmax blocks), applied to the
   stacked logits;
 * heterogeneous shapes are zero-padded to the pack maximum and masked (see `_StackedMLP`);
 * the optimiser is Adam with per-member lr / betas and a per-member step count (bias
@@ -597,7 +597,7 @@ class PackedTrainer:
     # BaddbmmBackward and MulBackward), in the same order, so the gradients are bitwise
     # autograd's (tests/gan/test_packed.py compares both on uniform and padded packs and a table
     # with categorical columns) and a member still matches a lone Trainer as before (to 1e-6 over
-    # the first 1,000 steps). The output head's backward (tanh, Gumbel-softmax blocks) is
+    # the first 1,000 steps). The output head's backward (tanh or linear, Gumbel-softmax blocks) is
     # gan.models.OutputHead.backward. Measured on one core, 2026-11-28, reference-size members,
     # ms a step before -> after: iris-setosa 1 member 1.91 -> 1.30, 4: 2.05 -> 1.60, 16: 3.21 ->
     # 2.76, 64: 5.82 -> 4.85; penguins (3 categorical columns, batch 64) 1: 2.66 -> 1.99, 4:

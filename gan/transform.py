@@ -9,13 +9,13 @@ representations of the same rows:
   a missing cell. Scores (`gan.metrics`, `gan.fidelity`) work on this form;
 * **encoded** (NumPy float32, rows x `width`): what G emits and D reads. Per column a block:
 
-  ======================  ==========================================  =================
-  column                  block(s)                                    G's output head
-  ======================  ==========================================  =================
-  numeric / integer       1 value in [-1, 1]                          tanh
-  ... with missing cells  + 2 one-hot (present, missing)              softmax (Gumbel)
-  categorical             one-hot over the labels (+1 slot: missing)  softmax (Gumbel)
-  ======================  ==========================================  =================
+  ======================  ============================================  ======================
+  column                  block(s)                                      G's output head
+  ======================  ============================================  ======================
+  numeric / integer       1 value: in [-1, 1], or a normal score        tanh, or linear
+  ... with missing cells  + 2 one-hot (present, missing)                softmax (Gumbel)
+  categorical             one-hot over the labels (+1 slot: missing)    softmax (Gumbel)
+  ======================  ============================================  ======================
 
 Numeric encodings (`encoding`, per column):
 
@@ -24,6 +24,12 @@ Numeric encodings (`encoding`, per column):
   transform): every column arrives uniform on [-1, 1], so G only has to learn how columns move
   together, and the inverse (the empirical quantile function) puts generated values where the
   real ones are;
+* ``normal``: the quantile code's normal score, Phi^-1(F(x)) (F as for quantile, the level
+  kept inside [NORMAL_EPS, 1 - NORMAL_EPS]): every column arrives standard normal and G's slot for
+  it is linear, not tanh. Why: a tanh slot must push its input far out to put the mass a uniform
+  column has near -1 and 1, where tanh's gradient vanishes; on a 10,000-row table trained past its
+  best, half of such a slot's generated values sat at |z| > 0.98 (real: 2 %) and the score drifted
+  from 0.048 to 0.19 by step 5,000. A linear slot cannot saturate (README, "Model");
 * ``auto`` (the default): quantile for a column with at least AUTO_QUANTILE_DISTINCT distinct
   values, minmax for one with fewer. On a column of few recorded values the quantile inverse
   reproduces the real value frequencies exactly, and whole generated rows then coincide with
@@ -49,12 +55,13 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from scipy.special import ndtr, ndtri
 
 from gan.columns import ColumnSpec, _label
 from gan.errors import GanTuneError
 from gan.models import OutputLayout
 
-ENCODINGS = ("auto", "minmax", "quantile")
+ENCODINGS = ("auto", "minmax", "quantile", "normal")
 # `auto`: quantile for columns with at least this many distinct values (see the module docstring).
 AUTO_QUANTILE_DISTINCT = 50
 # Dequantisation spreads a value over this share of its cell, not all of it: at the very edge,
@@ -66,11 +73,15 @@ _MIN_CELL = 1e-4
 # Points of the stored empirical CDF per numeric column (quantile encoding). Enough that
 # interpolation error is far below sampling noise; fitted rows beyond this are summarised.
 N_QUANTILES = 1000
+# The normal encoding keeps levels inside [NORMAL_EPS, 1 - NORMAL_EPS]: normal scores within
+# +-5.2, so a level of exactly 0 or 1 (the column's extremes) maps to a finite value, and levels
+# apart by more than ~1e-7 (the rows of a 10M-row table) stay apart after float32 rounding.
+NORMAL_EPS = 1e-7
 
 
 @dataclass(frozen=True)
 class Block:
-    """A slice of the encoded row: `role` value (1 wide, tanh), missing (2 wide) or category."""
+    """A slice of the encoded row: `role` value (1 wide, tanh or linear), missing (2 wide) or category."""
 
     column: int  # index into the transformer's specs
     role: str  # "value", "missing" or "category"
@@ -107,7 +118,7 @@ class TableTransformer:
         self.round_values = bool(round_values)
         self.bounds = {k: (float(a), float(b)) for k, (a, b) in (bounds or {}).items()}
         self.quantiles = {k: np.asarray(v, dtype=np.float64) for k, v in (quantiles or {}).items()}
-        # Layout: every numeric value slot first (G's tanh outputs, one contiguous slice), then
+        # Layout: every numeric value slot first (G's tanh or linear outputs, one contiguous slice), then
         # the one-hot blocks (softmax outputs), each group in column order.
         self.blocks: list[Block] = []
         pos = 0
@@ -144,14 +155,14 @@ class TableTransformer:
             if encoding == "auto":
                 chosen = "quantile" if len(np.unique(present)) >= AUTO_QUANTILE_DISTINCT else "minmax"
             per_column[s.name] = chosen
-            if chosen == "quantile":
+            if chosen in ("quantile", "normal"):
                 levels = np.linspace(0.0, 1.0, min(N_QUANTILES, len(present)))
                 quantiles[s.name] = np.quantile(present, levels, method="linear")
         return cls(specs, encoding=encoding, margin=margin, round_values=round_values, bounds=bounds, quantiles=quantiles,
                    column_encoding=per_column)
 
     def encoding_of(self, j: int) -> str:
-        """Column j's numeric encoding (minmax or quantile)."""
+        """Column j's numeric encoding (minmax, quantile or normal)."""
         name = self.specs[j].name
         return self.column_encoding.get(name, "quantile" if name in self.quantiles else "minmax")
 
@@ -172,9 +183,11 @@ class TableTransformer:
     # -- output heads --------------------------------------------------------------------------
     @property
     def layout(self) -> OutputLayout:
-        """What G's output head needs: the tanh slice and the one-hot blocks."""
-        n_tanh = sum(1 for b in self.blocks if not b.softmax)
-        return OutputLayout(self.width, n_tanh, tuple(b.width for b in self.blocks if b.softmax))
+        """What G's output head needs: the numeric slice (which of its slots are linear) and the
+        one-hot blocks."""
+        values = [b for b in self.blocks if not b.softmax]
+        linear = tuple(i for i, b in enumerate(values) if self.encoding_of(b.column) == "normal")
+        return OutputLayout(self.width, len(values), tuple(b.width for b in self.blocks if b.softmax), linear)
 
     # -- frame <-> values ----------------------------------------------------------------------
     @staticmethod
@@ -297,12 +310,14 @@ class TableTransformer:
         return q, levels
 
     def _to_unit(self, j: int, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Numeric column j -> [-1, 1] (dequantised within the recording cell)."""
+        """Numeric column j -> [-1, 1], or a normal score for the normal encoding (dequantised
+        within the recording cell)."""
         lo, hi = self.range(j)
         cell = self._cell(j) * _JITTER_SHARE
         if cell:  # a value off the grid (a rare outlier, see gan.columns) is dequantised around its grid point
             x = np.round(x, self.specs[j].decimals)
-        if self.encoding_of(j) == "quantile":
+        enc = self.encoding_of(j)
+        if enc in ("quantile", "normal"):
             q, levels = self._cdf(j)
             if len(q) < 2 or q[-1] == q[0]:
                 return np.zeros(len(x))
@@ -312,6 +327,8 @@ class TableTransformer:
             right = np.interp(x + cell, q, levels) if cell else left
             lo_lv = np.minimum(left, right)
             u = lo_lv + (np.maximum(left, right) - lo_lv) * rng.random(len(x))
+            if enc == "normal":
+                return ndtri(np.clip(u, NORMAL_EPS, 1.0 - NORMAL_EPS))
             return 2.0 * u - 1.0
         if hi == lo:
             return np.zeros(len(x))
@@ -321,14 +338,16 @@ class TableTransformer:
 
     def _from_unit(self, j: int, z: np.ndarray) -> np.ndarray:
         lo, hi = self.range(j)
-        z = np.clip(z, -1.0, 1.0)
-        if self.encoding_of(j) == "quantile":
+        enc = self.encoding_of(j)
+        # G's normal slots are unbounded: Phi maps any value to a level; the other slots clip.
+        u = ndtr(z) if enc == "normal" else (np.clip(z, -1.0, 1.0) + 1.0) / 2.0
+        if enc in ("quantile", "normal"):
             q, levels = self._cdf(j)
             if len(q) < 2 or q[-1] == q[0]:
                 return np.full(len(z), q[0] if len(q) else lo)
-            x = np.interp((z + 1.0) / 2.0, levels, q)
+            x = np.interp(u, levels, q)
         else:
-            x = lo + (z + 1.0) / 2.0 * (hi - lo) if hi > lo else np.full(len(z), lo)
+            x = lo + u * (hi - lo) if hi > lo else np.full(len(z), lo)
         return x
 
     def decode(self, encoded: np.ndarray) -> np.ndarray:

@@ -99,8 +99,24 @@ def data_from_frame(frame: pd.DataFrame, source: str = "synthetic", **fit_kw):
 
 
 @pytest.fixture(scope="session")
+def normal_data():
+    """The mixed table with normal-encoded numeric columns (G's linear slots) beside one of few
+    values encoded minmax (a tanh slot): a layout with both kinds of numeric slot."""
+    frame = make_mixed_frame()
+    frame["few"] = np.round(np.random.default_rng(5).uniform(0, 3, len(frame)), 1)  # 31 values
+    from gan.data import TabularData
+    from gan.transform import TableTransformer
+
+    data = data_from_frame(frame, "mixed", encoding="normal")
+    state = data.transformer.to_dict()
+    state["column_encoding"]["few"] = "minmax"
+    return TabularData("mixed", TableTransformer.from_dict(state), data.values)
+
+
+@pytest.fixture(scope="session")
 def mixed_data():
-    """`make_mixed_frame()` as TabularData (quantile encoding, as `gantune` uses by default)."""
+    """`make_mixed_frame()` as TabularData, quantile-encoded (tanh slots; `normal_data` has the
+    default's linear ones)."""
     return data_from_frame(make_mixed_frame(), "mixed", encoding="quantile")
 
 

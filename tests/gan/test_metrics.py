@@ -78,7 +78,7 @@ def test_missing_rate_term():
     assert scorer.score(col([1, 2, 3, 5, np.nan]))["wd_orig"] == [pytest.approx(1.0)]
 
 
-@pytest.mark.parametrize("encoding", ["minmax", "quantile"])
+@pytest.mark.parametrize("encoding", ["minmax", "quantile", "normal"])
 def test_wd_mean_equals_the_old_numeric_score_on_a_numeric_table(encoding):
     """All-numeric, no missing: wd_mean is the old score, the mean 1-D Wasserstein distance of
     the min-max scaled columns, whatever the training encoding."""

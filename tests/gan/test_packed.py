@@ -214,25 +214,33 @@ def test_padding_stays_zero_and_gradients_do_not_leak(data):
         assert bool((net.flat[net.mask == 1] != before[net.mask == 1]).any())  # real weights moved
 
 
-@pytest.mark.parametrize("case", ["shared slopes", "per-member slopes", "categorical columns"])
-def test_hand_written_backward_is_bitwise_autograds(data, mixed_data, case):
+@pytest.mark.parametrize("case", ["shared slopes", "per-member slopes", "categorical columns", "linear slots"])
+def test_hand_written_backward_is_bitwise_autograds(data, mixed_data, normal_data, case):
     """PackedTrainer's backward passes are written out (`_d_backward`, `_g_backward` with
     `OutputHead.backward`): they must give autograd's gradients bit for bit, on a uniform pack
     (one LeakyReLU slope per layer), a padded pack with identity layers (per-member slopes), and
-    a mixed table (Gumbel-softmax blocks, per-member uniforms). A wrong transpose, a missed
-    activation or another reduction order fails here (another order differs in the last bits)."""
-    if case == "categorical columns":
-        table, configs = mixed_data, MIXED_SHAPES
+    a mixed table (Gumbel-softmax blocks, per-member uniforms), and one whose normal-encoded
+    columns have linear slots beside a tanh slot. A wrong transpose, a missed activation or
+    another reduction order fails here (another order differs in the last bits)."""
+    if case in ("categorical columns", "linear slots"):
+        table, configs = (mixed_data if case == "categorical columns" else normal_data), MIXED_SHAPES
         assert table.transformer.layout.blocks
+        assert (table.transformer.layout.n_tanh > len(table.transformer.layout.linear) > 0) == (case == "linear slots")
     else:
         table = data
         configs = SHAPES if case == "per-member slopes" else [GANConfig(seed=i, g_widths=(16, 32), d_widths=(32, 16)) for i in range(3)]
     trainer = PackedTrainer(configs, table)
     trainer.run_steps(30)  # away from the initial weights
     assert any(not isinstance(a, float) for a in trainer._act) == (case != "shared slopes")
+    if case == "linear slots":  # outputs beyond tanh's range: the slots really are linear
+        lay = table.transformer.layout
+        out = trainer.head(torch.full((1, lay.width), 3.0))[0, : lay.n_tanh]
+        want = torch.full((lay.n_tanh,), math.tanh(3.0))
+        want[list(lay.linear)] = 3.0
+        assert torch.allclose(out, want)
     idx_buf, z_buf, u_buf = trainer._fill(1)
     u = None if u_buf is None else u_buf[0]
-    assert (u is not None) == (case == "categorical columns")
+    assert (u is not None) == (table is not data)
     real = trainer.real[idx_buf[0]].transpose(1, 2)
     torch.manual_seed(0)
     for t in (*trainer.D.params, *trainer.G.params):  # autograd's reference: the views as leaves

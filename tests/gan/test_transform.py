@@ -7,10 +7,12 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
+from scipy.special import ndtri
 
 from gan.columns import ColumnSpec, infer_columns
 from gan.errors import GanTuneError
-from gan.transform import ENCODINGS, TableTransformer
+from gan.transform import ENCODINGS, NORMAL_EPS, TableTransformer
 
 
 def table(n: int = 200, seed: int = 0) -> pd.DataFrame:
@@ -75,7 +77,10 @@ def test_encode_decode_round_trip_is_exact(encoding):
     t, values = fitted(table(), encoding=encoding)
     enc = t.encode(values, seed=3)
     assert enc.dtype == np.float32 and enc.shape == (len(values), t.width)
-    assert np.abs(enc[:, : t.layout.n_tanh]).max() <= 1.0
+    tanh = [i for i in range(t.layout.n_tanh) if i not in t.layout.linear]
+    assert np.abs(enc[:, tanh]).max(initial=0.0) <= 1.0
+    if t.layout.linear:  # normal scores, finite however extreme the value
+        assert np.abs(enc[:, list(t.layout.linear)]).max() <= -ndtri(NORMAL_EPS) + 1e-5
     # One-hot blocks hold exactly one 1 per row.
     for b in t.blocks:
         if b.softmax:
@@ -117,6 +122,24 @@ def test_encoding_is_seeded_and_dequantised():
     assert np.isfinite(a).all() and len(np.unique(a[count_na, 2])) > 1
 
 
+def test_normal_encoding_makes_columns_standard_normal_and_its_slots_linear():
+    """The normal encoding: the quantile code's normal score, so a skewed column arrives standard
+    normal; G's slot for it is linear (OutputLayout.linear), the minmax column's stays tanh; any
+    real number decodes into the column's range, monotonically."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"skewed": rng.lognormal(0, 1.5, 4000), "flat": rng.uniform(0, 1, 4000)})
+    t, values = fitted(frame, encoding="normal")
+    enc = t.encode(values, seed=0)[:, 0].astype(np.float64)
+    assert abs(enc.mean()) < 0.02 and abs(enc.std() - 1.0) < 0.02
+    assert stats.kstest(enc, "norm").pvalue > 0.01
+    assert t.layout.linear == (0, 1)
+    assert TableTransformer.fit(t.specs, values, encoding="minmax").layout.linear == ()
+    z = np.linspace(-40, 40, 801)
+    out = t.decode(np.column_stack([z, z]))[:, 0]
+    assert np.isfinite(out).all() and (np.diff(out) >= 0).all()
+    assert out[0] == values[:, 0].min() and out[-1] == values[:, 0].max()
+
+
 def test_quantile_encoding_makes_columns_uniform():
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"skewed": rng.lognormal(0, 1.5, 4000)})
@@ -135,6 +158,11 @@ def test_decode_rounds_to_precision_and_stays_in_the_real_range(encoding):
     rng = np.random.default_rng(0)
     enc = rng.uniform(-1.5, 1.5, size=(3000, t.width))  # raw G output: anything, soft blocks
     enc[:5, : t.layout.n_tanh] = [[-1.0], [1.0], [-7.0], [7.0], [0.0]]  # the edges and beyond
+    if t.layout.linear:  # G's normal slots reach the edges only far out
+        enc[:5, list(t.layout.linear)] = [[-7.0], [7.0], [-9.0], [9.0], [0.0]]
+    for b in t.blocks:  # those rows' numeric cells present, so that the edges are seen
+        if b.role == "missing":
+            enc[:5, b.start : b.start + 2] = [2.0, 0.0]
     out = t.decode(enc)
     for j, s in enumerate(t.specs):
         col = out[:, j]
@@ -168,7 +196,8 @@ def test_range_margin_lets_values_exceed_the_real_range(encoding):
     values = np.round(np.linspace(1.0, 2.0, 101), 1)[:, None]
     t = TableTransformer.fit([spec], values, encoding=encoding, margin=0.2)
     assert t.range(0) == pytest.approx((0.8, 2.2))
-    out = t.decode(np.linspace(-1, 1, 401)[:, None])[:, 0]
+    edge = 8.0 if encoding == "normal" else 1.0  # G's normal slot reaches the edges far out
+    out = t.decode(np.linspace(-edge, edge, 401)[:, None])[:, 0]
     assert out.min() == pytest.approx(0.8) and out.max() == pytest.approx(2.2)
     np.testing.assert_array_equal(out, np.round(out, 1))
 
