@@ -309,7 +309,8 @@ def test_train_sample_evaluate_a_mixed_table(tmp_path, capsys, mixed_csvs):
     assert [s.kind for s in bundle.transformer.specs] == ["numeric", "numeric", "integer", "categorical", "categorical", "categorical"]
     assert bundle.transformer.encoding == "auto"  # the CLI default: per column below
     assert set(bundle.transformer.column_encoding) == {"x", "y", "k"}
-    assert set(bundle.transformer.column_encoding.values()) <= {"minmax", "quantile"}
+    assert set(bundle.transformer.column_encoding.values()) <= {"minmax", "normal"}
+    assert bundle.transformer.layout.linear  # normal-encoded columns: G's linear slots
     rows_csv = tmp_path / "rows.csv"
     assert main(["sample", str(out), "-n", "300", "-o", str(rows_csv)]) == 0
     rows = pd.read_csv(rows_csv)

@@ -16,8 +16,8 @@ from gan.errors import GanTuneError
 
 log = logging.getLogger("gantune")
 
-# Numeric columns' encoding by default (gan.transform): quantile where a column has many distinct
-# values, minmax where it has few (README, "Numeric encoding").
+# Numeric columns' encoding by default (gan.transform): normal where a column has many distinct
+# values, minmax where it has few (README, "Model").
 DEFAULT_ENCODING = "auto"
 
 
@@ -64,8 +64,9 @@ def add_data_args(p: argparse.ArgumentParser, default: str | None = "iris-setosa
     g.add_argument("--dropna", action="store_true", help="drop rows with a missing value instead of modelling missing values")
     g.add_argument("--holdout", type=_fraction, default=0.0, help="fraction of rows kept out of training (default: 0)")
     g.add_argument("--encoding", choices=ENCODINGS, default=DEFAULT_ENCODING,
-                   help="numeric columns: quantile (empirical CDF to uniform), minmax (the reference model's scaling) or auto "
-                   "(quantile for columns with 50 or more distinct values, minmax for the others; default)")
+                   help="numeric columns: normal (empirical CDF to a standard normal; G's slot is linear), quantile (empirical CDF "
+                   "to uniform; tanh), minmax (the reference model's scaling; tanh) or auto (normal for columns with 50 or more "
+                   "distinct values, minmax for the others; default)")
     g.add_argument("--no-round", action="store_true", help="do not round generated numbers to each column's recorded precision")
     g.add_argument("--range-margin", type=_fraction, default=0.0,
                    help="let generated numbers exceed the real min / max by this fraction of the range (default: 0, never outside)")
