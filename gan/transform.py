@@ -39,7 +39,7 @@ Numeric encodings (`encoding`, per column):
 
 Values recorded to a fixed precision (`ColumnSpec.decimals`; integers: 0) are *dequantised*
 when encoded: each real value is spread uniformly over its own rounding cell (its level range,
-for quantile), seeded, so D never sees a lattice that a continuous G output could not hit;
+for quantile and normal), seeded, so D never sees a lattice that a continuous G output could not hit;
 `decode` rounds generated values back onto the recorded precision (`round_values`) and clips
 them to the real range (widened by `margin` x range on each side when asked).
 
@@ -62,7 +62,7 @@ from gan.errors import GanTuneError
 from gan.models import OutputLayout
 
 ENCODINGS = ("auto", "minmax", "quantile", "normal")
-# `auto`: quantile for columns with at least this many distinct values (see the module docstring).
+# `auto`: normal for columns with at least this many distinct values (see the module docstring).
 AUTO_QUANTILE_DISTINCT = 50
 # Dequantisation spreads a value over this share of its cell, not all of it: at the very edge,
 # float32 rounding of the encoded value could land it in the neighbouring cell (seen on a column

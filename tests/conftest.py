@@ -107,10 +107,10 @@ def normal_data():
     from gan.data import TabularData
     from gan.transform import TableTransformer
 
-    data = data_from_frame(frame, "mixed", encoding="normal")
+    data = data_from_frame(frame, "mixed-normal", encoding="normal")
     state = data.transformer.to_dict()
     state["column_encoding"]["few"] = "minmax"
-    return TabularData("mixed", TableTransformer.from_dict(state), data.values)
+    return TabularData("mixed-normal", TableTransformer.from_dict(state), data.values)
 
 
 @pytest.fixture(scope="session")
