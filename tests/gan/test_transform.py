@@ -124,7 +124,7 @@ def test_encoding_is_seeded_and_dequantised():
 
 def test_normal_encoding_makes_columns_standard_normal_and_its_slots_linear():
     """The normal encoding: the quantile code's normal score, so a skewed column arrives standard
-    normal; G's slot for it is linear (OutputLayout.linear), the minmax column's stays tanh; any
+    normal; G's slots for such columns are linear (OutputLayout.linear), minmax ones stay tanh; any
     real number decodes into the column's range, monotonically."""
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"skewed": rng.lognormal(0, 1.5, 4000), "flat": rng.uniform(0, 1, 4000)})
