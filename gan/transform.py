@@ -62,6 +62,8 @@ from gan.errors import GanTuneError
 from gan.models import OutputLayout
 
 ENCODINGS = ("auto", "minmax", "quantile", "normal")
+# The encodings that go through the column's empirical CDF (stored in `quantiles`).
+CDF_ENCODINGS = ("quantile", "normal")
 # `auto`: normal for columns with at least this many distinct values (see the module docstring).
 AUTO_QUANTILE_DISTINCT = 50
 # Dequantisation spreads a value over this share of its cell, not all of it: at the very edge,
@@ -155,7 +157,7 @@ class TableTransformer:
             if encoding == "auto":
                 chosen = "normal" if len(np.unique(present)) >= AUTO_QUANTILE_DISTINCT else "minmax"
             per_column[s.name] = chosen
-            if chosen in ("quantile", "normal"):
+            if chosen in CDF_ENCODINGS:
                 levels = np.linspace(0.0, 1.0, min(N_QUANTILES, len(present)))
                 quantiles[s.name] = np.quantile(present, levels, method="linear")
         return cls(specs, encoding=encoding, margin=margin, round_values=round_values, bounds=bounds, quantiles=quantiles,
@@ -317,7 +319,7 @@ class TableTransformer:
         if cell:  # a value off the grid (a rare outlier, see gan.columns) is dequantised around its grid point
             x = np.round(x, self.specs[j].decimals)
         enc = self.encoding_of(j)
-        if enc in ("quantile", "normal"):
+        if enc in CDF_ENCODINGS:
             q, levels = self._cdf(j)
             if len(q) < 2 or q[-1] == q[0]:
                 return np.zeros(len(x))
@@ -341,7 +343,7 @@ class TableTransformer:
         enc = self.encoding_of(j)
         # G's normal slots are unbounded: Phi maps any value to a level; the other slots clip.
         u = ndtr(z) if enc == "normal" else (np.clip(z, -1.0, 1.0) + 1.0) / 2.0
-        if enc in ("quantile", "normal"):
+        if enc in CDF_ENCODINGS:
             q, levels = self._cdf(j)
             if len(q) < 2 or q[-1] == q[0]:
                 return np.full(len(z), q[0] if len(q) else lo)
