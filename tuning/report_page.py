@@ -111,10 +111,13 @@ def reports_frame(run_dir: Path, opts: Any, max_copy_share: float) -> pd.DataFra
         from tuning.study import read_reports
 
         for r in read_reports(run_dir):
-            share = pd.to_numeric(pd.Series([r.get("copy_share")]), errors="coerce").iloc[0]
+            try:  # a copy share that is empty or no number: the report was not guarded
+                share = float(r.get("copy_share"))
+            except (TypeError, ValueError):
+                share = math.nan
             try:
                 rows.append({"time": float(r["time"]), "configuration": str(int(r["number"])), "steps": int(r["steps"]),
-                             "wd_mean": float(r["wd_mean"]), "passes": bool(r.get("passes_guard") == "True" and pd.notna(share))})
+                             "wd_mean": float(r["wd_mean"]), "passes": bool(r.get("passes_guard") == "True" and not math.isnan(share))})
             except (KeyError, TypeError, ValueError):
                 continue  # a line torn by a killed driver
     else:

@@ -102,6 +102,8 @@ REPORTS_FILE = "reports.csv"
 REPORT_COLUMNS = ("time", "number", "steps", "wd_mean", "copy_share", "passes_guard", "pool")
 # User attribute of a pool-mode trial: the values its space fixes (not in Optuna's params).
 FIXED_ATTR = "fixed"
+
+
 def read_reports(run_dir: Path) -> list[dict[str, str]]:
     """The lines of a pool run's reports.csv as written (strings); [] without one. A line torn
     by a killed driver comes back with fields missing: readers skip what they cannot parse."""
