@@ -55,6 +55,13 @@ class GANConfig:
     leaky_slope: float = 0.2
     # Temperature of the Gumbel-softmax over each categorical block of G's output (CTGAN: 0.2).
     gumbel_tau: float = 0.2
+    # Exponential moving average of G's weights (0: off, the reference). With decay d > 0 the
+    # model that is scored, exported and sampled is the average, updated after every step t
+    # (1, 2, ...) as ema += (G - ema) * (1 - min(d, (1 + t) / (10 + t))): the warm-up keeps the
+    # average close to G early on, so a member scored after a few hundred steps is not judged by
+    # its initial weights. Why: G's weights oscillate under the adversarial game and its score with
+    # them (gan.train.ema_weight has the figures).
+    g_ema: float = 0.0
     # wgan-gp only: critic steps per generator step and gradient-penalty weight.
     n_critic: int = 5
     gp_weight: float = 10.0
@@ -114,7 +121,7 @@ class GANConfig:
         for name in ("g_lr", "d_lr"):
             if not number(name) > 0:
                 raise bad(f"{name} must be a positive number, got {getattr(self, name)!r}")
-        for name in ("beta1", "beta2", "leaky_slope"):
+        for name in ("beta1", "beta2", "leaky_slope", "g_ema"):
             if not 0 <= number(name) < 1:
                 raise bad(f"{name} must be in [0, 1), got {getattr(self, name)!r}")
         if self.loss not in LOSSES:

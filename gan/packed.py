@@ -44,7 +44,7 @@ from gan.config import GANConfig
 from gan.data import TabularData
 from gan.errors import GanTuneError
 from gan.models import Discriminator, Generator, OutputHead, OutputLayout, build_models, sample_noise
-from gan.train import BatchStream, StopTraining, _as_tensor, diverged_metrics
+from gan.train import BatchStream, StopTraining, _as_tensor, diverged_metrics, ema_weight
 
 # Adam's eps: torch.optim.Adam's default, which Trainer uses.
 _ADAM_EPS = 1e-8
@@ -88,7 +88,7 @@ class _StackedMLP:
     depth so that packs rarely pay the identity layers' matmuls.
     """
 
-    def __init__(self, dims: list[tuple[int, int]], k: int, device: torch.device) -> None:
+    def __init__(self, dims: list[tuple[int, int]], k: int, device: torch.device, *, ema: bool = False) -> None:
         self.dims = dims  # per layer (in, out), padded
         self.sizes = [i * o + o for i, o in dims]
         p = sum(self.sizes)
@@ -96,6 +96,11 @@ class _StackedMLP:
         self.mask = torch.zeros(k, p, device=device)  # (K, P): 1 where a member's weight is real
         self.exp_avg = torch.zeros(k, p, device=device)  # Adam first moment, (K, P)
         self.exp_avg_sq = torch.zeros(k, p, device=device)  # Adam second moment, (K, P)
+        # Per-member state buffers, (K, P) each; `ema` (the moving average of the weights,
+        # GANConfig.g_ema) only for the generator. A member without an average keeps its row
+        # equal to its weights at joining, unused.
+        self.state_names: tuple[str, ...] = ("flat", "exp_avg", "exp_avg_sq") + (("ema",) if ema else ())
+        self.ema = torch.zeros(k, p, device=device) if ema else None
         self._make_views()
 
     def _make_views(self) -> None:
@@ -122,6 +127,10 @@ class _StackedMLP:
             self.biases.append(b)
             self.weight_masks.append(wm)
             self.bias_masks.append(bm)
+        # The same views of the moving average (a packed generator's scored weights).
+        views = [self._layer_view(self.ema, pos) for pos in range(len(self.dims))] if self.ema is not None else []
+        self.ema_weights = [w for w, _ in views]
+        self.ema_biases = [b.unsqueeze(2) for _, b in views]
 
     @property
     def params(self) -> list[torch.Tensor]:
@@ -129,13 +138,13 @@ class _StackedMLP:
 
     def select(self, slots: torch.Tensor) -> None:
         """Keep only the members at `slots` (compaction after drops)."""
-        for name in ("flat", "mask", "exp_avg", "exp_avg_sq"):
+        for name in ("mask", *self.state_names):
             setattr(self, name, getattr(self, name).index_select(0, slots).contiguous())
         self._make_views()
 
     def grow(self, n: int = 1) -> None:
         """Append `n` empty member rows (zero weights, mask and moments)."""
-        for name in ("flat", "mask", "exp_avg", "exp_avg_sq"):
+        for name in ("mask", *self.state_names):
             t = getattr(self, name)
             setattr(self, name, torch.cat([t, t.new_zeros(n, t.shape[1])]))
         self._make_views()
@@ -149,9 +158,9 @@ class _StackedMLP:
 
     @torch.no_grad()
     def export_buffers(self, slot: int, positions: list[int], dims: list[tuple[int, int]]) -> dict[str, list[torch.Tensor]]:
-        """A member's weights and Adam moments in its own (unpadded) layer shapes."""
+        """A member's weights, Adam moments (and moving average) in its own (unpadded) layer shapes."""
         out: dict[str, list[torch.Tensor]] = {}
-        for name in ("flat", "exp_avg", "exp_avg_sq"):
+        for name in self.state_names:
             tensors = []
             for pos, (i, o) in zip(positions, dims):
                 w, b = self._layer_view(getattr(self, name), pos)
@@ -161,9 +170,11 @@ class _StackedMLP:
 
     @torch.no_grad()
     def import_buffers(self, slot: int, positions: list[int], state: dict[str, list[torch.Tensor]]) -> None:
-        """Inverse of `export_buffers` (the mask and identity layers are set by load_member)."""
-        for name in ("flat", "exp_avg", "exp_avg_sq"):
-            tensors = state[name]
+        """Inverse of `export_buffers` (the mask and identity layers are set by load_member).
+        A state without a moving average (saved before GANConfig.g_ema existed) starts it at the
+        weights."""
+        for name in self.state_names:
+            tensors = state.get(name, state["flat"]) if name == "ema" else state[name]
             for j, pos in enumerate(positions):
                 w, b = self._layer_view(getattr(self, name), pos)
                 ws, bs = tensors[2 * j], tensors[2 * j + 1]
@@ -189,11 +200,14 @@ class _StackedMLP:
             self.weights[pos][slot, :width, :width] = torch.eye(width, device=self.flat.device)
 
     @torch.no_grad()
-    def export_member(self, slot: int, positions: list[int], dims: list[tuple[int, int]]) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """A member's real layers as nn.Linear-shaped (weight (out, in), bias (out,)) pairs."""
+    def export_member(self, slot: int, positions: list[int], dims: list[tuple[int, int]], *,
+                      ema: bool = False) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """A member's real layers (or their moving average) as nn.Linear-shaped (weight (out,
+        in), bias (out,)) pairs."""
+        weights, biases = (self.ema_weights, self.ema_biases) if ema else (self.weights, self.biases)
         out = []
         for pos, (i, o) in zip(positions, dims):
-            out.append((self.weights[pos][slot, :o, :i].clone(), self.biases[pos][slot, :o, 0].clone()))
+            out.append((weights[pos][slot, :o, :i].clone(), biases[pos][slot, :o, 0].clone()))
         return out
 
 
@@ -434,7 +448,7 @@ class PackedTrainer:
         self.head = OutputHead(self.layout, first.gumbel_tau).to(self.device)
         self.g_depth = max(len(c.g_widths) for c in shapes)
         self.d_depth = max(len(c.d_widths) for c in shapes)
-        self.G = _StackedMLP(_padded_dims(self.noise_dim, [c.g_widths for c in shapes], w), 0, self.device)
+        self.G = _StackedMLP(_padded_dims(self.noise_dim, [c.g_widths for c in shapes], w), 0, self.device, ema=True)
         self.D = _StackedMLP(_padded_dims(w, [c.d_widths for c in shapes], 1), 0, self.device)
         self.members: list[_Member] = []  # one per slot, in slot order
         self.results: list[MemberResult] = []  # one per member ever added, in order
@@ -477,6 +491,7 @@ class PackedTrainer:
         d_plan = _member_plan(self.width, config.d_widths, 1, self.d_depth)
         g_mod, d_mod = build_models(config, self.layout, "cpu")
         self.G.load_member(slot, [m for m in g_mod.net if isinstance(m, nn.Linear)], g_plan[0], g_plan[2])
+        self.G.ema[slot] = self.G.flat[slot]  # the average starts at the initial weights
         self.D.load_member(slot, [m for m in d_mod.net if isinstance(m, nn.Linear)], d_plan[0], d_plan[2])
         slopes = torch.ones(self.d_depth, 1, device=self.device)
         slopes[: len(config.d_widths)] = config.leaky_slope
@@ -484,6 +499,8 @@ class PackedTrainer:
         stream = BatchStream(config, self.n_rows, self.n_soft, self.device)
         result = MemberResult(index, config, self.layout, status="running")
         if state is not None:
+            if config.g_ema > 0 and "ema" not in state["G"]:
+                raise GanTuneError(f"member {index}: its saved state has no moving average of G but its config has g_ema {config.g_ema}; resume it with the config it was saved with")
             self.G.import_buffers(slot, g_plan[0], state["G"])
             self.D.import_buffers(slot, d_plan[0], state["D"])
             stream.load_state_dict(state["stream"])
@@ -526,6 +543,7 @@ class PackedTrainer:
         self._beta2 = np.array([c.beta2 for c in cfgs], dtype=np.float64)
         self._g_lr = np.array([c.g_lr for c in cfgs], dtype=np.float64)
         self._d_lr = np.array([c.d_lr for c in cfgs], dtype=np.float64)
+        self._g_ema = np.array([c.g_ema for c in cfgs], dtype=np.float64)
         uniform = lambda a: len(set(a.tolist())) == 1  # noqa: E731
         self._w1: float | torch.Tensor = float(1.0 - self._beta1[0]) if uniform(self._beta1) else col(1.0 - self._beta1)
         self._b2: float | torch.Tensor = float(self._beta2[0]) if uniform(self._beta2) else col(self._beta2)
@@ -556,6 +574,12 @@ class PackedTrainer:
         self._d_step_size = as_rows(-self._d_lr[None, :] / bc1)  # n x (K, 1)
         self._g_step_size = as_rows(-self._g_lr[None, :] / bc1)
         self._bc2_sqrt = as_rows(bc2_sqrt)
+        # Moving-average weights (gan.train.ema_weight); 0 for members without one, whose
+        # `ema` row then stays as it is (ema + 0 * diff).
+        self._ema_w = None
+        if (self._g_ema > 0).any():
+            w = np.where(self._g_ema[None, :] > 0, ema_weight(self._g_ema[None, :], t), np.float32(0.0))  # (n, K)
+            self._ema_w = as_rows(w)
 
     @property
     def live(self) -> list[int]:
@@ -566,10 +590,10 @@ class PackedTrainer:
         return len(self.members)
 
     # -- forward passes (feature-major: activations are (K, features, batch)) -------------------
-    def _generate(self, z: torch.Tensor, u: torch.Tensor | None, sl: slice | None = None) -> torch.Tensor:
+    def _generate(self, z: torch.Tensor, u: torch.Tensor | None, sl: slice | None = None, *, ema: bool = False) -> torch.Tensor:
         """noise (K, noise_dim, b), uniforms (K, n_soft, b) -> encoded rows (K, width, b); `sl`
-        picks members (K = its length)."""
-        return self._g_forward(z, u, sl)[0]
+        picks members (K = its length); `ema`: through the moving averages of the weights."""
+        return self._g_forward(z, u, sl, ema=ema)[0]
 
     # -- optimiser -----------------------------------------------------------------------------
     @torch.no_grad()
@@ -641,14 +665,15 @@ class PackedTrainer:
                 dx = torch.bmm(self.D.weights[l].transpose(1, 2), dpre)
         return grads, None if params else dx
 
-    def _g_forward(self, z: torch.Tensor, u: torch.Tensor | None,
-                   sl: slice | None = None) -> tuple[torch.Tensor, tuple[list[torch.Tensor], tuple[torch.Tensor, ...]]]:
+    def _g_forward(self, z: torch.Tensor, u: torch.Tensor | None, sl: slice | None = None, *,
+                   ema: bool = False) -> tuple[torch.Tensor, tuple[list[torch.Tensor], tuple[torch.Tensor, ...]]]:
         """noise (K, noise_dim, b), uniforms (K, n_soft, b) -> encoded rows (K, width, b), with
         each layer's input (the ReLU outputs) and what the output head's backward needs."""
         ins: list[torch.Tensor] = []
         x = z
         last = len(self.G.weights) - 1
-        for l, (w, b) in enumerate(zip(self.G.weights, self.G.biases)):
+        weights, biases = (self.G.ema_weights, self.G.ema_biases) if ema else (self.G.weights, self.G.biases)
+        for l, (w, b) in enumerate(zip(weights, biases)):
             if sl is not None:
                 w, b = w[sl], b[sl]
             ins.append(x)
@@ -702,6 +727,8 @@ class PackedTrainer:
             dlogits = -torch.ops.aten.softplus_backward(torch.full_like(logits, 1.0 / b), -logits, 1.0, 20.0)
             _, dfake = self._d_backward(dlogits, ins, pres, params=False)
             self._adam_step(self.G, self._g_backward(dfake, g_saved), self._g_step_size[i], self._bc2_sqrt[i])
+            if self._ema_w is not None:  # Trainer._update_ema's three ops, per member
+                self.G.ema.add_(torch.sub(self.G.flat, self.G.ema).mul_(self._ema_w[i]))
         return terms.sum(dim=(1, 2))
 
     # -- random batches ------------------------------------------------------------------------
@@ -748,7 +775,7 @@ class PackedTrainer:
         """Store a member's current weights as Generator/Discriminator state dicts."""
         m = self.members[slot]
         for net, plan, attr in ((self.G, m.g_plan, "generator_state"), (self.D, m.d_plan, "discriminator_state")):
-            layers = net.export_member(slot, plan[0], plan[1])
+            layers = net.export_member(slot, plan[0], plan[1], ema=net is self.G and m.config.g_ema > 0)
             state = {}
             for j, (w, b) in enumerate(layers):
                 state[f"net.{2 * j}.weight"] = w.cpu()
@@ -792,7 +819,7 @@ class PackedTrainer:
         zp = torch.zeros(1, self.noise_dim, n)  # (1, noise_dim_max, n)
         zp[0, : m.config.noise_dim] = z.T
         up = None if u is None else u.T.unsqueeze(0).to(self.device)
-        rows = self._generate(zp.to(self.device), up, sl=slice(slot, slot + 1))[0].T  # (n, W)
+        rows = self._generate(zp.to(self.device), up, sl=slice(slot, slot + 1), ema=m.config.g_ema > 0)[0].T  # (n, W)
         return rows.cpu().numpy().astype(np.float64)
 
     def evaluate(self, index: int) -> dict[str, Any]:

@@ -103,7 +103,7 @@ def _load_generator_state(record: TrialRecord) -> dict[str, torch.Tensor] | None
     state = torch.load(path, map_location="cpu", weights_only=True)
     if int(state.get("steps", -1)) != int(record.scored.get("steps", -2)):
         return None  # the checkpoint is not of the scored step: retrain instead
-    return state["G"]
+    return state.get("G_ema", state["G"])  # the scored generator: G's moving average where there is one
 
 
 def scored_config(space: Any, record: TrialRecord, n_rows: int) -> GANConfig:

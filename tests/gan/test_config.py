@@ -128,6 +128,8 @@ def test_numpy_scalars_are_normalised():
         ("steps", True, "steps"),
         ("gumbel_tau", 0.0, "gumbel_tau"),
         ("gumbel_tau", float("nan"), "gumbel_tau"),
+        ("g_ema", 1.0, "g_ema"),
+        ("g_ema", -0.5, "g_ema"),
     ],
 )
 def test_bad_values_raise_gantune_error(field, value, needle):

@@ -37,17 +37,18 @@ WEIGHT_TOL = 1e-4
 WD_TOL = 1e-3
 
 # Three different member shapes: noise_dim, width and depth of both networks, optimiser
-# settings, LeakyReLU slope, budgets (epochs or steps) and cadence all differ, so the pack pads
-# widths and depths and members finish and report at different steps.
+# settings, LeakyReLU slope, moving average of G (none, 0.99, 0.999), budgets (epochs or steps)
+# and cadence all differ, so the pack pads widths and depths and members finish and report at
+# different steps.
 SHAPES = [
     GANConfig(epochs=EPOCHS, eval_every=100, seed=1),
     GANConfig(
         epochs=EPOCHS, eval_every=100, noise_dim=6, g_widths=(24,), d_widths=(20, 12, 8),
-        g_lr=5e-4, d_lr=1e-4, beta1=0.6, beta2=0.99, seed=2,
+        g_lr=5e-4, d_lr=1e-4, beta1=0.6, beta2=0.99, g_ema=0.99, seed=2,
     ),
     GANConfig(
         steps=240, eval_every=100, noise_dim=12, g_widths=(8, 16, 32), d_widths=(48,),
-        g_lr=1e-3, d_lr=3e-4, leaky_slope=0.1, seed=3,
+        g_lr=1e-3, d_lr=3e-4, leaky_slope=0.1, g_ema=0.999, seed=3,
     ),
 ]
 
@@ -141,7 +142,7 @@ def test_member_order_and_pack_mates_do_not_matter(data):
 MIXED_SHAPES = [
     GANConfig(steps=150, eval_every=50, seed=1),
     GANConfig(steps=150, eval_every=75, noise_dim=5, g_widths=(24,), d_widths=(16, 16, 8), g_lr=3e-4, beta1=0.6, seed=2),
-    GANConfig(steps=100, eval_every=50, noise_dim=12, g_widths=(8, 32, 16), d_widths=(40,), d_lr=1e-4, leaky_slope=0.1, seed=3),
+    GANConfig(steps=100, eval_every=50, noise_dim=12, g_widths=(8, 32, 16), d_widths=(40,), d_lr=1e-4, leaky_slope=0.1, g_ema=0.995, seed=3),
 ]
 
 
@@ -167,6 +168,36 @@ def test_mixed_table_pack_with_categorical_heads_matches_single_trainer(request,
         ref = Trainer(MIXED_SHAPES[i], mixed_data, "cpu")
         ref.run_steps(20)
         np.testing.assert_allclose(trainer.sample_encoded(i, 200, 7), ref.sample_encoded(200, 7), atol=1e-5)
+
+
+def test_moving_average_is_what_a_member_scores_exports_and_carries(data):
+    """A member with g_ema > 0 is scored, sampled and exported through its moving average (a
+    lone Trainer's `generator`), which differs from its raw weights; one without is through its
+    weights; member_state carries the average into another pack, which continues it exactly
+    as the pack it left."""
+    trainer = PackedTrainer(SHAPES, data)
+    trainer.run_steps(60)
+    for i, c in enumerate(SHAPES):
+        lone = Trainer(c, data, "cpu")
+        lone.run_steps(60)
+        assert (lone.G_ema is not None) == (c.g_ema > 0)
+        assert max_weight_diff(trainer.generator_state_dict(i), lone.generator.state_dict()) < WEIGHT_TOL
+        if c.g_ema > 0:
+            assert max_weight_diff(lone.G.state_dict(), lone.generator.state_dict()) > 1e-3
+        np.testing.assert_allclose(trainer.sample_encoded(i, 200, 7), lone.sample_encoded(200, 7), atol=1e-5)
+        assert trainer.evaluate(i)["wd_mean"] == pytest.approx(lone.evaluate()["wd_mean"], abs=WD_TOL)
+    state = trainer.member_state(2)
+    assert set(state["G"]) == {"flat", "exp_avg", "exp_avg_sq", "ema"}
+    moved = PackedTrainer([], data, envelope=SHAPES[2])
+    moved.add(SHAPES[2], 2, state=state)
+    assert max_weight_diff(moved.generator_state_dict(2), trainer.generator_state_dict(2)) == 0.0
+    moved.run_steps(30)
+    trainer.run_steps(30)  # a pack of 3, not 1: the bmm rounds differently
+    assert max_weight_diff(moved.generator_state_dict(2), trainer.generator_state_dict(2)) < WEIGHT_TOL
+    # A state saved without an average cannot silently start one.
+    del state["G"]["ema"]
+    with pytest.raises(GanTuneError, match="moving average"):
+        PackedTrainer([], data, envelope=SHAPES[2]).add(SHAPES[2], 2, state=state)
 
 
 def test_exported_generator_is_a_regular_generator(data, tmp_path):
@@ -210,6 +241,8 @@ def test_padding_stays_zero_and_gradients_do_not_leak(data):
     # Adam's moments there are exactly 0.
     trainer = PackedTrainer(SHAPES, data)
     trainer.run_steps(47)
+    # The generator's moving average (members 1 and 2): the same entries stay as they were.
+    assert torch.equal(trainer.G.ema * (1 - trainer.G.mask), frozen_before[0])
     for net, before in zip((trainer.G, trainer.D), frozen_before):
         assert torch.equal(net.flat * (1 - net.mask), before)
         assert bool((net.exp_avg[net.mask == 0] == 0).all())
@@ -329,7 +362,7 @@ def test_drop_compacts_and_exports(data):
     trainer.run_steps(12)
     ref = Trainer(SHAPES[2], data, "cpu")
     ref.run_steps(20)
-    assert max_weight_diff(trainer.generator_state_dict(2), ref.G.state_dict()) < WEIGHT_TOL
+    assert max_weight_diff(trainer.generator_state_dict(2), ref.generator.state_dict()) < WEIGHT_TOL
 
 
 def test_stop_training_in_report_stops_one_member(data):
@@ -432,13 +465,13 @@ def test_reference_member_over_the_full_reference_run(data):
     pack = PackedTrainer([other, ref], data)
     lone.run_steps(1000)
     pack.run_steps(1000)
-    assert max_weight_diff(pack.generator_state_dict(1), lone.G.state_dict()) < 1e-6
-    assert max_weight_diff(pack.generator_state_dict(0), Trainer(other, data, "cpu").G.state_dict()) > 1e-2
+    assert max_weight_diff(pack.generator_state_dict(1), lone.generator.state_dict()) < 1e-6
+    assert max_weight_diff(pack.generator_state_dict(0), Trainer(other, data, "cpu").generator.state_dict()) > 1e-2
     lone.run_steps(total - 1000)
     pack.run_steps(total - 1000)
     member = pack.members[pack._slot(1)]
     assert lone.steps == member.steps == total
-    weight_diff = max_weight_diff(pack.generator_state_dict(1), lone.G.state_dict())
+    weight_diff = max_weight_diff(pack.generator_state_dict(1), lone.generator.state_dict())
     wd_lone, wd_pack = lone.evaluate()["wd_mean"], pack.evaluate(1)["wd_mean"]
     print(f"after {total} steps: max weight diff {weight_diff:.2e}, wd_mean lone {wd_lone:.4f} packed {wd_pack:.4f}")
     assert math.isfinite(wd_pack) and abs(wd_lone - wd_pack) < 0.03

@@ -322,7 +322,7 @@ def test_trainer_resume_is_bit_for_bit_anywhere(mixed_data, small_chunks, loss, 
     boundary), checkpoint through torch.save / torch.load(weights_only=True) as the tuning
     trainable does, resume in a fresh Trainer: weights, optimiser state and the stream equal
     an uninterrupted run's bit for bit."""
-    config = GANConfig(batch_size=8, loss=loss, n_critic=2, seed=4)
+    config = GANConfig(batch_size=8, loss=loss, n_critic=2, g_ema=0.9, seed=4)
     n_soft = mixed_data.transformer.layout.n_soft
     gan_train._CHUNK_NUMBERS = 3 * 8 * (10 + n_soft)  # 3-step noise chunks (restored by the fixture)
     assert chunk_steps(8, 10, n_soft) == 3
@@ -340,10 +340,39 @@ def test_trainer_resume_is_bit_for_bit_anywhere(mixed_data, small_chunks, loss, 
     assert resumed.steps == total
     assert_same_weights(full.G, resumed.G)
     assert_same_weights(full.D, resumed.D)
+    assert_same_weights(full.G_ema, resumed.G_ema)
     for name in ("opt_g", "opt_d"):
         a, b = getattr(full, name).state_dict()["state"], getattr(resumed, name).state_dict()["state"]
         for k in a:
             assert_same_state(a[k], b[k])
+
+
+def test_moving_average_of_g_is_what_is_scored_and_returned(setosa):
+    """g_ema > 0: after every step t the average moves toward G by 1 - min(d, (1 + t) / (10 + t))
+    (checked against a float64 recomputation from G's weights after each step), differs from G,
+    and is what evaluate() scores and train() returns; g_ema 0 keeps G itself."""
+    config = GANConfig(steps=60, eval_every=30, eval_samples=200, g_ema=0.95, seed=5)
+    trainer = Trainer(config, setosa, "cpu")
+    assert trainer.generator is trainer.G_ema is not None
+    expected = {k: v.double() for k, v in weights(trainer.G).items()}
+    for t in range(1, 61):
+        trainer.run_steps(1)
+        w = 1 - min(0.95, (1 + t) / (10 + t))
+        for k, v in weights(trainer.G).items():
+            expected[k] += (v.double() - expected[k]) * w
+    got = weights(trainer.G_ema)
+    assert max(float((got[k].double() - expected[k]).abs().max()) for k in got) < 1e-6
+    assert max(float((got[k] - v).abs().max()) for k, v in weights(trainer.G).items()) > 1e-3
+    scored = setosa.scorer.score_encoded(sample_encoded(trainer.G_ema, 200, config.eval_seed))["wd_mean"]
+    assert trainer.evaluate()["wd_mean"] == scored != setosa.scorer.score_encoded(sample_encoded(trainer.G, 200, config.eval_seed))["wd_mean"]
+    result = train(config, setosa, device="cpu")
+    assert_same_weights(result.generator, trainer.G_ema)
+    assert result.metrics["wd_mean"] == scored
+    plain = Trainer(config.replace(g_ema=0.0), setosa, "cpu")
+    assert plain.G_ema is None and plain.generator is plain.G
+    # A checkpoint saved without an average cannot resume a run that keeps one.
+    with pytest.raises(GanTuneError, match="moving average"):
+        Trainer(config, setosa, "cpu").load_state_dict(plain.state_dict())
 
 
 def test_state_dict_is_a_snapshot_not_a_live_view(setosa):
