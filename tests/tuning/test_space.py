@@ -37,6 +37,21 @@ def test_default_ranges_contain_the_reference_model():
         assert all(w & (w - 1) == 0 for w in rng[f"{net}_width"]["choices"])
     for name in ("g_lr", "d_lr", "beta1", "beta2"):
         assert rng[name]["low"] <= getattr(ref, name) <= rng[name]["high"], name
+    # The one departure: configurations are scored through G's moving average (fixed, not
+    # searched); a space file restores the reference's raw G.
+    assert ref.g_ema == 0.0 and rng["g_ema"] == 0.995
+
+
+def test_moving_average_is_fixed_by_default_and_a_file_can_turn_it_off(tmp_path):
+    assert {c.g_ema for c in _configs(SearchSpace(), 5)} == {0.995}
+    path = tmp_path / "space.yaml"
+    path.write_text("g_ema: 0.0\n")
+    assert {c.g_ema for c in _configs(SearchSpace.from_file(str(path)), 5)} == {0.0}
+    path.write_text("g_ema: {choices: [0.0, 0.999]}\n")
+    assert {c.g_ema for c in _configs(SearchSpace.from_file(str(path)), 20)} == {0.0, 0.999}
+    path.write_text("g_ema: 1.0\n")
+    with pytest.raises(GanTuneError, match="g_ema"):
+        SearchSpace.from_file(str(path))
 
 
 def test_sampled_configs_are_valid_and_vary_in_shape():
