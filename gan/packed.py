@@ -136,6 +136,10 @@ class _StackedMLP:
     def params(self) -> list[torch.Tensor]:
         return [t for pair in zip(self.weights, self.biases) for t in pair]
 
+    def layers(self, ema: bool = False) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """(weights, biases) per layer: the trained ones, or their moving average (`ema`)."""
+        return (self.ema_weights, self.ema_biases) if ema else (self.weights, self.biases)
+
     def select(self, slots: torch.Tensor) -> None:
         """Keep only the members at `slots` (compaction after drops)."""
         for name in ("mask", *self.state_names):
@@ -204,7 +208,7 @@ class _StackedMLP:
                       ema: bool = False) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """A member's real layers (or their moving average) as nn.Linear-shaped (weight (out,
         in), bias (out,)) pairs."""
-        weights, biases = (self.ema_weights, self.ema_biases) if ema else (self.weights, self.biases)
+        weights, biases = self.layers(ema)
         out = []
         for pos, (i, o) in zip(positions, dims):
             out.append((weights[pos][slot, :o, :i].clone(), biases[pos][slot, :o, 0].clone()))
@@ -672,8 +676,7 @@ class PackedTrainer:
         ins: list[torch.Tensor] = []
         x = z
         last = len(self.G.weights) - 1
-        weights, biases = (self.G.ema_weights, self.G.ema_biases) if ema else (self.G.weights, self.G.biases)
-        for l, (w, b) in enumerate(zip(weights, biases)):
+        for l, (w, b) in enumerate(zip(*self.G.layers(ema))):
             if sl is not None:
                 w, b = w[sl], b[sl]
             ins.append(x)

@@ -30,7 +30,7 @@ Numeric encodings (`encoding`, per column):
   column has near -1 and 1, where tanh's gradient vanishes; on a 10,000-row table trained past its
   best, half of such a slot's generated values sat at |z| > 0.98 (real: 2 %) and the score drifted
   from 0.048 to 0.19 by step 5,000. A linear slot cannot saturate (README, "Model");
-* ``auto`` (the default): normal for a column with at least AUTO_QUANTILE_DISTINCT distinct
+* ``auto`` (the default): normal for a column with at least AUTO_CDF_DISTINCT distinct
   values, minmax for one with fewer. On a column of few recorded values the quantile inverse
   reproduces the real value frequencies exactly, and whole generated rows then coincide with
   training rows far more often than fresh real rows do: the memorisation guard fails honest
@@ -65,7 +65,7 @@ ENCODINGS = ("auto", "minmax", "quantile", "normal")
 # The encodings that go through the column's empirical CDF (stored in `quantiles`).
 CDF_ENCODINGS = ("quantile", "normal")
 # `auto`: normal for columns with at least this many distinct values (see the module docstring).
-AUTO_QUANTILE_DISTINCT = 50
+AUTO_CDF_DISTINCT = 50
 # Dequantisation spreads a value over this share of its cell, not all of it: at the very edge,
 # float32 rounding of the encoded value could land it in the neighbouring cell (seen on a column
 # of cents from 0 to 1,000). Cells narrower than MIN_CELL in [-1, 1] units (more than float32
@@ -155,7 +155,7 @@ class TableTransformer:
             bounds[s.name] = (float(present.min()), float(present.max()))
             chosen = encoding
             if encoding == "auto":
-                chosen = "normal" if len(np.unique(present)) >= AUTO_QUANTILE_DISTINCT else "minmax"
+                chosen = "normal" if len(np.unique(present)) >= AUTO_CDF_DISTINCT else "minmax"
             per_column[s.name] = chosen
             if chosen in CDF_ENCODINGS:
                 levels = np.linspace(0.0, 1.0, min(N_QUANTILES, len(present)))
