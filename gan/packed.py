@@ -838,8 +838,11 @@ class PackedTrainer:
         per_step = len(self.members) * self.batch_size * (self.noise_dim + self.n_soft + 1)
         return max(1, min(limit, _SEGMENT_NUMBERS // per_step))
 
-    def advance(self, limit: int, report: PackReportFn | None = None) -> None:
-        """Train one segment of at most `limit` steps; members that diverge are dropped."""
+    def advance(self, limit: int, report: PackReportFn | None = None) -> int:
+        """Train one segment of at most `limit` steps; members that diverge are dropped.
+
+        Returns the steps trained: fewer than `limit` when the pack is large (a segment holds at
+        most _SEGMENT_NUMBERS pre-drawn numbers), so a caller that budgets steps counts these."""
         seg = self._segment_length(limit)
         starts = [m.steps for m in self.members]
         losses = self._run_segment(seg)  # (seg, K)
@@ -847,6 +850,7 @@ class PackedTrainer:
         bad = [slot for slot in range(finite.shape[1]) if not finite[:, slot].all()]
         if bad:
             self._diverge([(slot, starts[slot] + int(np.argmin(finite[:, slot])) + 1) for slot in bad], report)
+        return seg
 
     def run(self, report: PackReportFn | None = None, halving: Halving | None = None) -> list[MemberResult]:
         """Train every member to its budget (or divergence / stop); results in config order.

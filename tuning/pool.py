@@ -202,6 +202,7 @@ class Pool:
         self.node_id = node_id
         self.packs: list[PackedTrainer] = []
         self.shapes: dict[int, Shape] = {}  # id(pack) -> its padded shape
+        self._round: list[PackedTrainer] = []  # the current round's turns (`run`)
         self.live: dict[int, _Live] = {}
         self.exhausted = False  # the study will propose no more configurations
         self.best_members: list[tuple[float, int, dict[str, Any]]] = []  # (wd_mean, number, {"G", "steps", "config"})
@@ -280,6 +281,7 @@ class Pool:
         pack = PackedTrainer([], self.data, self.device, envelope=shape_config(config, shape))
         self.packs.append(pack)
         self.shapes[id(pack)] = shape
+        self._round.append(pack)  # its turn in the current round (`run`)
         return pack
 
     def _widen(self, pack: PackedTrainer, config: GANConfig, shape: Shape) -> PackedTrainer:
@@ -293,6 +295,8 @@ class Pool:
             self.live[number].pack = new
         self.packs.remove(pack)
         del self.shapes[id(pack)]
+        self._round.remove(new)  # it takes the old pack's turn instead
+        self._round = [new if p is pack else p for p in self._round]
         self.stats.widened += 1
         return new
 
@@ -463,15 +467,24 @@ class Pool:
                 break
             costs = [self.step_cost(p) for p in self.packs if len(p)]
             mean = sum(costs) / len(costs) if costs else 1.0
-            for pack in list(self.packs):
+            # The round's turns, in order. A pack rebuilt wider by a refill keeps its turn (its
+            # rebuilt self takes its place: `_widen`) and a pack opened during the round gets one
+            # at the end (`_open`); skipping them starved the members of a pack that widened every
+            # round.
+            self._round = list(self.packs)
+            turn = 0
+            while turn < len(self._round):
+                pack = self._round[turn]
+                turn += 1
                 if pack not in self.packs:
-                    continue  # rebuilt wider while refilling
+                    continue  # emptied and removed
                 budget = self.round_steps(pack, mean) if len(pack) else 0
                 while len(pack) and budget > 0:
                     before = sum(m.steps for m in pack.members)
                     limit = min(budget, *(self._next_stop(m) - m.steps for m in pack.members))
-                    pack.advance(limit, diverged_report)
-                    budget -= limit
+                    # advance() trains fewer steps than asked when the pack is large: charge
+                    # those (charging `limit` gave a 20-member pack 5 of its 138 steps a round)
+                    budget -= pack.advance(limit, diverged_report)
                     self.stats.member_steps += sum(m.steps for m in pack.members) - before
                     due = [m for m in pack.members if m.steps % m.eval_interval == 0 or m.steps >= m.total_steps or m.steps in self.rungs]
                     if due:

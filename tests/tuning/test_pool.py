@@ -580,6 +580,49 @@ def test_a_sub_pack_whose_member_passed_a_rung_trains_longer_per_round(tmp_path,
     assert ratio == pytest.approx(PROMOTE, rel=0.02)
 
 
+def test_a_round_trains_every_sub_pack_its_steps_however_it_is_cut_or_rebuilt(tmp_path, data, even_rounds, monkeypatch):
+    """Each sub-pack trains its round's steps (here ROUND_STEPS: even_rounds), counted as trained:
+    a large sub-pack trains in segments shorter than asked (gan.packed._SEGMENT_NUMBERS pre-drawn
+    numbers), a sub-pack rebuilt wider by a refill during the round keeps its turn, and one opened
+    during the round gets one. (Counting steps asked, a 20-member sub-pack of a 2-minute run got
+    5 of its 138 steps a round; skipping rebuilt sub-packs starved one that widened every round:
+    44 of 102 members of that run were cut before a first score.)"""
+    import gan.packed
+
+    monkeypatch.setattr(gan.packed, "_SEGMENT_NUMBERS", 5000)  # segments of 7-28 steps here
+    opts = _opts(tmp_path, steps=5000, eval_every=5000, num_samples=10)
+    run = InProcessRun(opts, data, rungs=[])
+    pool = run.pool(slots=8)
+    for batch in (16, 32):
+        number, params = run.server.ask("w0")
+        pool.place(number, {**params, "batch_size": batch})
+    first, second = pool.packs
+    assert second._segment_length(ROUND_STEPS) < ROUND_STEPS
+    # After the first sub-pack's turn, a refill brings a member that widens the second sub-pack
+    # (not trained yet this round: the second's shape, its first layer twice as wide) and one
+    # that opens a sub-pack of its own (another batch size).
+    wider = {**pool.live[second.members[0].result.index].params}
+    wider["g_width_0"] *= 2
+    calls = []
+
+    def refill():
+        calls.append(len(calls))
+        if len(calls) == 2:
+            for override in (wider, {"batch_size": 8}):
+                number, params = run.server.ask("w0")
+                pool.place(number, {**params, **override})
+
+    monkeypatch.setattr(pool, "refill", refill)
+    on_round, stop = _stop_after(1)
+    pool.run(on_round, should_stop=stop)
+    assert pool.stats.widened == 1 and second not in pool.packs and len(pool.packs) == 3
+    assert sorted(len(p) for p in pool.packs) == [1, 1, 2]
+    assert pool.packs[0] is first and pool.packs[1]._segment_length(ROUND_STEPS) < ROUND_STEPS
+    steps = {m.result.index: m.steps for p in pool.packs for m in p.members}
+    assert steps == {n: ROUND_STEPS for n in pool.live}, steps
+    assert pool.stats.member_steps == 4 * ROUND_STEPS
+
+
 # -- in-process: the time budget ---------------------------------------------------------------
 def test_no_member_starts_that_the_time_budget_would_cut_before_its_first_score(tmp_path, data):
     """With a time budget, a freed slot is refilled only while a new member can still reach its
