@@ -28,7 +28,7 @@ def popen_gantune(*args: str, log: Path, cwd: str | Path | None = None, pool_che
     """`gantune ARGS` in the background, in a new process session (so the test can kill the
     driver with everything it started). `pool_checkpoint_every`: the driver installs
     `frequent_pool_checkpoints` first, so pool workers checkpoint that often instead of every 30 s;
-    `round_pause`: and each pool round takes at least that long (see `frequent_pool_checkpoints`)."""
+    `round_pause`: and each pool turn takes at least that long (see `frequent_pool_checkpoints`)."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "RAY_ADDRESS": ""}
     fh = open(log, "w")
     cmd = list(GANTUNE)
@@ -185,11 +185,12 @@ def failing_trial(at_epoch: float, marker: Path, when: Callable[[dict], bool] = 
 
 
 def frequent_pool_checkpoints(seconds: float | None, round_pause: float = 0.0):
-    """A pool trainable that checkpoints every `seconds` (None: the product's default) and pauses
-    `round_pause` seconds after each round's report. The pause gives a test that must catch
-    members in flight (a kill while they train) a window in wall-clock time, whatever the
-    machine's speed: counted in steps alone, the members of these tests finished before the kill
-    on a machine three times as fast as the one the tests were written on (2026-11-28)."""
+    """A pool trainable that checkpoints every `seconds` (None: the product's default) and, with a
+    `round_pause`, reports after every turn and pauses that long after each. The pause gives a test
+    that must catch members in flight (a kill while they train) a window in wall-clock time,
+    whatever the machine's speed: counted in steps alone, the members of these tests finished
+    before the kill on a machine three times as fast as the one the tests were written on
+    (2026-11-28)."""
 
     def pool_trainable(params: dict[str, Any], data: Any, space: Any) -> None:  # Ray knows trainables by name
         import time
@@ -198,6 +199,8 @@ def frequent_pool_checkpoints(seconds: float | None, round_pause: float = 0.0):
 
         if seconds is not None:
             tuning.pool.CHECKPOINT_EVERY_S = seconds
+        if round_pause:
+            tuning.pool.REPORT_EVERY_S = 0.0
 
         def pausing(real: Callable[..., None]) -> Callable[..., None]:
             def report(*args: Any, **kwargs: Any) -> None:
@@ -212,7 +215,7 @@ def frequent_pool_checkpoints(seconds: float | None, round_pause: float = 0.0):
 
 
 def pool_worker_killed_after(checkpoints: int, marker: Path):
-    """A pool trainable (tuning.pool.pool_trainable) that checkpoints at every round and SIGKILLs
+    """A pool trainable (tuning.pool.pool_trainable) that checkpoints at every turn and SIGKILLs
     its own process once `checkpoints` checkpoints are registered -- only on its first start, so
     Ray restarts it once, from that checkpoint. `marker` gets the kill's line:
     "<trial dir name> <Optuna numbers the checkpoint holds>"."""
@@ -229,7 +232,7 @@ def pool_worker_killed_after(checkpoints: int, marker: Path):
 
         if Path(marker).exists():  # the restart
             return tuning.pool.pool_trainable(params, data, space)
-        # A checkpoint at every round instead of every 30 s: the kill comes after a few rounds.
+        # A checkpoint at every turn instead of every 30 s: the kill comes after a few turns.
         tuning.pool.CHECKPOINT_EVERY_S = 0.0
         seen = []
 

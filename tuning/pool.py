@@ -2,18 +2,20 @@
 Optuna proposals.
 
 Each Ray Tune trial is a long-lived **pool worker** owning `slots` member slots, trained as a few
-vectorised models (`gan.packed.PackedTrainer` sub-packs). Every evaluation round a sub-pack
+vectorised models (`gan.packed.PackedTrainer` sub-packs). At each evaluation a sub-pack
 scores its members, reports each score to the run's one `StudyServer` (tuning.study) as an
 Optuna intermediate value, and the study's pruner (Optuna's SuccessiveHalvingPruner, rungs shared
 by every pool on every node) decides which members stop. A freed slot is refilled at once with a
 new `study.ask()`: the sampler (TPE with constant_liar) has seen every result told so far.
 
-Time (`run`): a round gives each sub-pack about the same time (`round_steps`: ROUND_STEPS at the
-round's mean step cost, by the cost model below, fewer steps for a costlier sub-pack), times
-PROMOTE ** level, its level being the most rungs one of its members has passed, so survivors of
-successive halving finish sooner (as ASHA runs a promoted trial at once). Under a time budget a
-freed slot stays empty once a new member could not reach its first score before the end
-(`_too_late`, with a margin of WAIT_MARGIN).
+Time (`run`): turns go to the sub-pack that has had the least of the worker so far (stride
+scheduling), counted in the cost model's units (below) over its weight: PROMOTE ** (rungs passed)
+summed over its members. So every member is due the same share, times PROMOTE for each rung it
+survived: with about 1 / PROMOTE as many members at each rung as at the one below, each rung gets
+about the same compute (as in ASHA), and survivors of successive halving finish sooner. A turn is
+ROUND_STEPS at the mean step cost (fewer steps for a costlier sub-pack); free slots are refilled
+after every turn. Under a time budget a freed slot stays empty once a new member could not reach
+its first score before the end (`_too_late`, with a margin of WAIT_MARGIN).
 
 Shapes (`place`): members of a sub-pack share batch size and are padded to one shape (noise_dim,
 widths and depths: every width rounded up to a power of two, `shape_of`, then the union over the
@@ -79,17 +81,16 @@ MAX_PACKS = 6
 MAX_WASTE = 4.0
 # Finished members whose generators a worker keeps (and checkpoints) for export: the best few.
 KEEP_BEST = 8
-# Steps a sub-pack of the round's mean step cost trains per round (`Pool.round_steps`) before
-# the pool looks at the clock and its free slots again.
+# Steps a sub-pack of the mean step cost trains per turn (`Pool.turn_steps`) before the pool
+# refills its free slots and picks the next sub-pack.
 ROUND_STEPS = 256
-# A sub-pack gets PROMOTE ** level times its share of a round, its level being the most pruning
-# rungs one of its members has passed: members that survived successive halving finish sooner, as
-# ASHA runs a promoted trial at once. Measured in-process, rounds then counted in steps (one
-# worker, iris-setosa, default space, 2 minutes, seeds 0 / 1): best 0.0521 / 0.0533 with it
-# against 0.0564 / 0.0687 without, the most advanced member at 8,144 steps against 2,816 (seed 1);
-# 5 was worse (0.0791: the top sub-pack held wide members and ran slowly). It costs exploration:
-# 30-40 % fewer member steps per second (small sub-packs run more of the time, and each step has a
-# fixed cost).
+# A member that survived L pruning rungs is due PROMOTE ** L times the share of a new one
+# (`Pool.weight`): members that survived successive halving finish sooner, as ASHA runs a
+# promoted trial at once. Measured in-process, when a whole sub-pack got PROMOTE ** (most rungs
+# one of its members passed) and rounds were counted in steps (one worker, iris-setosa, default
+# space, 2 minutes, seeds 0 / 1): best 0.0521 / 0.0533 with it against 0.0564 / 0.0687 without,
+# the most advanced member at 8,144 steps against 2,816 (seed 1); 5 was worse (0.0791: the top
+# sub-pack held wide members and ran slowly).
 PROMOTE = 3
 # Live members at the start, per worker: a slot opens for each member told after that (two per
 # member, up to `slots`). The first rung's results then arrive after a few members' steps, not
@@ -100,8 +101,10 @@ RAMP_START = 8
 # taking more of the worker). Measured in-process on an 8,602-row table, 100 s budget, one
 # worker: with no margin 26 of its 32 members live at the end were still unscored.
 WAIT_MARGIN = 2.0
-# Checkpoint a worker at most this often (seconds), and at its end.
+# Checkpoint a worker at most this often (seconds), and at its end; report its progress to Ray
+# Tune at most every REPORT_EVERY_S (a turn can be a few milliseconds).
 CHECKPOINT_EVERY_S = 30.0
+REPORT_EVERY_S = 1.0
 # Member slots per worker by device when `--pack auto`: on one CPU core the per-member step time
 # stops falling around 64 members of reference size (bench/packed.py); a GPU keeps gaining.
 AUTO_SLOTS = {"cpu": 64, "cuda": 1024}
@@ -202,7 +205,10 @@ class Pool:
         self.node_id = node_id
         self.packs: list[PackedTrainer] = []
         self.shapes: dict[int, Shape] = {}  # id(pack) -> its padded shape
-        self._round: list[PackedTrainer] = []  # the current round's turns (`run`)
+        # Stride scheduling (`run`): id(pack) -> the worker's time it has had, in the cost
+        # model's units over its weight; _clock: that of the sub-pack whose turn it is.
+        self._vtime: dict[int, float] = {}
+        self._clock = 0.0
         self.live: dict[int, _Live] = {}
         self.exhausted = False  # the study will propose no more configurations
         self.best_members: list[tuple[float, int, dict[str, Any]]] = []  # (wd_mean, number, {"G", "steps", "config"})
@@ -281,7 +287,7 @@ class Pool:
         pack = PackedTrainer([], self.data, self.device, envelope=shape_config(config, shape))
         self.packs.append(pack)
         self.shapes[id(pack)] = shape
-        self._round.append(pack)  # its turn in the current round (`run`)
+        self._vtime[id(pack)] = self._clock  # it starts level with the sub-pack whose turn it is
         return pack
 
     def _widen(self, pack: PackedTrainer, config: GANConfig, shape: Shape) -> PackedTrainer:
@@ -293,12 +299,15 @@ class Pool:
             result = new.add(m.config, number, state=pack.member_state(number))
             result.metrics = m.result.metrics
             self.live[number].pack = new
-        self.packs.remove(pack)
-        del self.shapes[id(pack)]
-        self._round.remove(new)  # it takes the old pack's turn instead
-        self._round = [new if p is pack else p for p in self._round]
+        self._vtime[id(new)] = self._vtime[id(pack)]  # it goes on with the old pack's share
+        self._remove(pack)
         self.stats.widened += 1
         return new
+
+    def _remove(self, pack: PackedTrainer) -> None:
+        self.packs.remove(pack)
+        del self.shapes[id(pack)]
+        del self._vtime[id(pack)]
 
     @property
     def open_slots(self) -> int:
@@ -319,8 +328,8 @@ class Pool:
         if self._first_waits:
             # Seconds per live member, scaled to the members that would share the worker.
             wait = float(np.median(self._first_waits)) * (len(self.live) + 1)
-            # Those are the waits of members that were scored. When a promoted sub-pack takes
-            # most of each round (`round_steps`), the newest members starve and are not scored,
+            # Those are the waits of members that were scored. When promoted members take most
+            # of the worker (`weight`), the newest members starve and are not scored,
             # so their waits never enter that record; a new member would wait at least as long
             # as the member that has waited longest without a score so far. Measured in-process
             # (one worker, an 8,602-row table, 2 minutes, seeds 0 / 1): 0 and 17 of 23 and 32
@@ -336,8 +345,8 @@ class Pool:
         return WAIT_MARGIN * self._first_score / share > left
 
     def refill(self) -> None:
-        """Fill free slots with new proposals from the study (after every evaluation round), but
-        none that the time budget would cut before its first score (`_too_late`)."""
+        """Fill free slots with new proposals from the study (after every turn), but none that
+        the time budget would cut before its first score (`_too_late`)."""
         while not self.exhausted and len(self.live) < self.open_slots:
             if self.live and self._too_late():
                 return
@@ -452,8 +461,12 @@ class Pool:
         """A member's next evaluation: its own cadence, a pruning rung, or its last step."""
         return min([m.next_stop(), *(r for r in self.rungs if r > m.steps)])
 
-    def run(self, on_round: Callable[["Pool"], None] | None = None, should_stop: Callable[[], bool] | None = None) -> None:
-        """Train until the study proposes nothing more and every member is told."""
+    def run(self, on_turn: Callable[["Pool"], None] | None = None, should_stop: Callable[[], bool] | None = None) -> None:
+        """Train until the study proposes nothing more and every member is told.
+
+        Turns go to the sub-pack that has had the least of the worker so far, counted in the
+        cost model's units over its `weight` (stride scheduling: `_vtime`). A turn is
+        `turn_steps`; free slots are refilled after each, and `on_turn` is called."""
         def diverged_report(steps: int, index: int, metrics: dict[str, Any]) -> None:
             if metrics.get("diverged"):
                 self._diverged(pack, index, steps)
@@ -465,55 +478,51 @@ class Pool:
         while self.live:
             if should_stop is not None and should_stop():
                 break
-            costs = [self.step_cost(p) for p in self.packs if len(p)]
-            mean = sum(costs) / len(costs) if costs else 1.0
-            # The round's turns, in order. A pack rebuilt wider by a refill keeps its turn (its
-            # rebuilt self takes its place: `_widen`) and a pack opened during the round gets one
-            # at the end (`_open`); skipping them starved the members of a pack that widened every
-            # round.
-            self._round = list(self.packs)
-            turn = 0
-            while turn < len(self._round):
-                pack = self._round[turn]
-                turn += 1
-                if pack not in self.packs:
-                    continue  # emptied and removed
-                budget = self.round_steps(pack, mean) if len(pack) else 0
-                while len(pack) and budget > 0:
-                    before = sum(m.steps for m in pack.members)
-                    limit = min(budget, *(self._next_stop(m) - m.steps for m in pack.members))
-                    # advance() trains fewer steps than asked when the pack is large: charge
-                    # those (charging `limit` gave a 20-member pack 5 of its 138 steps a round)
-                    budget -= pack.advance(limit, diverged_report)
-                    self.stats.member_steps += sum(m.steps for m in pack.members) - before
-                    due = [m for m in pack.members if m.steps % m.eval_interval == 0 or m.steps >= m.total_steps or m.steps in self.rungs]
-                    if due:
-                        self._evaluate(pack, due)
-                    if should_stop is not None and should_stop():
-                        break
-                if not len(pack):
-                    self.packs.remove(pack)
-                    self.shapes.pop(id(pack), None)
-                self.refill()
-            if on_round is not None:
-                on_round(self)
+            packs = [p for p in self.packs if len(p)]
+            mean = sum(self.step_cost(p) for p in packs) / len(packs)
+            pack = min(packs, key=lambda p: self._vtime[id(p)])
+            self._clock = self._vtime[id(pack)]
+            budget = self.turn_steps(pack, mean)
+            while len(pack) and budget > 0:
+                before = sum(m.steps for m in pack.members)
+                limit = min(budget, *(self._next_stop(m) - m.steps for m in pack.members))
+                # Charged at the cost and weight of each segment (members pass rungs, leave).
+                cost, weight = self.step_cost(pack), self.weight(pack)
+                # advance() trains fewer steps than asked when the pack is large: count those
+                # (counting `limit` gave a 20-member pack 5 of its 138 steps a round)
+                trained = pack.advance(limit, diverged_report)
+                budget -= trained
+                self._vtime[id(pack)] += trained * cost / weight
+                self.stats.member_steps += sum(m.steps for m in pack.members) - before
+                due = [m for m in pack.members if m.steps % m.eval_interval == 0 or m.steps >= m.total_steps or m.steps in self.rungs]
+                if due:
+                    self._evaluate(pack, due)
+                if should_stop is not None and should_stop():
+                    break
+            if not len(pack):
+                self._remove(pack)
+            self.refill()
+            if on_turn is not None:
+                on_turn(self)
 
     def step_cost(self, pack: PackedTrainer) -> float:
         """One step of `pack` in the cost model's unit (row multiply-adds): its fixed overhead
         plus its members' padded compute."""
         return self.overhead + len(pack) * shape_cost(self.shapes[id(pack)], self.data.width) * pack.batch_size
 
-    def round_steps(self, pack: PackedTrainer, mean_cost: float) -> int:
-        """Steps `pack` trains this round: ROUND_STEPS for a sub-pack of the round's mean step
-        cost, fewer for a costlier one, so that a round gives each sub-pack about the same
-        time, times PROMOTE ** level. Counted in steps a sub-pack trains ROUND_STEPS whatever
-        its cost, and a promoted sub-pack of wide members held its worker for minutes: on an
-        8,602-row table most new members were cut by a 2-minute budget before their first score."""
-        return max(1, round(ROUND_STEPS * PROMOTE ** self.level(pack) * mean_cost / self.step_cost(pack)))
+    def turn_steps(self, pack: PackedTrainer, mean_cost: float) -> int:
+        """Steps of one turn of `pack`: ROUND_STEPS for a sub-pack of the mean step cost, fewer
+        for a costlier one, so that a turn takes about the same time whichever sub-pack has it."""
+        return max(1, round(ROUND_STEPS * mean_cost / self.step_cost(pack)))
 
-    def level(self, pack: PackedTrainer) -> int:
-        """The most rungs any member of `pack` has passed."""
-        return max((sum(m.steps >= r for r in self.rungs) for m in pack.members), default=0)
+    def weight(self, pack: PackedTrainer) -> float:
+        """The share of the worker `pack` is due: PROMOTE ** (rungs passed) summed over its
+        members, so each member is due the same, times PROMOTE for each rung it passed; with
+        about 1 / PROMOTE as many members at each rung as at the one below (successive halving),
+        every rung gets about the same compute, as in ASHA. (A share per sub-pack starved the
+        members of a large one: 33 wide new members in one sub-pack got 1 / 61 of a worker, and a
+        2-minute run cut 39 members before a first score.)"""
+        return float(sum(PROMOTE ** sum(m.steps >= r for r in self.rungs) for m in pack.members))
 
     def cut(self) -> None:
         """End now (time budget): every live member is told 'pruned' at its last evaluation.
@@ -604,7 +613,7 @@ def pool_trainable(params: dict[str, Any], data: TabularData, space: Any) -> Non
     client.release_pool(name, [int(m["number"]) for m in state["members"]] if state else [])
     if state is not None:
         pool.restore(state)
-    last = time.monotonic()
+    last = last_report = time.monotonic()
     t0, steps0 = time.monotonic(), 0
 
     def result(p: Pool) -> dict[str, Any]:
@@ -613,17 +622,19 @@ def pool_trainable(params: dict[str, Any], data: TabularData, space: Any) -> Non
                 "diverged": p.stats.diverged, "best_wd_mean": p.stats.best, "member_steps_per_s": (p.stats.member_steps - steps0) / elapsed,
                 "packs": len(p.packs), "waste": float(np.mean(p.stats.waste)) if p.stats.waste else math.nan, "node_id": p.node_id}
 
-    def on_round(p: Pool) -> None:
-        nonlocal last
-        if time.monotonic() - last < CHECKPOINT_EVERY_S:
+    def on_turn(p: Pool) -> None:
+        nonlocal last, last_report
+        now = time.monotonic()
+        if now - last >= CHECKPOINT_EVERY_S:
+            with tempfile.TemporaryDirectory() as tmp:
+                save_checkpoint(p, Path(tmp))
+                tune.report(result(p), checkpoint=tune.Checkpoint.from_directory(tmp))
+            last = last_report = time.monotonic()
+        elif now - last_report >= REPORT_EVERY_S:
             tune.report(result(p))
-            return
-        with tempfile.TemporaryDirectory() as tmp:
-            save_checkpoint(p, Path(tmp))
-            tune.report(result(p), checkpoint=tune.Checkpoint.from_directory(tmp))
-        last = time.monotonic()
+            last_report = now
 
-    pool.run(on_round, should_stop=client.out_of_time)
+    pool.run(on_turn, should_stop=client.out_of_time)
     if pool.live:  # the time budget ended the run: every member is told, the best kept
         pool.cut()
     with tempfile.TemporaryDirectory() as tmp:

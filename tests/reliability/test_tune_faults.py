@@ -103,10 +103,12 @@ def test_killed_pool_worker_restarts_from_its_last_checkpoint(local_ray, tmp_pat
     (to 1e-4), and the run tells every configuration once."""
     marker = tmp_path / "killed.txt"
     monkeypatch.setattr("tuning.pool.pool_trainable", pool_worker_killed_after(2, marker))
-    # One worker, 3 slots, 6 configurations of 900 steps scored every 300: round 1 trains 256
-    # steps (checkpoint 1), round 2 to step 300 and scores (checkpoint 2, then the kill).
+    # One worker, 3 slots, 6 configurations of 900 steps scored every 300, of one shape and batch
+    # size (so one sub-pack, whose turns are the pool's): turn 1 trains 256 steps (checkpoint 1),
+    # turn 2 through step 300, where it scores, to 512 (checkpoint 2, then the kill).
+    space = {**CALM, "g_depth": 1, "d_depth": 1, "g_width": 16, "d_width": 16, "noise_dim": 4, "batch_size": 32}
     opts = TuneOptions(steps=900, eval_every=300, num_samples=6, pack=3, max_concurrent=1, scheduler="none", max_failures=1,
-                       space=CALM, encoding="minmax", storage_path=str(tmp_path), name="k")
+                       space=space, encoding="minmax", storage_path=str(tmp_path), name="k")
     results, run_dir = run_tuning(opts)
     assert len(results) == 1 and not results.errors
     (worker, held), = [line.split(" ", 1) for line in marker.read_text().splitlines()]

@@ -9,6 +9,7 @@ minmax encoding: under the quantile encoding such short runs mostly fail the mem
 
 from __future__ import annotations
 
+import collections
 import csv
 import dataclasses
 import io
@@ -108,21 +109,28 @@ class InProcessRun:
             return list(csv.DictReader(fh))
 
 
-def _stop_after(rounds: int):
-    """should_stop for Pool.run: True from the start of round `rounds` + 1."""
+def _stop_after(turns: int):
+    """(on_turn, should_stop) for Pool.run: True from the start of turn `turns` + 1."""
     seen = [0]
 
-    def on_round(pool):
+    def on_turn(pool):
         seen[0] += 1
 
-    return on_round, lambda: seen[0] >= rounds
+    return on_turn, lambda: seen[0] >= turns
+
+
+def _stop_at_steps(pool, steps: int):
+    """should_stop for Pool.run: True once every live member has trained `steps`."""
+    return lambda: all(m.steps >= steps for p in pool.packs for m in p.members)
 
 
 @pytest.fixture
-def even_rounds(monkeypatch):
-    """Every sub-pack trains ROUND_STEPS per round whatever its cost and the rungs its members
-    passed, for tests that stop a pool after a known number of rounds."""
-    monkeypatch.setattr(Pool, "round_steps", lambda self, pack, mean_cost: ROUND_STEPS)
+def even_turns(monkeypatch):
+    """Every sub-pack costs the same and is due the same (Pool.step_cost, Pool.weight), so turns go
+    round the sub-packs in order and each trains ROUND_STEPS, for tests that stop a pool after a
+    known number of steps."""
+    monkeypatch.setattr(Pool, "step_cost", lambda self, pack: 1.0)
+    monkeypatch.setattr(Pool, "weight", lambda self, pack: 1.0)
 
 
 def _checkpoint_roundtrip(state: dict) -> dict:
@@ -403,7 +411,7 @@ def test_rungs_and_slots():
 
 # -- in-process: checkpoints -------------------------------------------------------------------
 @pytest.mark.parametrize("restart", ["worker", "driver"])
-def test_state_and_restore_continue_members_exactly_under_new_numbers(tmp_path, data, restart, even_rounds):
+def test_state_and_restore_continue_members_exactly_under_new_numbers(tmp_path, data, restart, even_turns):
     """A worker restarted by Ray (same study server) or a --resume'd driver (a new server over the
     journal): members continue exactly (weights, Adam moments, streams), under new trial numbers;
     the old ones are FAIL; a member asked after the checkpoint is told FAIL and asked again."""
@@ -412,8 +420,8 @@ def test_state_and_restore_continue_members_exactly_under_new_numbers(tmp_path, 
     run = InProcessRun(opts, data, rungs=[])
     pool = run.pool(slots=3)
     pool.rungs = [100]
-    on_round, stop = _stop_after(2)  # two rounds of ROUND_STEPS: scored at step 100, stopped at 512 (mid-interval)
-    pool.run(on_round, should_stop=stop)
+    # two turns of ROUND_STEPS a sub-pack: scored at step 100, stopped at 512 (mid-interval)
+    pool.run(should_stop=_stop_at_steps(pool, 2 * ROUND_STEPS))
     assert sorted(pool.live) == [0, 1, 2]
     steps = {n: live.pack.members[live.pack._slot(n)].steps for n, live in pool.live.items()}
     assert set(steps.values()) == {2 * ROUND_STEPS}
@@ -475,8 +483,8 @@ def test_member_told_its_end_after_the_checkpoint_is_not_trained_again(tmp_path,
     opts = _opts(tmp_path, steps=300, eval_every=100, num_samples=2)
     run = InProcessRun(opts, data, rungs=[])
     pool = run.pool(slots=2)
-    on_round, stop = _stop_after(1)
-    pool.run(on_round, should_stop=stop)
+    on_turn, stop = _stop_after(1)
+    pool.run(on_turn, should_stop=stop)
     state = _checkpoint_roundtrip(pool.state())
     pool.run()  # both complete after the checkpoint; then the worker dies
     assert [t.state.name for t in run.trials()] == ["COMPLETE", "COMPLETE"]
@@ -550,43 +558,58 @@ def test_a_member_that_diverges_after_a_good_report_is_exported_at_that_report(t
     assert train(config, data, device="cpu").metrics["wd_mean"] == pytest.approx(summary["wd_mean"], abs=1e-6)
 
 
-def test_a_sub_pack_whose_member_passed_a_rung_trains_longer_per_round(tmp_path, data):
-    """A round gives each sub-pack about the same time (ROUND_STEPS at the round's mean step
-    cost, fewer steps for a costlier sub-pack), times PROMOTE ** (rungs passed): members that
-    survived successive halving finish sooner."""
-    opts = _opts(tmp_path, steps=5000, eval_every=5000, num_samples=2)
-    # Two members of different batch sizes (so two sub-packs), one of them ahead by a rung.
+def test_turns_share_the_worker_by_members_and_the_rungs_they_passed(tmp_path, data):
+    """Turns go to the sub-pack that has had the least of the worker (steps x step cost, over its
+    weight: PROMOTE ** rungs passed, summed over its members); a turn is ROUND_STEPS at the mean
+    step cost, fewer steps for a costlier sub-pack. So each member is due the same share, times
+    PROMOTE for each rung it survived, whatever sub-pack it is in."""
+    opts = _opts(tmp_path, steps=20000, eval_every=20000, num_samples=3)
     run = InProcessRun(opts, data, rungs=[])
-    pool = run.pool(slots=2)
-    for batch in (16, 32):
-        number, params = run.server.ask("w0")
-        pool.place(number, {**params, "batch_size": batch})
-    assert len(pool.packs) == 2
-    pool.rungs = [100]
+    pool = run.pool(slots=3)
+    # One member of batch 16, two alike of batch 32: two sub-packs.
+    number, params = run.server.ask("w0")
+    pool.place(number, {**params, "batch_size": 16})
+    number, params = run.server.ask("w0")
+    pool.place(number, {**params, "batch_size": 32})
+    twin = pool.live[number].params
+    number, _ = run.server.ask("w0")
+    pool.place(number, dict(twin))
     ahead, behind = pool.packs
-    ahead.run_steps(100)
-    assert (pool.level(ahead), pool.level(behind)) == (1, 0)
+    assert (len(ahead), len(behind)) == (1, 2)
+    pool.rungs = [1500]  # the pair passes no rung in the turns below
+    ahead.run_steps(1500)
+    assert (pool.weight(ahead), pool.weight(behind)) == (PROMOTE, 2)
     start = {id(p): p.members[0].steps for p in pool.packs}
     cost = {id(p): pool.step_cost(p) for p in pool.packs}
-    assert cost[id(ahead)] < cost[id(behind)]  # batch 16 against 32
     mean = sum(cost.values()) / 2
-    on_round, stop = _stop_after(1)
-    pool.run(on_round, should_stop=stop)
-    trained = {id(p): p.members[0].steps - start[id(p)] for p in pool.packs}
-    assert trained[id(ahead)] == round(ROUND_STEPS * PROMOTE * mean / cost[id(ahead)]) > ROUND_STEPS * PROMOTE
-    assert trained[id(behind)] == round(ROUND_STEPS * mean / cost[id(behind)]) < ROUND_STEPS
-    # The same time for both, but for promotion: steps x step cost in the ratio PROMOTE.
-    ratio = trained[id(ahead)] * cost[id(ahead)] / (trained[id(behind)] * cost[id(behind)])
-    assert ratio == pytest.approx(PROMOTE, rel=0.02)
+    seen = [dict(start)]  # each sub-pack's steps after each turn
+
+    def on_turn(p):
+        seen.append({id(x): x.members[0].steps for x in p.packs})
+
+    pool.run(on_turn, should_stop=lambda: len(seen) > 12)
+    assert pool.weight(behind) == 2
+    turns = []  # (sub-pack, steps) of each turn
+    for before, after in zip(seen, seen[1:]):
+        (key,) = [k for k in after if after[k] != before[k]]
+        turns.append((key, after[key] - before[key]))
+    assert {k: {n for key, n in turns if key == k} for k in cost} == {k: {round(ROUND_STEPS * mean / cost[k])} for k in cost}
+    # The time each had (steps x step cost) in the ratio of their weights, to within a turn.
+    trained = {k: sum(n for key, n in turns if key == k) for k in cost}
+    had = {id(ahead): trained[id(ahead)] * cost[id(ahead)] / PROMOTE, id(behind): trained[id(behind)] * cost[id(behind)] / 2}
+    assert abs(had[id(ahead)] - had[id(behind)]) <= ROUND_STEPS * mean / 2 * 1.05
+    assert pool._vtime == pytest.approx(had)
+    count = collections.Counter(k for k, _ in turns)
+    assert count[id(ahead)] > count[id(behind)] >= 4
 
 
-def test_a_round_trains_every_sub_pack_its_steps_however_it_is_cut_or_rebuilt(tmp_path, data, even_rounds, monkeypatch):
-    """Each sub-pack trains its round's steps (here ROUND_STEPS: even_rounds), counted as trained:
-    a large sub-pack trains in segments shorter than asked (gan.packed._SEGMENT_NUMBERS pre-drawn
-    numbers), a sub-pack rebuilt wider by a refill during the round keeps its turn, and one opened
-    during the round gets one. (Counting steps asked, a 20-member sub-pack of a 2-minute run got
-    5 of its 138 steps a round; skipping rebuilt sub-packs starved one that widened every round:
-    44 of 102 members of that run were cut before a first score.)"""
+def test_a_turn_is_counted_in_steps_trained_and_a_rebuilt_sub_pack_keeps_its_share(tmp_path, data, even_turns, monkeypatch):
+    """A turn of a large sub-pack trains in segments shorter than asked (gan.packed._SEGMENT_NUMBERS
+    pre-drawn numbers), and is counted in the steps trained; a sub-pack rebuilt wider by a refill
+    keeps the share it had, and one opened by a refill starts level with the sub-pack whose turn it
+    was. (Counting steps asked, a 20-member sub-pack of a 2-minute run got 5 of its 138 steps a
+    round; a sub-pack rebuilt by a refill lost its turn: 44 of 102 members of that run were cut
+    before a first score.)"""
     import gan.packed
 
     monkeypatch.setattr(gan.packed, "_SEGMENT_NUMBERS", 5000)  # segments of 7-28 steps here
@@ -599,8 +622,8 @@ def test_a_round_trains_every_sub_pack_its_steps_however_it_is_cut_or_rebuilt(tm
     first, second = pool.packs
     assert second._segment_length(ROUND_STEPS) < ROUND_STEPS
     # After the first sub-pack's turn, a refill brings a member that widens the second sub-pack
-    # (not trained yet this round: the second's shape, its first layer twice as wide) and one
-    # that opens a sub-pack of its own (another batch size).
+    # (which has had no turn yet: the second's shape, its first layer twice as wide) and one that
+    # opens a sub-pack of its own (another batch size).
     wider = {**pool.live[second.members[0].result.index].params}
     wider["g_width_0"] *= 2
     calls = []
@@ -613,8 +636,8 @@ def test_a_round_trains_every_sub_pack_its_steps_however_it_is_cut_or_rebuilt(tm
                 pool.place(number, {**params, **override})
 
     monkeypatch.setattr(pool, "refill", refill)
-    on_round, stop = _stop_after(1)
-    pool.run(on_round, should_stop=stop)
+    on_turn, stop = _stop_after(3)
+    pool.run(on_turn, should_stop=stop)
     assert pool.stats.widened == 1 and second not in pool.packs and len(pool.packs) == 3
     assert sorted(len(p) for p in pool.packs) == [1, 1, 2]
     assert pool.packs[0] is first and pool.packs[1]._segment_length(ROUND_STEPS) < ROUND_STEPS
@@ -674,8 +697,8 @@ def test_server_past_its_deadline_proposes_nothing(tmp_path, data):
     assert pool.exhausted and not pool.live and run.trials() == []
 
 
-def test_cut_at_the_deadline_tells_every_live_member(tmp_path, data, even_rounds):
-    """Fault: `--time-budget` ends mid-round. Every live member is told PRUNED at its last score
+def test_cut_at_the_deadline_tells_every_live_member(tmp_path, data, even_turns):
+    """Fault: `--time-budget` ends mid-turn. Every live member is told PRUNED at its last score
     (not where the cut found its weights), no new configuration is proposed, and weights past
     their score are not kept: the export retrains to the scored step."""
     opts = _opts(tmp_path, steps=600, eval_every=600, num_samples=20)
@@ -683,11 +706,11 @@ def test_cut_at_the_deadline_tells_every_live_member(tmp_path, data, even_rounds
     pool = run.pool(slots=3)
     pool.rungs = [100]  # scored at step 100, then cut mid-interval
 
-    def on_round(p):
+    def on_turn(p):
         if max(m.steps for pack in p.packs for m in pack.members) >= 300:
             run.server.deadline = time.time() - 1  # the run's time budget ends
 
-    pool.run(on_round, should_stop=run.server.out_of_time)
+    pool.run(on_turn, should_stop=run.server.out_of_time)
     assert sorted(pool.live) == [0, 1, 2]
     assert run.server.ask("w0") is None  # past the deadline: no more proposals
     pool.cut()
