@@ -101,6 +101,18 @@ RAMP_START = 8
 # taking more of the worker). Measured in-process on an 8,602-row table, 100 s budget, one
 # worker: with no margin 26 of its 32 members live at the end were still unscored.
 WAIT_MARGIN = 2.0
+# A worker starts no member while its live members' compute per step (row multiply-adds, padded)
+# is SATURATED times a sub-pack's fixed overhead (OVERHEAD_ROW_MACS): past that, packing one more
+# member saves little per member-step (the overhead is 1/9 of a step) but delays every member's
+# next score. On iris-setosa (64 reference members are 0.7 overheads) it binds only on wide
+# members; on tables of thousands of rows at batch 256 a typical member is ~3 overheads, and 33
+# new members in one sub-pack took 80 s to reach their first rung (an 8,000-row table). Measured
+# in-process (one worker, 2 minutes, TPE, seeds 0-2, side by side with the same code without it):
+# `bench/tables.py --rows 12000 --seed 71`, best at 1 minute 0.0354 / 0.0495 / 0.0347 against
+# 0.0472 / 0.0679 / 0.0352, at 2 minutes 0.0354 / 0.0495 / 0.0283 against 0.0373 / 0.0462 /
+# 0.0342, members cut before a first score 0 / 0 / 0 against 3 / 8 / 4; iris-setosa (10,000
+# epochs) 0.0339 / 0.0418 / 0.0348 against 0.0368 / 0.0350 / 0.0367 (level).
+SATURATED = 8.0
 # Checkpoint a worker at most this often (seconds), and at its end; report its progress to Ray
 # Tune at most every REPORT_EVERY_S (a turn can be a few milliseconds).
 CHECKPOINT_EVERY_S = 30.0
@@ -344,11 +356,22 @@ class Pool:
         share = self.stats.member_steps / elapsed / (len(self.live) + 1)
         return WAIT_MARGIN * self._first_score / share > left
 
+    def live_compute(self) -> float:
+        """The live members' padded compute per step (row multiply-adds), overheads left out."""
+        return float(sum(len(p) * shape_cost(self.shapes[id(p)], self.data.width) * p.batch_size for p in self.packs))
+
+    def _saturated(self) -> bool:
+        """True when the live members' compute per step is SATURATED times a sub-pack's fixed
+        overhead: one more member would add its compute to every step without making the
+        worker's steps much cheaper per member, and delay every member's next score."""
+        return self.live_compute() >= SATURATED * self.overhead
+
     def refill(self) -> None:
-        """Fill free slots with new proposals from the study (after every turn), but none that
-        the time budget would cut before its first score (`_too_late`)."""
+        """Fill free slots with new proposals from the study (after every turn), but none while
+        the live members saturate the worker (`_saturated`) and none that the time budget would
+        cut before its first score (`_too_late`)."""
         while not self.exhausted and len(self.live) < self.open_slots:
-            if self.live and self._too_late():
+            if self.live and (self._too_late() or self._saturated()):
                 return
             got = self.client.ask(self.name)
             if got is None:
@@ -642,4 +665,4 @@ def pool_trainable(params: dict[str, Any], data: TabularData, space: Any) -> Non
         tune.report(result(pool), checkpoint=tune.Checkpoint.from_directory(tmp))
 
 
-__all__ = ["MAX_PACKS", "MAX_WASTE", "OVERHEAD_ROW_MACS", "TIGHT_WASTE", "Pool", "PoolStats", "member_cost", "pool_trainable", "shape_of", "union"]
+__all__ = ["MAX_PACKS", "MAX_WASTE", "OVERHEAD_ROW_MACS", "SATURATED", "TIGHT_WASTE", "Pool", "PoolStats", "member_cost", "pool_trainable", "shape_of", "union"]

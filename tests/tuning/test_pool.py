@@ -127,10 +127,11 @@ def _stop_at_steps(pool, steps: int):
 @pytest.fixture
 def even_turns(monkeypatch):
     """Every sub-pack costs the same and is due the same (Pool.step_cost, Pool.weight), so turns go
-    round the sub-packs in order and each trains ROUND_STEPS, for tests that stop a pool after a
-    known number of steps."""
+    round the sub-packs in order and each trains ROUND_STEPS, and every slot is filled at once (no
+    SATURATED bound), for tests that stop a pool after a known number of steps."""
     monkeypatch.setattr(Pool, "step_cost", lambda self, pack: 1.0)
     monkeypatch.setattr(Pool, "weight", lambda self, pack: 1.0)
+    monkeypatch.setattr(pool_module, "SATURATED", math.inf)
 
 
 def _checkpoint_roundtrip(state: dict) -> dict:
@@ -644,6 +645,40 @@ def test_a_turn_is_counted_in_steps_trained_and_a_rebuilt_sub_pack_keeps_its_sha
     steps = {m.result.index: m.steps for p in pool.packs for m in p.members}
     assert steps == {n: ROUND_STEPS for n in pool.live}, steps
     assert pool.stats.member_steps == 4 * ROUND_STEPS
+
+
+def test_no_member_starts_while_the_live_members_saturate_the_worker(tmp_path, data, monkeypatch):
+    """A freed slot stays empty while the live members' padded compute per step is SATURATED
+    times a sub-pack's fixed overhead (one more member would delay every member's next score and
+    save little per member-step), and is refilled once it is below that again."""
+    opts = _opts(tmp_path, steps=5000, num_samples=50)
+    run = InProcessRun(opts, data, rungs=[])
+    pool = run.pool(slots=8)
+    pool.refill()
+    assert len(pool.live) == 8 and run.server.asked == 8
+    full = pool.live_compute()
+    assert full == sum(len(p) * pool_module.shape_cost(pool.shapes[id(p)], data.width) * p.batch_size for p in pool.packs) > 0
+    number = next(iter(pool.live))
+    live = pool.live[number]
+    live.pack.drop([number])
+    pool._finished(number, live.pack)
+    left = pool.live_compute()
+    assert 0 < left < full
+    # Saturated at what is left: the slot stays empty, nothing is asked.
+    monkeypatch.setattr(pool_module, "SATURATED", left / pool.overhead)
+    pool.refill()
+    assert len(pool.live) == 7 and run.server.asked == 8
+    # Just below it: one member starts (then the worker is saturated again, or its slots are full).
+    monkeypatch.setattr(pool_module, "SATURATED", left / pool.overhead * 1.001)
+    pool.refill()
+    assert len(pool.live) == 8 and run.server.asked == 9
+    # A worker with no live member starts one whatever it costs.
+    for number, live in list(pool.live.items()):
+        live.pack.drop([number])
+        pool._finished(number, live.pack)
+    monkeypatch.setattr(pool_module, "SATURATED", 0.0)
+    pool.refill()
+    assert len(pool.live) == 1 and run.server.asked == 10
 
 
 # -- in-process: the time budget ---------------------------------------------------------------
