@@ -34,7 +34,7 @@ from tests.helpers import ROOT, check_export_files, study_trials
 from tuning.export import export_run, scored_config
 from tuning.options import META_FILE, TuneOptions, read_options
 import tuning.pool as pool_module
-from tuning.pool import PROMOTE, RAMP_START, ROUND_STEPS, WAIT_MARGIN, Pool, save_checkpoint
+from tuning.pool import PROMOTE, RAMP_START, TURN_STEPS, WAIT_MARGIN, Pool, save_checkpoint
 from tuning.records import pool_records, trials_table
 from tuning.run import pool_rungs, pool_slots, run_tuning
 from tuning.study import REPORTS_FILE, StudyServer, load_study
@@ -127,7 +127,7 @@ def _stop_at_steps(pool, steps: int):
 @pytest.fixture
 def even_turns(monkeypatch):
     """Every sub-pack costs the same and is due the same (Pool.step_cost, Pool.weight), so turns go
-    round the sub-packs in order and each trains ROUND_STEPS, and every slot is filled at once (no
+    round the sub-packs in order and each trains TURN_STEPS, and every slot is filled at once (no
     SATURATED bound), for tests that stop a pool after a known number of steps."""
     monkeypatch.setattr(Pool, "step_cost", lambda self, pack: 1.0)
     monkeypatch.setattr(Pool, "weight", lambda self, pack: 1.0)
@@ -421,11 +421,11 @@ def test_state_and_restore_continue_members_exactly_under_new_numbers(tmp_path, 
     run = InProcessRun(opts, data, rungs=[])
     pool = run.pool(slots=3)
     pool.rungs = [100]
-    # two turns of ROUND_STEPS a sub-pack: scored at step 100, stopped at 512 (mid-interval)
-    pool.run(should_stop=_stop_at_steps(pool, 2 * ROUND_STEPS))
+    # two turns of TURN_STEPS a sub-pack: scored at step 100, stopped at 512 (mid-interval)
+    pool.run(should_stop=_stop_at_steps(pool, 2 * TURN_STEPS))
     assert sorted(pool.live) == [0, 1, 2]
     steps = {n: live.pack.members[live.pack._slot(n)].steps for n, live in pool.live.items()}
-    assert set(steps.values()) == {2 * ROUND_STEPS}
+    assert set(steps.values()) == {2 * TURN_STEPS}
     state = _checkpoint_roundtrip(pool.state())
     held = [m["number"] for m in state["members"]]
     # A member asked after the checkpoint: lost with the worker (or with the driver).
@@ -561,7 +561,7 @@ def test_a_member_that_diverges_after_a_good_report_is_exported_at_that_report(t
 
 def test_turns_share_the_worker_by_members_and_the_rungs_they_passed(tmp_path, data):
     """Turns go to the sub-pack that has had the least of the worker (steps x step cost, over its
-    weight: PROMOTE ** rungs passed, summed over its members); a turn is ROUND_STEPS at the mean
+    weight: PROMOTE ** rungs passed, summed over its members); a turn is TURN_STEPS at the mean
     step cost, fewer steps for a costlier sub-pack. So each member is due the same share, times
     PROMOTE for each rung it survived, whatever sub-pack it is in."""
     opts = _opts(tmp_path, steps=20000, eval_every=20000, num_samples=3)
@@ -594,11 +594,11 @@ def test_turns_share_the_worker_by_members_and_the_rungs_they_passed(tmp_path, d
     for before, after in zip(seen, seen[1:]):
         (key,) = [k for k in after if after[k] != before[k]]
         turns.append((key, after[key] - before[key]))
-    assert {k: {n for key, n in turns if key == k} for k in cost} == {k: {round(ROUND_STEPS * mean / cost[k])} for k in cost}
+    assert {k: {n for key, n in turns if key == k} for k in cost} == {k: {round(TURN_STEPS * mean / cost[k])} for k in cost}
     # The time each had (steps x step cost) in the ratio of their weights, to within a turn.
     trained = {k: sum(n for key, n in turns if key == k) for k in cost}
     had = {id(ahead): trained[id(ahead)] * cost[id(ahead)] / PROMOTE, id(behind): trained[id(behind)] * cost[id(behind)] / 2}
-    assert abs(had[id(ahead)] - had[id(behind)]) <= ROUND_STEPS * mean / 2 * 1.05
+    assert abs(had[id(ahead)] - had[id(behind)]) <= TURN_STEPS * mean / 2 * 1.05
     assert pool._vtime == pytest.approx(had)
     count = collections.Counter(k for k, _ in turns)
     assert count[id(ahead)] > count[id(behind)] >= 4
@@ -621,7 +621,7 @@ def test_a_turn_is_counted_in_steps_trained_and_a_rebuilt_sub_pack_keeps_its_sha
         number, params = run.server.ask("w0")
         pool.place(number, {**params, "batch_size": batch})
     first, second = pool.packs
-    assert second._segment_length(ROUND_STEPS) < ROUND_STEPS
+    assert second._segment_length(TURN_STEPS) < TURN_STEPS
     # After the first sub-pack's turn, a refill brings a member that widens the second sub-pack
     # (which has had no turn yet: the second's shape, its first layer twice as wide) and one that
     # opens a sub-pack of its own (another batch size).
@@ -641,10 +641,10 @@ def test_a_turn_is_counted_in_steps_trained_and_a_rebuilt_sub_pack_keeps_its_sha
     pool.run(on_turn, should_stop=stop)
     assert pool.stats.widened == 1 and second not in pool.packs and len(pool.packs) == 3
     assert sorted(len(p) for p in pool.packs) == [1, 1, 2]
-    assert pool.packs[0] is first and pool.packs[1]._segment_length(ROUND_STEPS) < ROUND_STEPS
+    assert pool.packs[0] is first and pool.packs[1]._segment_length(TURN_STEPS) < TURN_STEPS
     steps = {m.result.index: m.steps for p in pool.packs for m in p.members}
-    assert steps == {n: ROUND_STEPS for n in pool.live}, steps
-    assert pool.stats.member_steps == 4 * ROUND_STEPS
+    assert steps == {n: TURN_STEPS for n in pool.live}, steps
+    assert pool.stats.member_steps == 4 * TURN_STEPS
 
 
 def test_no_member_starts_while_the_live_members_saturate_the_worker(tmp_path, data, monkeypatch):
