@@ -246,6 +246,8 @@ class Pool:
             self._place(number, params, state)
         except GanTuneError as exc:
             log.warning("configuration %d cannot be trained in a pool: %s", number, exc)
+            for pack in [p for p in self.packs if not len(p)]:
+                self._remove(pack)  # opened for it: an empty sub-pack would never get a turn
             record = {"status": "errored", "error": str(exc), "steps": 0, "wd_mean": math.inf, "pool": self.name, "node_id": self.node_id}
             self.client.tell(number, [math.inf] * len(self.objectives), "complete", record)
             self.stats.told += 1
@@ -358,7 +360,7 @@ class Pool:
 
     def live_compute(self) -> float:
         """The live members' padded compute per step (row multiply-adds), overheads left out."""
-        return float(sum(len(p) * shape_cost(self.shapes[id(p)], self.data.width) * p.batch_size for p in self.packs))
+        return float(sum(self._compute(p) for p in self.packs))
 
     def _saturated(self) -> bool:
         """True when the live members' compute per step is SATURATED times a sub-pack's fixed
@@ -501,11 +503,8 @@ class Pool:
         while self.live:
             if should_stop is not None and should_stop():
                 break
-            for p in [p for p in self.packs if not len(p)]:
-                self._remove(p)  # e.g. opened for a member that could not be added
-            packs = self.packs
-            mean = sum(self.step_cost(p) for p in packs) / len(packs)
-            pack = min(packs, key=lambda p: self._vtime[id(p)])
+            mean = sum(self.step_cost(p) for p in self.packs) / len(self.packs)
+            pack = min(self.packs, key=lambda p: self._vtime[id(p)])
             self._clock = self._vtime[id(pack)]
             budget = self.turn_steps(pack, mean)
             while len(pack) and budget > 0:
@@ -533,7 +532,11 @@ class Pool:
     def step_cost(self, pack: PackedTrainer) -> float:
         """One step of `pack` in the cost model's unit (row multiply-adds): its fixed overhead
         plus its members' padded compute."""
-        return self.overhead + len(pack) * shape_cost(self.shapes[id(pack)], self.data.width) * pack.batch_size
+        return self.overhead + self._compute(pack)
+
+    def _compute(self, pack: PackedTrainer) -> float:
+        """Its members' padded compute per step (row multiply-adds)."""
+        return len(pack) * shape_cost(self.shapes[id(pack)], self.data.width) * pack.batch_size
 
     def turn_steps(self, pack: PackedTrainer, mean_cost: float) -> int:
         """Steps of one turn of `pack`: TURN_STEPS for a sub-pack of the mean step cost, fewer
