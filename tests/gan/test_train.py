@@ -14,7 +14,7 @@ import gan.train as gan_train
 from gan.config import GANConfig
 from gan.data import TabularData, load_data
 from gan.errors import GanTuneError
-from gan.models import Discriminator, Generator, OutputHead, OutputLayout, build_models, sample_encoded
+from gan.models import Discriminator, Generator, OutputHead, OutputLayout, build_models, gumbel, sample_encoded
 from gan.train import BatchStream, StopTraining, Trainer, chunk_steps, train
 from tests.conftest import TINY, data_from_frame, make_frame
 
@@ -85,6 +85,36 @@ def test_output_head_tanh_slots_and_softmax_blocks():
     picks = head(logits, torch.rand(20_000, 3, generator=torch.Generator().manual_seed(0))).argmax(dim=1)
     shares = torch.bincount(picks, minlength=3) / 20_000.0
     torch.testing.assert_close(shares, torch.tensor([0.6, 0.3, 0.1]), atol=0.015, rtol=0)
+
+
+def test_output_head_groups_blocks_by_width_and_each_block_is_its_own_softmax():
+    """Blocks of 1..30 levels fall into width groups (power of two: 1, 2, 4, 8, 16, 32); every
+    block is still a softmax of its own logits, a pack's member computes its rows bit for bit as
+    a lone model does, and the hand-written backward is autograd's, in both layouts."""
+    layout = OutputLayout(width=2 + 2 + 30 + 3 + 5 + 2 + 13 + 1, n_tanh=2, blocks=(2, 30, 3, 5, 2, 13, 1), linear=(0,))
+    head = OutputHead(layout, tau=0.2)
+    assert [w for _, w in head.groups] == [1, 2, 4, 8, 16, 32] and sum(n for n, _ in head.groups) == 7
+    gen = torch.Generator().manual_seed(0)
+    pack = torch.randn(3, layout.width, 40, generator=gen) * 3  # (members, features, rows): gan.packed's layout
+    u = torch.rand(3, layout.n_soft, 40, generator=gen)
+    out = head(pack.transpose(1, 2), u.transpose(1, 2))  # (members, rows, features)
+    for k in range(3):
+        lone = head(pack[k].T.contiguous(), u[k].T.contiguous())
+        assert torch.equal(lone, out[k])
+    x, noise = pack[0].T, u[0].T
+    assert torch.equal(out[0][:, 0], x[:, 0]) and torch.equal(out[0][:, 1], torch.tanh(x[:, 1]))
+    start = 2
+    for w in layout.blocks:
+        soft = x[:, start : start + w] + gumbel(noise[:, start - 2 : start - 2 + w])
+        torch.testing.assert_close(out[0][:, start : start + w], torch.softmax(soft / 0.2, dim=1), rtol=1e-5, atol=1e-6)
+        start += w
+    for logits, uu in ((pack[1].T.contiguous(), u[1].T.contiguous()), (pack.transpose(1, 2), u.transpose(1, 2))):
+        leaf = logits.clone().requires_grad_()
+        dout = torch.randn(leaf.shape, generator=gen)
+        want = torch.autograd.grad(head(leaf, uu), leaf, dout)[0]
+        with torch.no_grad():
+            got = head.backward(dout, head.forward_saving(logits, uu)[1])
+        assert torch.equal(got, want) and got.stride() == want.stride()
 
 
 def test_build_models_is_seeded_and_leaves_global_rng_alone():
