@@ -91,7 +91,7 @@ class OutputHead(nn.Module):
             mask = torch.zeros(layout.n_tanh, dtype=torch.bool)
             mask[list(layout.linear)] = True
             self.register_buffer("linear_mask", mask, persistent=False)
-        # groups: (width, blocks) per power-of-two width, narrowest first; each block's logits
+        # groups: (blocks, width) per power-of-two width, narrowest first; each block's logits
         # gathered from the soft slice with the -inf column (index n_soft) as padding.
         # back_idx: soft column -> its slot in the groups' flattened outputs; inv_idx: the
         # reverse (n_soft, a zero column, for padding slots).
