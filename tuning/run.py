@@ -218,7 +218,10 @@ def init_ray(address: str | None, *, num_cpus: int | None = None) -> None:
 # with the first rung at 1/27 (better on 5 of 6 seeds), about twice the configurations a
 # minute; wine, 2 seeds, 0.0648 / 0.1122 against 0.0724 / 0.1205. A fifth rung at 1/243 (64
 # steps on iris) was no better (0.0467 / 0.0555 against 0.0467 / 0.0444) and its evaluations
-# took a third of the worker's member steps: hence the floor.
+# took a third of the worker's member steps: hence the floor. On generated tables of 8,000-12,000
+# rows (5,000 steps: rungs at 185 / 555 / 1,665) a floor of 500 (rungs 555 / 1,665) was level
+# (2026-11-29, 8 pairs side by side, 2 minutes: best 0.0329 on average against 0.0337, better
+# in 3, level in 3, worse in 2, and behind at 1 minute in 5): not kept.
 RUNG_LEVELS = 4
 MIN_FIRST_RUNG = 150
 
