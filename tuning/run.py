@@ -220,8 +220,8 @@ def init_ray(address: str | None, *, num_cpus: int | None = None) -> None:
 # steps on iris) was no better (0.0467 / 0.0555 against 0.0467 / 0.0444) and its evaluations
 # took a third of the worker's member steps: hence the floor. On generated tables of 8,000-12,000
 # rows (5,000 steps: rungs at 185 / 555 / 1,665) a floor of 500 (rungs 555 / 1,665) was level
-# (2026-11-29, 8 pairs side by side, 2 minutes: best 0.0329 on average against 0.0337, better
-# in 3, level in 3, worse in 2, and behind at 1 minute in 5): not kept.
+# (2026-11-29, 8 pairs side by side, 2 minutes: best 0.0328 on average against 0.0337, better
+# in 3, level in 3, worse in 2; at 1 minute behind in 4, level in 4): not kept.
 RUNG_LEVELS = 4
 MIN_FIRST_RUNG = 150
 
