@@ -5,10 +5,13 @@ block padded to the widest one, features last, advanced indexing). Both run in t
 interleaved, best of N (the machines are shared and noisy), on the same table:
   * head:  the head's forward and hand-written backward alone, K members x batch rows;
   * step:  a whole `gan.packed.PackedTrainer` step (D and G, Adam) of K members, with gantune's
-           head and with the earlier one swapped in.
+           head and with the earlier one swapped in;
+  * lone:  with --lone, a step of the lone `gan.train.Trainer` (autograd, as `gantune train` and
+           per-trial mode run) at batch 32, 256 and 1,024 (those the table's rows allow), each head
+           swapped in.
 It prints microseconds per call and the ratio (earlier / now; above 1 is faster now).
 
-    python bench/head_speed.py [--data mixed:8000] [--ks 1,4,16] [--batch 256] [--repeats 3]
+    python bench/head_speed.py [--data mixed:8000] [--ks 1,4,16] [--batch 256] [--repeats 3] [--lone]
 
 `--data mixed:N` is `bench/tables.py`'s generated table of N rows (11 categorical blocks of 2..30
 levels); any gantune data name or CSV path works too.
@@ -35,6 +38,7 @@ from gan.config import GANConfig  # noqa: E402
 from gan.data import load_data  # noqa: E402
 from gan.models import OutputHead, OutputLayout, gumbel  # noqa: E402
 from gan.packed import PackedTrainer  # noqa: E402
+from gan.train import Trainer  # noqa: E402
 
 
 class EarlierHead(nn.Module):
@@ -64,6 +68,9 @@ class EarlierHead(nn.Module):
     def _numeric_backward(self, dout: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         d = torch.ops.aten.tanh_backward(dout, out)
         return torch.where(self.linear_mask, dout, d) if self.has_linear else d
+
+    def forward(self, logits: torch.Tensor, u: torch.Tensor | None = None) -> torch.Tensor:
+        return self.forward_saving(logits, u)[0]
 
     def forward_saving(self, logits: torch.Tensor, u: torch.Tensor | None = None):
         lay = self.layout
@@ -104,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--steps", type=int, default=50, help="pack steps per timing")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--lone", action="store_true", help="also time the lone trainer's step at batch 32 / 256 / 1,024")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
@@ -142,6 +150,20 @@ def main(argv: list[str] | None = None) -> int:
                 trainer.run_steps(args.steps)
                 times[name] = min(times[name], (time.perf_counter() - t0) / args.steps)
         print(f"{k:3d} {'step':5} {times['earlier'] * 1e6:11.0f} {times['now'] * 1e6:9.0f} {times['earlier'] / times['now']:6.2f}")
+    if args.lone:
+        print(f"{'b':>5} {'what':5} {'earlier us':>11} {'now us':>9} {'ratio':>6}")
+        for batch in [b for b in (32, 256, 1024) if b <= len(data.train_idx)]:
+            trainer = Trainer(GANConfig(batch_size=batch, g_widths=(64, 64), d_widths=(64, 64), steps=10**6), data, "cpu")
+            heads = {"earlier": EarlierHead(layout, trainer.G.head.tau), "now": trainer.G.head}
+            trainer.run_steps(5)
+            times = {name: float("inf") for name in heads}
+            for _ in range(args.repeats):
+                for name, h in heads.items():
+                    trainer.G.head = h
+                    t0 = time.perf_counter()
+                    trainer.run_steps(args.steps)
+                    times[name] = min(times[name], (time.perf_counter() - t0) / args.steps)
+            print(f"{batch:5d} {'lone':5} {times['earlier'] * 1e6:11.0f} {times['now'] * 1e6:9.0f} {times['earlier'] / times['now']:6.2f}")
     return 0
 
 

@@ -74,12 +74,14 @@ class OutputHead(nn.Module):
     so the head then costs no transposed copies, and a softmax over a short inner axis with rows
     last is vectorised across rows. The earlier head (one group padded to the widest block,
     features last, advanced indexing) on `bench/tables.py`'s 8,000-row table (11 blocks of 2..30
-    levels: 330 padded slots for 76) took 839 us forward and backward for one member at batch 256
-    and 12.7 ms for 16, against 387 us and 3.0 ms this way: a whole pack step of 64-wide members
-    1.28x (one member) to 1.46x (16) faster (`python bench/head_speed.py`, one core). A lone
-    trainer and a pack still compute every row alike (the gathers only place values; the
-    softmax runs on the same contiguous shape per member), so gan.packed's exactness contract
-    holds; against the earlier head, outputs move by ~1e-7 (the softmax sums fewer -inf pads).
+    levels: 330 padded slots for 76) took 835 us forward and backward for one member at batch 256
+    and 12.6 ms for 16, against 339 us and 3.0 ms this way: a whole pack step of 64-wide members
+    1.28x (one member) to 1.56x (4) faster, a lone trainer's step (autograd) 1.21x at batch 256
+    and 1.32x at 1,024 but 6 % slower at batch 32, where its per-op cost dominates (`python
+    bench/head_speed.py --lone`, one core). A lone trainer and a pack still compute every row
+    alike (the gathers only place values; the softmax runs on the same contiguous shape per
+    member), so gan.packed's exactness contract holds; against the earlier head, outputs move by
+    ~1e-7 (the softmax sums fewer -inf pads).
     """
 
     def __init__(self, layout: OutputLayout, tau: float) -> None:
@@ -91,10 +93,13 @@ class OutputHead(nn.Module):
             mask = torch.zeros(layout.n_tanh, dtype=torch.bool)
             mask[list(layout.linear)] = True
             self.register_buffer("linear_mask", mask, persistent=False)
-        # groups: (blocks, width) per power-of-two width, narrowest first; each block's logits
-        # gathered from the soft slice with the -inf column (index n_soft) as padding.
-        # back_idx: soft column -> its slot in the groups' flattened outputs; inv_idx: the
-        # reverse (n_soft, a zero column, for padding slots).
+        # groups: (blocks, width) per power-of-two width, narrowest first. gather_idx: every
+        # group's padded slots in turn, each a soft column or the -inf column (index n_soft)
+        # as padding; back_idx: soft column -> its slot there; inv_idx: the reverse (n_soft, a
+        # zero column, for padding slots). One gather and one scaling for all groups, not one
+        # per group: a lone trainer's autograd pays per op (at batch 32 on that table, its step
+        # took 1,259 us with a gather and a product per group, 1,114 us without, against 1,064
+        # with the earlier head).
         self.groups: list[tuple[int, int]] = []
         if layout.blocks:
             n_soft = layout.n_soft
@@ -103,18 +108,19 @@ class OutputHead(nn.Module):
             for b, w in enumerate(layout.blocks):
                 by_width.setdefault(1 << max(0, int(w - 1).bit_length()), []).append(b)
             back = np.empty(n_soft, dtype=np.int64)
-            offset = 0
+            gathers, offset = [], 0
             for i, (wg, members) in enumerate(sorted(by_width.items())):
                 gather = np.full((len(members), wg), n_soft, dtype=np.int64)
                 for j, b in enumerate(members):
                     w = layout.blocks[b]
                     gather[j, :w] = np.arange(starts[b], starts[b] + w)
                     back[starts[b] : starts[b] + w] = offset + j * wg + np.arange(w)
-                self.register_buffer(f"gather_{i}", torch.from_numpy(gather.reshape(-1)), persistent=False)
+                gathers.append(gather.reshape(-1))
                 self.groups.append((len(members), wg))
                 offset += len(members) * wg
             inv = np.full(offset, n_soft, dtype=np.int64)
             inv[back] = np.arange(n_soft)
+            self.register_buffer("gather_idx", torch.from_numpy(np.concatenate(gathers)), persistent=False)
             self.register_buffer("back_idx", torch.from_numpy(back), persistent=False)
             self.register_buffer("inv_idx", torch.from_numpy(inv), persistent=False)
 
@@ -134,10 +140,12 @@ class OutputHead(nn.Module):
         soft = x[..., lay.n_tanh :, :]
         if u is not None:
             soft = soft + gumbel(u.transpose(-1, -2))
+        soft = soft * (1.0 / self.tau)
         padded = torch.cat([soft, soft.new_full((*soft.shape[:-2], 1, rows), float("-inf"))], dim=-2)
-        parts = tuple(F.softmax(padded.index_select(-2, getattr(self, f"gather_{i}")).view(*soft.shape[:-2], n, w, rows) * (1.0 / self.tau), dim=-2)
-                      for i, (n, w) in enumerate(self.groups))  # (..., n_blocks, width, rows) each
-        flat = torch.cat([p.flatten(-3, -2) for p in parts], dim=-2)
+        chunks = padded.index_select(-2, self.gather_idx).split([n * w for n, w in self.groups], dim=-2)
+        parts = tuple(F.softmax(c.view(*soft.shape[:-2], n, w, rows), dim=-2)
+                      for c, (n, w) in zip(chunks, self.groups))  # (..., n_blocks, width, rows) each
+        flat = torch.cat([p.flatten(-3, -2) for p in parts], dim=-2) if len(parts) > 1 else parts[0].flatten(-3, -2)
         return torch.cat([num, flat.index_select(-2, self.back_idx)], dim=-2).transpose(-1, -2), (num, *parts)
 
     def _numeric(self, logits: torch.Tensor) -> torch.Tensor:
@@ -166,9 +174,9 @@ class OutputHead(nn.Module):
         grads, offset = [], 0
         for p in parts:
             size = p.shape[-3] * p.shape[-2]
-            grads.append(torch.ops.aten._softmax_backward_data(d_flat[..., offset : offset + size, :].view(p.shape), p, -2, p.dtype) * (1.0 / self.tau))
+            grads.append(torch.ops.aten._softmax_backward_data(d_flat[..., offset : offset + size, :].view(p.shape), p, -2, p.dtype))
             offset += size
-        d_soft = torch.cat([g.flatten(-3, -2) for g in grads], dim=-2).index_select(-2, self.back_idx)
+        d_soft = torch.cat([g.flatten(-3, -2) for g in grads], dim=-2).index_select(-2, self.back_idx) * (1.0 / self.tau)
         d_num = self._numeric_backward(dout[..., : lay.n_tanh], num.transpose(-1, -2)).transpose(-1, -2)
         # Features last in memory, as autograd's gradient is laid out (the bits of the matmuls
         # that take it depend on its strides).
