@@ -133,6 +133,10 @@ def main(argv: list[str] | None = None) -> int:
         u = torch.rand(k, layout.n_soft, args.batch, generator=gen).transpose(1, 2)
         dout = torch.randn(k, layout.width, args.batch, generator=gen).transpose(1, 2)
         heads = {"earlier": earlier, "now": now}
+        (o1, s1), (o2, s2) = earlier.forward_saving(x, u), now.forward_saving(x, u)
+        gap = max((o1 - o2).abs().max().item(), (earlier.backward(dout, s1) - now.backward(dout, s2)).abs().max().item())
+        if gap > 1e-4:  # the same function: ~1e-7 apart in the softmax's last bits
+            raise SystemExit(f"the two heads disagree by {gap:.2e}: the comparison would be meaningless")
         calls = max(5, 400 // k)
         times = {name: float("inf") for name in heads}
         for _ in range(args.repeats):  # interleaved
