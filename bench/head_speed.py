@@ -93,15 +93,22 @@ class EarlierHead(nn.Module):
         return torch.cat([self._numeric_backward(dout[..., : lay.n_tanh], num), d_padded[..., : lay.n_soft]], dim=-1)
 
 
-def best_of(fn: Callable[[], None], calls: int, repeats: int) -> float:
-    """Seconds per call: the best of `repeats` timings of `calls` calls."""
-    best = float("inf")
+def interleaved(heads: dict[str, nn.Module], install: Callable[[nn.Module], None], work: Callable[[], None],
+                calls: int, repeats: int) -> dict[str, float]:
+    """Seconds per call of `work` with each head installed, interleaved, best of `repeats`."""
+    best = {name: float("inf") for name in heads}
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        for _ in range(calls):
-            fn()
-        best = min(best, (time.perf_counter() - t0) / calls)
+        for name, head in heads.items():
+            install(head)
+            t0 = time.perf_counter()
+            for _ in range(calls):
+                work()
+            best[name] = min(best[name], (time.perf_counter() - t0) / calls)
     return best
+
+
+def row(label: int, what: str, times: dict[str, float]) -> str:
+    return f"{label:5d} {what:5} {times['earlier'] * 1e6:11.0f} {times['now'] * 1e6:9.0f} {times['earlier'] / times['now']:6.2f}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"{args.data}: no categorical columns, so no softmax blocks to time")
     print(f"{args.data}: encoded width {layout.width}, {len(layout.blocks)} blocks of {min(layout.blocks)}..{max(layout.blocks)}; "
           f"batch {args.batch}, one thread, best of {args.repeats}")
-    print(f"{'K':>3} {'what':5} {'earlier us':>11} {'now us':>9} {'ratio':>6}")
+    print(f"{'K':>5} {'what':5} {'earlier us':>11} {'now us':>9} {'ratio':>6}")
     for k in (int(x) for x in args.ks.split(",")):
         now, earlier = OutputHead(layout, 0.2), EarlierHead(layout, 0.2)
         gen = torch.Generator().manual_seed(0)
@@ -137,37 +144,23 @@ def main(argv: list[str] | None = None) -> int:
         gap = max((o1 - o2).abs().max().item(), (earlier.backward(dout, s1) - now.backward(dout, s2)).abs().max().item())
         if gap > 1e-4:  # the same function: ~1e-7 apart in the softmax's last bits
             raise SystemExit(f"the two heads disagree by {gap:.2e}: the comparison would be meaningless")
-        calls = max(5, 400 // k)
-        times = {name: float("inf") for name in heads}
-        for _ in range(args.repeats):  # interleaved
-            for name, h in heads.items():
-                times[name] = min(times[name], best_of(lambda h=h: h.backward(dout, h.forward_saving(x, u)[1]), calls, 1))
-        print(f"{k:3d} {'head':5} {times['earlier'] * 1e6:11.0f} {times['now'] * 1e6:9.0f} {times['earlier'] / times['now']:6.2f}")
+        holder: dict[str, nn.Module] = {}
+        times = interleaved(heads, lambda h: holder.update(head=h), lambda: holder["head"].backward(dout, holder["head"].forward_saving(x, u)[1]),
+                            max(5, 400 // k), args.repeats)
+        print(row(k, "head", times))
         configs = [GANConfig(seed=i, batch_size=args.batch, g_widths=(64, 64), d_widths=(64, 64), steps=10**6) for i in range(k)]
         trainer = PackedTrainer(configs, data)
         trainer.run_steps(5)  # warm-up
-        times = {name: float("inf") for name in heads}
-        for _ in range(args.repeats):
-            for name, h in heads.items():
-                trainer.head = h
-                t0 = time.perf_counter()
-                trainer.run_steps(args.steps)
-                times[name] = min(times[name], (time.perf_counter() - t0) / args.steps)
-        print(f"{k:3d} {'step':5} {times['earlier'] * 1e6:11.0f} {times['now'] * 1e6:9.0f} {times['earlier'] / times['now']:6.2f}")
+        times = interleaved(heads, lambda h: setattr(trainer, "head", h), lambda: trainer.run_steps(args.steps), 1, args.repeats)
+        print(row(k, "step", {name: t / args.steps for name, t in times.items()}))
     if args.lone:
         print(f"{'b':>5} {'what':5} {'earlier us':>11} {'now us':>9} {'ratio':>6}")
         for batch in [b for b in (32, 256, 1024) if b <= len(data.train_idx)]:
-            trainer = Trainer(GANConfig(batch_size=batch, g_widths=(64, 64), d_widths=(64, 64), steps=10**6), data, "cpu")
-            heads = {"earlier": EarlierHead(layout, trainer.G.head.tau), "now": trainer.G.head}
-            trainer.run_steps(5)
-            times = {name: float("inf") for name in heads}
-            for _ in range(args.repeats):
-                for name, h in heads.items():
-                    trainer.G.head = h
-                    t0 = time.perf_counter()
-                    trainer.run_steps(args.steps)
-                    times[name] = min(times[name], (time.perf_counter() - t0) / args.steps)
-            print(f"{batch:5d} {'lone':5} {times['earlier'] * 1e6:11.0f} {times['now'] * 1e6:9.0f} {times['earlier'] / times['now']:6.2f}")
+            lone = Trainer(GANConfig(batch_size=batch, g_widths=(64, 64), d_widths=(64, 64), steps=10**6), data, "cpu")
+            heads = {"earlier": EarlierHead(layout, lone.G.head.tau), "now": lone.G.head}
+            lone.run_steps(5)
+            times = interleaved(heads, lambda h: setattr(lone.G, "head", h), lambda: lone.run_steps(args.steps), 1, args.repeats)
+            print(row(batch, "lone", {name: t / args.steps for name, t in times.items()}))
     return 0
 
 
