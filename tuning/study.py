@@ -67,8 +67,11 @@ def make_sampler(name: str, seed: int):
     import optuna
 
     if name == "tpe":
+        from tuning.sampler import WindowedTPESampler
+
         # constant_liar: trials still running count as bad guesses, so parallel workers spread out.
-        return optuna.samplers.TPESampler(seed=seed, constant_liar=True, multivariate=True)
+        # Windowed: past 300 finished trials an ask reads a bounded sample of them (tuning/sampler.py).
+        return WindowedTPESampler(seed=seed, constant_liar=True, multivariate=True)
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if name == "cmaes":
