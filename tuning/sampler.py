@@ -54,8 +54,8 @@ class TrialWindow:
     ones in all, with every running trial, in the order given (Optuna's: by trial number).
 
     Incremental: a finished trial never changes, so each is ranked once, when first seen, and the
-    best are kept sorted; a call costs one pass over the trials' numbers and states (about 1 ms at
-    3,000 trials) besides the window itself."""
+    best are kept sorted; a call costs two passes over the trials' numbers and states besides the
+    window itself."""
 
     def __init__(self, size: int = WINDOW, keep_best: int = KEEP_BEST, keep_last: int = KEEP_LAST) -> None:
         if size < 10 * keep_best + keep_last:
@@ -105,7 +105,7 @@ class _Window:
 
 
 class WindowedTPESampler(optuna.samplers.TPESampler):
-    """Optuna's TPESampler that proposes from `window(...)` of the study instead of all of it.
+    """Optuna's TPESampler that proposes from a `TrialWindow` of the study instead of all of it.
 
     Up to `window_size` finished trials it is TPESampler itself, proposal for proposal. One ask
     reads the study 3-6 times (a conditional space samples some parameters one by one); the
