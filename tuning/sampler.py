@@ -53,9 +53,9 @@ class TrialWindow:
     that the best `keep_best`, the last `keep_last` and every k-th of the rest, `size` finished
     ones in all, with every running trial, in the order given (Optuna's: by trial number).
 
-    Incremental: a finished trial never changes, so each is ranked once, when first seen, and the
-    best are kept sorted; a call costs two passes over the trials' numbers and states besides the
-    window itself."""
+    Incremental: a finished trial never changes, so each is ranked once, when first seen, the best
+    are kept sorted, and the pick (`_keep`) is made again only when a trial has finished since; a
+    call costs two passes over the trials' numbers and states."""
 
     def __init__(self, size: int = WINDOW, keep_best: int = KEEP_BEST, keep_last: int = KEEP_LAST) -> None:
         if size < 10 * keep_best + keep_last:
@@ -65,10 +65,12 @@ class TrialWindow:
         self._seen: set[int] = set()
         self._done: list[int] = []  # finished trial numbers, ascending
         self._best: list[tuple[tuple[int, float, float], int]] = []  # (rank, number), best first
+        self._keep: set[int] = set()  # the finished trials picked, once past `size`
 
     def __call__(self, trials: list[FrozenTrial]) -> list[FrozenTrial]:
         seen = self._seen
-        for t in [t for t in trials if t.number not in seen and t.state != TrialState.RUNNING]:
+        new = [t for t in trials if t.number not in seen and t.state != TrialState.RUNNING]
+        for t in new:
             seen.add(t.number)
             bisect.insort(self._done, t.number)
             entry = (_rank(t), t.number)
@@ -77,17 +79,23 @@ class TrialWindow:
                 del self._best[self.keep_best:]
         if len(self._done) <= self.size:
             return trials
+        if new or not self._keep:
+            self._keep = self._pick()
+        keep = self._keep
+        return [t for t in trials if t.number in keep or t.state == TrialState.RUNNING]
+
+    def _pick(self) -> set[int]:
         keep = {n for _, n in self._best}
         keep.update(self._done[-self.keep_last:])
         rest = [n for n in self._done if n not in keep]
         room = self.size - len(keep)
         stride = len(rest) / room
         keep.update(rest[int(i * stride)] for i in range(room))
-        return [t for t in trials if t.number in keep or t.state == TrialState.RUNNING]
+        return keep
 
 
 class _Window:
-    """The study as the sampler sees it: every read of its trials goes through `select`; all else
+    """The study as the sampler sees it: its reads of the trials go through `select`; all else
     (directions, storage, the trial cache) is the study's own."""
 
     def __init__(self, study: optuna.Study, select: Callable[[list[FrozenTrial]], list[FrozenTrial]]) -> None:
@@ -98,10 +106,8 @@ class _Window:
         return getattr(self._study, name)
 
     def _get_trials(self, *args: Any, **kwargs: Any) -> list[FrozenTrial]:
+        # TPE reads trials only through this (Optuna 5.0; tests/tuning/test_sampler.py checks it).
         return self._select(self._study._get_trials(*args, **kwargs))
-
-    def get_trials(self, *args: Any, **kwargs: Any) -> list[FrozenTrial]:
-        return self._select(self._study.get_trials(*args, **kwargs))
 
 
 class WindowedTPESampler(optuna.samplers.TPESampler):
@@ -114,7 +120,8 @@ class WindowedTPESampler(optuna.samplers.TPESampler):
     def __init__(self, *, window_size: int = WINDOW, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._window = TrialWindow(window_size)
-        self._memo: dict[tuple[int, int, int], list[FrozenTrial]] = {}
+        self._memo_for = -1  # the trial being asked that `_memo` holds windows for
+        self._memo: dict[tuple[int, int], list[FrozenTrial]] = {}
 
     def _view(self, study: optuna.Study, asking: FrozenTrial) -> Any:
         if len(study.directions) > 1:
@@ -125,11 +132,11 @@ class WindowedTPESampler(optuna.samplers.TPESampler):
                 return trials
             # The same read within one ask (the study does not change while a trial is asked:
             # the study server handles one call at a time) gives the same window.
-            key = (asking.number, len(trials), trials[-1].number)
+            if asking.number != self._memo_for:
+                self._memo_for, self._memo = asking.number, {}
+            key = (len(trials), trials[-1].number)
             got = self._memo.get(key)
             if got is None:
-                if not any(k[0] == asking.number for k in self._memo):
-                    self._memo.clear()
                 got = self._memo[key] = self._window(trials)
             return got
 
