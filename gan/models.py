@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
+from typing import Sequence, Union
 
 import numpy as np
 import torch
@@ -145,8 +145,14 @@ class OutputHead(nn.Module):
         chunks = padded.index_select(-2, self.gather_idx).split([n * w for n, w in self.groups], dim=-2)
         parts = tuple(F.softmax(c.view(*soft.shape[:-2], n, w, rows), dim=-2)
                       for c, (n, w) in zip(chunks, self.groups))  # (..., n_blocks, width, rows) each
-        flat = torch.cat([p.flatten(-3, -2) for p in parts], dim=-2) if len(parts) > 1 else parts[0].flatten(-3, -2)
-        return torch.cat([num, flat.index_select(-2, self.back_idx)], dim=-2).transpose(-1, -2), (num, *parts)
+        return torch.cat([num, self._join(parts).index_select(-2, self.back_idx)], dim=-2).transpose(-1, -2), (num, *parts)
+
+    @staticmethod
+    def _join(parts: Sequence[torch.Tensor]) -> torch.Tensor:
+        """The groups' (..., n_blocks, width, rows) tensors as one (..., slots, rows), in group
+        order (`gather_idx`'s); one group needs no copy."""
+        flat = [p.flatten(-3, -2) for p in parts]
+        return torch.cat(flat, dim=-2) if len(flat) > 1 else flat[0]
 
     def _numeric(self, logits: torch.Tensor) -> torch.Tensor:
         out = torch.tanh(logits)
@@ -171,12 +177,9 @@ class OutputHead(nn.Module):
         d = dout.transpose(-1, -2)  # (..., features, rows)
         ds = d[..., lay.n_tanh :, :]
         d_flat = torch.cat([ds, ds.new_zeros((*ds.shape[:-2], 1, ds.shape[-1]))], dim=-2).index_select(-2, self.inv_idx)
-        grads, offset = [], 0
-        for p in parts:
-            size = p.shape[-3] * p.shape[-2]
-            grads.append(torch.ops.aten._softmax_backward_data(d_flat[..., offset : offset + size, :].view(p.shape), p, -2, p.dtype))
-            offset += size
-        d_soft = torch.cat([g.flatten(-3, -2) for g in grads], dim=-2).index_select(-2, self.back_idx) * (1.0 / self.tau)
+        chunks = d_flat.split([p.shape[-3] * p.shape[-2] for p in parts], dim=-2)
+        grads = [torch.ops.aten._softmax_backward_data(c.view(p.shape), p, -2, p.dtype) for c, p in zip(chunks, parts)]
+        d_soft = self._join(grads).index_select(-2, self.back_idx) * (1.0 / self.tau)
         d_num = self._numeric_backward(dout[..., : lay.n_tanh], num.transpose(-1, -2)).transpose(-1, -2)
         # Features last in memory, as autograd's gradient is laid out (the bits of the matmuls
         # that take it depend on its strides).

@@ -87,13 +87,14 @@ def test_output_head_tanh_slots_and_softmax_blocks():
     torch.testing.assert_close(shares, torch.tensor([0.6, 0.3, 0.1]), atol=0.015, rtol=0)
 
 
-def test_output_head_groups_blocks_by_width_and_each_block_is_its_own_softmax():
-    """Blocks of 1..30 levels fall into width groups (power of two: 1, 2, 4, 8, 16, 32); every
-    block is still a softmax of its own logits, a pack's member computes its rows bit for bit as
-    a lone model does, and the hand-written backward is autograd's, in both layouts."""
-    layout = OutputLayout(width=2 + 2 + 30 + 3 + 5 + 2 + 13 + 1, n_tanh=2, blocks=(2, 30, 3, 5, 2, 13, 1), linear=(0,))
+@pytest.mark.parametrize("blocks, widths", [((2, 30, 3, 5, 2, 13, 1), [1, 2, 4, 8, 16, 32]), ((3, 4, 3), [4])])
+def test_output_head_groups_blocks_by_width_and_each_block_is_its_own_softmax(blocks, widths):
+    """Blocks of 1..30 levels fall into width groups (power of two: 1, 2, 4, 8, 16, 32; or one
+    group); every block is still a softmax of its own logits, a pack's member computes its rows
+    bit for bit as a lone model does, and the hand-written backward is autograd's, in both layouts."""
+    layout = OutputLayout(width=2 + sum(blocks), n_tanh=2, blocks=blocks, linear=(0,))
     head = OutputHead(layout, tau=0.2)
-    assert [w for _, w in head.groups] == [1, 2, 4, 8, 16, 32] and sum(n for n, _ in head.groups) == 7
+    assert [w for _, w in head.groups] == widths and sum(n for n, _ in head.groups) == len(blocks)
     gen = torch.Generator().manual_seed(0)
     pack = torch.randn(3, layout.width, 40, generator=gen) * 3  # (members, features, rows): gan.packed's layout
     u = torch.rand(3, layout.n_soft, 40, generator=gen)
