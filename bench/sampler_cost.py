@@ -58,7 +58,10 @@ def main() -> None:
                     completed = rng.random() < 0.08
                     for step in RUNGS[: 4 if completed else rng.randint(1, 3)]:
                         trial.report(rng.random(), step)
-                    study.tell(trial, rng.random()) if completed else study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+                    if completed:
+                        study.tell(trial, rng.random())
+                    else:
+                        study.tell(trial, state=optuna.trial.TrialState.PRUNED)
                     done += 1
             spent = {"full": 0.0, "windowed": 0.0}
             for i in range(args.asks + 1):  # the first round warms both up (untimed)
