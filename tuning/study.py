@@ -25,8 +25,12 @@ STUDY_FILE = "optuna.log"
 LEGACY_STUDY_FILE = "optuna.db"  # runs made before the journal: still exported / resumed
 
 
-def study_storage(run_dir: Path):
-    """The Optuna storage of the run in `run_dir` (its journal; SQLite for older runs)."""
+def study_storage(run_dir: Path, *, writer: bool = False):
+    """The Optuna storage of the run in `run_dir` (its journal; SQLite for older runs).
+
+    `writer`: the storage of the run's study server, the one process that writes the study
+    while the run goes on (`tuning.journal.ServerJournal`); everything else reads and writes the file through
+    Optuna's own backend."""
     import optuna
     from optuna.storages.journal import JournalFileBackend
 
@@ -34,6 +38,10 @@ def study_storage(run_dir: Path):
     path = run_dir / STUDY_FILE
     if legacy.is_file() and not path.exists():
         return optuna.storages.RDBStorage(f"sqlite:///{legacy}")
+    if writer:
+        from tuning.journal import ServerJournal
+
+        return optuna.storages.JournalStorage(ServerJournal(path))
     return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
 
 
@@ -45,13 +53,9 @@ def repair_study_journal(run_dir: Path) -> None:
     lock = Path(f"{path}.lock")
     if lock.is_symlink() or lock.exists():
         lock.unlink()
-    if not path.is_file() or not path.stat().st_size:
-        return
-    with open(path, "rb+") as fh:
-        fh.seek(-1, os.SEEK_END)
-        if fh.read(1) != b"\n":  # torn: cut back to the end of the last whole line
-            fh.seek(0)
-            fh.truncate(fh.read().rfind(b"\n") + 1)
+    from tuning.journal import cut_torn_line
+
+    cut_torn_line(path)
 
 
 def load_study(run_dir: Path, name: str):
@@ -166,7 +170,9 @@ class StudyServer:
 
     def __init__(self, run_dir: str | Path, name: str, *, space: Any, sampler: str = "tpe", seed: int = 0,
                  directions: Sequence[str] = ("minimize",), rungs: Sequence[int] | None = None,
-                 num_samples: int = 20, deadline: float | None = None) -> None:
+                 num_samples: int = 20, deadline: float | None = None, storage: Any = None) -> None:
+        """`storage`: an Optuna storage instead of the run's journal written by `ServerJournal`
+        (bench/server_cost.py and tests compare it with Optuna's own journal backend)."""
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -175,7 +181,7 @@ class StudyServer:
         self.deadline = deadline
         self.multi = len(directions) > 1
         self.study = optuna.create_study(
-            storage=study_storage(Path(run_dir)), study_name=name, sampler=make_sampler(sampler, seed),
+            storage=storage or study_storage(Path(run_dir), writer=True), study_name=name, sampler=make_sampler(sampler, seed),
             pruner=make_pruner(None if self.multi else rungs), directions=list(directions), load_if_exists=True,
         )
         self.trials: dict[int, Any] = {}  # live optuna.Trial objects by number
