@@ -12,7 +12,7 @@ from optuna.distributions import FloatDistribution
 from optuna.samplers._tpe import sampler as tpe_module  # TPE's own split: the oracle and the spy
 from optuna.trial import TrialState, create_trial
 
-from tuning.sampler import KEEP_LAST, TrialWindow, WindowedTPESampler
+from tuning.sampler import KEEP_LAST, Intersection, TrialWindow, WindowedTPESampler
 from tuning.study import make_sampler
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -117,6 +117,30 @@ def _propose(sampler, n: int, seed: int = 0) -> list[dict]:
 def test_below_the_window_it_proposes_what_optunas_tpe_proposes():
     kw = dict(seed=3, constant_liar=True, multivariate=True)
     assert _propose(WindowedTPESampler(**kw), 40) == _propose(optuna.samplers.TPESampler(**kw), 40)
+
+
+def test_the_joint_space_kept_as_trials_finish_is_optunas_intersection():
+    rng = random.Random(5)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=5))
+    ours, optunas = Intersection(), optuna.search_space.IntersectionSearchSpace(include_pruned=True)
+    running: list = []
+    spaces = []
+    for i in range(300):
+        trial = study.ask()
+        trial.suggest_float("x", 0, 1)
+        trial.suggest_int("depth", 1, 3)
+        if i < 40 or rng.random() < 0.7:  # from trial 40 on a conditional width: it leaves the joint space
+            trial.suggest_int("width", 8, 64)
+        trial.suggest_float("y", 0, 2 if i >= 150 else 1)  # y's range changes: y leaves it too
+        running.append(trial)
+        while running and rng.random() < 0.6:  # members end out of order, some fail
+            ended = running.pop(rng.randrange(len(running)))
+            state = rng.choice([TrialState.COMPLETE, TrialState.PRUNED, TrialState.PRUNED, TrialState.FAIL])
+            study.tell(ended, rng.random() if state == TrialState.COMPLETE else None, state=state)
+        got = ours(study.get_trials(deepcopy=False))
+        assert got == optunas.calculate(study) and list(got) == sorted(got)
+        spaces.append(tuple(got))
+    assert {("depth", "width", "x", "y"), ("depth", "x", "y"), ("depth", "x")} <= set(spaces)  # it changed along the way
 
 
 @pytest.mark.parametrize("windowed", [True, False])
