@@ -88,6 +88,10 @@ def test_the_server_journal_writes_the_study_optunas_backend_would(tmp_path):
 
 
 def test_a_killed_server_loses_nothing_it_wrote_and_its_torn_line_is_cut(tmp_path):
+    """Fault: the study server's process is SIGKILLed in the middle of writing a journal line
+    (its journal is not fsync'd). Every configuration, report and result it wrote before is read
+    back by Optuna's own reader, and a new server over the run (a --resume) cuts the torn line and
+    goes on numbering where the run left off."""
     run_dir = tmp_path / "run"
     script = textwrap.dedent(f"""
         import os, signal, sys
@@ -117,6 +121,10 @@ def test_a_killed_server_loses_nothing_it_wrote_and_its_torn_line_is_cut(tmp_pat
 
 
 def test_a_second_writer_is_refused_not_forked(tmp_path):
+    """Fault: another process writes to a run's study while its study server runs (e.g. a second
+    driver on the same run directory). The server's next write is refused with one line naming
+    the journal and the fix (one gantune driver per run directory, or another --name), and
+    nothing is half-written: the journal stays a study Optuna reads."""
     run_dir = tmp_path / "run"
     server = _server(run_dir)
     number, _ = server.ask()
