@@ -125,20 +125,29 @@ class Intersection:
         return copy.deepcopy(dict(sorted((self._space or {}).items())))
 
 
-class _Window:
-    """The study as the sampler sees it: its reads of the trials go through `select`; all else
-    (directions, storage, the trial cache) is the study's own."""
+# The trial states TPE reads (Optuna 5.0): finished ones, and running ones for the constant liar.
+_READ = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
 
-    def __init__(self, study: optuna.Study, select: Callable[[list[FrozenTrial]], list[FrozenTrial]]) -> None:
+
+class _Window:
+    """The study as the sampler sees it during one ask: its reads of the trials come from
+    `read()` (the window of the study's trials in `_READ` states); all else (directions,
+    storage) is the study's own."""
+
+    def __init__(self, study: optuna.Study, read: Callable[[], list[FrozenTrial]]) -> None:
         self._study = study
-        self._select = select
+        self._read = read
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._study, name)
 
-    def _get_trials(self, *args: Any, **kwargs: Any) -> list[FrozenTrial]:
-        # TPE reads trials only through this (Optuna 5.0; tests/tuning/test_sampler.py checks it).
-        return self._select(self._study._get_trials(*args, **kwargs))
+    def _get_trials(self, deepcopy: bool = False, states: Any = None, use_cache: bool = False) -> list[FrozenTrial]:
+        # TPE reads trials only through this, without copies, in `_READ` states (Optuna 5.0;
+        # tests/tuning/test_sampler.py checks it). Any other read is the study's own.
+        if deepcopy or states is None or not set(states) <= set(_READ):
+            return self._study._get_trials(deepcopy=deepcopy, states=states, use_cache=use_cache)
+        trials = self._read()
+        return trials if set(states) == set(_READ) else [t for t in trials if t.state in states]
 
 
 class WindowedTPESampler(optuna.samplers.TPESampler):
@@ -146,34 +155,30 @@ class WindowedTPESampler(optuna.samplers.TPESampler):
     and keeps the joint search space up to date instead of recomputing it (`Intersection`).
 
     Up to `window_size` finished trials it is TPESampler itself, proposal for proposal. One ask
-    reads the study 3-6 times (a conditional space samples some parameters one by one); the
-    window of each read is kept for the rest of that ask (`_memo`)."""
+    reads the study 3-6 times (a conditional space samples some parameters one by one); the study
+    is read and windowed once per ask (`_memo`): nothing else changes it while a trial is asked
+    (the study server handles one call at a time), and the one trial that does, the one being
+    asked, TPE leaves out of what it reads."""
 
     def __init__(self, *, window_size: int = WINDOW, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._window = TrialWindow(window_size)
-        self._memo_for = -1  # the trial being asked that `_memo` holds windows for
-        self._memo: dict[tuple[int, int], list[FrozenTrial]] = {}
+        self._memo_for: tuple[int, int, int] | None = None  # (storage, study, trial) `_memo` was read for
+        self._memo: list[FrozenTrial] = []
         self._intersection = Intersection()
 
     def _view(self, study: optuna.Study, asking: FrozenTrial) -> Any:
         if len(study.directions) > 1:
             return study
 
-        def select(trials: list[FrozenTrial]) -> list[FrozenTrial]:
-            if len(trials) <= self._window.size:
-                return trials
-            # The same read within one ask (the study does not change while a trial is asked:
-            # the study server handles one call at a time) gives the same window.
-            if asking.number != self._memo_for:
-                self._memo_for, self._memo = asking.number, {}
-            key = (len(trials), trials[-1].number)
-            got = self._memo.get(key)
-            if got is None:
-                got = self._memo[key] = self._window(trials)
-            return got
+        def read() -> list[FrozenTrial]:
+            key = (id(study._storage), study._study_id, asking.number)
+            if key != self._memo_for:
+                self._memo_for = key
+                self._memo = self._window(study._get_trials(deepcopy=False, states=_READ))
+            return self._memo
 
-        return _Window(study, select)
+        return _Window(study, read)
 
     def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, Any]:
         # The whole study, not the window (the joint space is every finished trial's), kept
