@@ -124,12 +124,15 @@ def read_reports(run_dir: Path) -> list[dict[str, str]]:
 
 
 def make_pruner(rungs: Sequence[int] | None):
-    """Optuna's asynchronous successive halving over training steps, or no pruning."""
+    """Optuna's asynchronous successive halving over training steps (its rung record kept as it
+    is written: tuning/pruner.py), or no pruning."""
     import optuna
 
     if not rungs:
         return optuna.pruners.NopPruner()
-    return optuna.pruners.SuccessiveHalvingPruner(min_resource=int(rungs[0]), reduction_factor=3, bootstrap_count=0)
+    from tuning.pruner import RungRecordPruner
+
+    return RungRecordPruner(min_resource=int(rungs[0]), reduction_factor=3, bootstrap_count=0)
 
 
 def better_report(best: dict[str, Any] | None, report: Mapping[str, Any], max_copy_share: float | None = None) -> dict[str, Any] | None:
