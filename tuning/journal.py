@@ -76,7 +76,7 @@ class ServerJournal(BaseJournalBackend):
         self._unread.extend(json.loads(line) for line in lines)
 
     def close(self) -> None:
-        if self._fd >= 0:
+        if getattr(self, "_fd", -1) >= 0:  # (also when __init__ failed before opening)
             os.close(self._fd)
             self._fd = -1
 
