@@ -6,7 +6,6 @@ the configurations are trained. No Ray here.
 
 from __future__ import annotations
 
-import os
 import math
 import time
 from pathlib import Path
@@ -29,8 +28,8 @@ def study_storage(run_dir: Path, *, writer: bool = False):
     """The Optuna storage of the run in `run_dir` (its journal; SQLite for older runs).
 
     `writer`: the storage of the run's study server, the one process that writes the study
-    while the run goes on (`tuning.journal.ServerJournal`); everything else reads and writes the file through
-    Optuna's own backend."""
+    while the run goes on (`tuning.journal.ServerJournal`); everything else reads and writes
+    the file through Optuna's own backend."""
     import optuna
     from optuna.storages.journal import JournalFileBackend
 
