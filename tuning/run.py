@@ -351,6 +351,50 @@ def _tune_env():
             os.environ.pop(k, None)
 
 
+DRIVER_LOCK = "driver.lock"
+
+
+@contextlib.contextmanager
+def hold_run(run_dir: Path):
+    """Hold `run_dir` for this driver until the block ends: one driver per run directory.
+
+    A second driver on a live run (`--resume` from another terminal while the first still runs)
+    would start a second study server on the same journal and cut what the first is writing; it
+    is refused here in one line, before Ray starts. An flock, not a pid file: the kernel drops
+    it when the holder exits however it ends (SIGKILL included), so `--resume` after a killed
+    driver needs no clean-up. The file stays; what it says (who held it) is only for the message.
+    """
+    import fcntl
+    import socket
+
+    path = Path(run_dir) / DRIVER_LOCK
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(fd, 512, 0).decode(errors="replace").strip() or "another process"
+            raise GanTuneError(f"{run_dir} is in use by another gantune driver ({holder}); let it finish or stop it (Ctrl-C), "
+                               "then --resume") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}, since {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _new_run_dir(run_dir: Path, opts: TuneOptions, held: contextlib.ExitStack) -> None:
+    """Create a new run's directory and hold it; a run of the same name started meanwhile (the
+    check before Ray's start passed for both) is refused as an existing one."""
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        run_dir.mkdir()
+    except FileExistsError:
+        raise GanTuneError(f"run directory {run_dir} already exists; pass --resume to continue it or choose another --name") from None
+    held.enter_context(hold_run(run_dir))
+    write_json_atomic(run_dir / META_FILE, dataclasses.asdict(opts))
+
+
 def run_tuning(opts: TuneOptions, *, resume: bool = False, address: str | None = None, num_cpus: int | None = None,
                time_budget: float | None = None):
     """Start (or resume) a tuning run; returns (ResultGrid, run_dir). `time_budget`: a new
@@ -361,11 +405,19 @@ def run_tuning(opts: TuneOptions, *, resume: bool = False, address: str | None =
 
 
 def _run_tuning(opts: TuneOptions, *, resume: bool, address: str | None, num_cpus: int | None, time_budget: float | None):
+    with contextlib.ExitStack() as held:
+        return _run_held(opts, held, resume=resume, address=address, num_cpus=num_cpus, time_budget=time_budget)
+
+
+def _run_held(opts: TuneOptions, held: contextlib.ExitStack, *, resume: bool, address: str | None, num_cpus: int | None,
+              time_budget: float | None):
+    """The run; `held` holds the run directory (`hold_run`) from the moment it is known to exist."""
     if resume:
         if opts.name is None:
             raise GanTuneError("--resume needs --name (and --storage-path) of the run to continue")
         run_dir = opts.run_dir
         stored = read_options(run_dir)
+        held.enter_context(hold_run(run_dir))
         opts = stored
         if time_budget is not None:
             opts.time_budget = time_budget
@@ -406,15 +458,13 @@ def _run_tuning(opts: TuneOptions, *, resume: bool, address: str | None, num_cpu
     server = None
     if opts.mode == "pool":  # each Ray trial is a pool worker training many configurations
         if not resume:
-            run_dir.mkdir(parents=True)
-            write_json_atomic(run_dir / META_FILE, dataclasses.asdict(opts))
+            _new_run_dir(run_dir, opts, held)
         tuner, server = build_pool_tuner(opts, data, space, run_dir, resume=resume)
     elif resume:
         tuner = tune.Tuner.restore(str(run_dir), trainable=_trainable(opts, data, space), resume_unfinished=True, resume_errored=True)
         log.info("resuming %s", run_dir)
     else:
-        run_dir.mkdir(parents=True)
-        write_json_atomic(run_dir / META_FILE, dataclasses.asdict(opts))
+        _new_run_dir(run_dir, opts, held)
         searcher = build_searcher(space, opts, run_dir)
         if opts.max_concurrent:
             searcher = ConcurrencyLimiter(searcher, max_concurrent=opts.max_concurrent)

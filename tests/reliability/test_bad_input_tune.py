@@ -144,3 +144,36 @@ def test_steps_and_epochs_together_are_a_usage_error(tmp_path, gantune):
     proc = gantune("tune", "--steps", "10", "--epochs", "10", "--storage-path", str(tmp_path), "--name", "x")
     assert proc.returncode == 2 and "not allowed with argument" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "x").exists()
+
+
+def test_resume_of_a_run_another_driver_holds(tmp_path, gantune):
+    """Fault: `gantune tune --resume` of a run whose driver still runs (a second terminal) is
+    refused in one line naming that driver (pid, host, start), before Ray starts and before the
+    run's journal is touched; once the driver is gone, SIGKILL included, the run is free to resume.
+
+    Here a process holds the run as a driver does and is then SIGKILLed; the pool interrupt test
+    (tests/reliability/test_interrupt.py) does the same against a real running driver."""
+    import dataclasses
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from gan.io import write_json_atomic
+    from tuning.run import META_FILE, TuneOptions, hold_run
+
+    run_dir = tmp_path / "r"
+    run_dir.mkdir()
+    write_json_atomic(run_dir / META_FILE, dataclasses.asdict(TuneOptions(name="r", storage_path=str(tmp_path))))
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from tuning.run import hold_run\n"
+                               f"with hold_run({str(run_dir)!r}):\n print('held', flush=True); time.sleep(600)"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        proc = gantune("tune", "--resume", "--storage-path", str(tmp_path), "--name", "r")
+        _check_one_line_error(proc, f"{run_dir} is in use by another gantune driver (pid {holder.pid} on ", "then --resume")
+    finally:
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.wait(timeout=30)
+    with hold_run(run_dir):
+        assert (run_dir / "driver.lock").read_text().startswith(f"pid {os.getpid()} on ")

@@ -122,7 +122,9 @@ Each `--resume` keeps the
        training are told FAIL and their budget is asked again; finished ones are kept.
     2. That resumed run (checkpointing every round) is SIGKILLed, driver and Ray, once a pool
        checkpoint holds scored members: the next --resume continues them from it under new
-       Optuna numbers (the old ones FAIL), with their scores so far."""
+       Optuna numbers (the old ones FAIL), with their scores so far. While it runs, a second
+       driver's `--resume` of the same run is refused in one line (the first runs on); after
+       the SIGKILL the run is free again (the lock dies with its holder)."""
     (tmp_path / "space.yaml").write_text(SMALL_SPACE)
     args = ["--num-samples", "6", "--steps", "3000", "--pack", "2", "--max-concurrent", "1", "--scheduler", "none",
             "--seed", "3", "--space", str(tmp_path / "space.yaml"), "--storage-path", str(tmp_path), "--name", "p"]
@@ -171,6 +173,14 @@ Each `--resume` keeps the
         return any(p.stat().st_mtime > written for p in run_dir.glob("experiment_state-*.json"))
 
     try:
+        # A second driver on the live run (--resume from another terminal) is refused in one
+        # line naming the one that holds it, before it starts anything.
+        lock = run_dir / "driver.lock"
+        wait_for("the driver to hold the run", lambda: lock.is_file() and f"pid {proc.pid} " in lock.read_text(), 120, proc=proc, log=log)
+        second = run_gantune("tune", "--resume", "--storage-path", str(tmp_path), "--name", "p")
+        assert second.returncode == 2 and second.stderr.count("\n") == 1, second.stderr[-3000:]
+        assert f"is in use by another gantune driver (pid {proc.pid} on " in second.stderr and "then --resume" in second.stderr
+        assert proc.poll() is None  # the first driver runs on
         checkpoint = wait_for("a pool checkpoint holding scored members", checkpoint_with_scored_members, 240, proc=proc, log=log)
         wait_for("Ray's experiment state to record it", lambda: recorded(checkpoint), 30, proc=proc, log=log)
     finally:
