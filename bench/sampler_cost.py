@@ -4,7 +4,7 @@ one (`tuning/sampler.py`), on the same study, asks interleaved, in one process.
 The study is grown the way a pool run grows it: gantune's default search space (conditional
 widths), the run's journal file, 64 members running at any time, each reporting at the pool's
 rungs and ending pruned after one to four of them (8 % completed); values are random, so only
-cost is measured here (search quality: the README's pool runs). At each size it times `--asks`
+cost is measured here (search quality: the pool runs in docs/measured.md). At each size it times `--asks`
 asks of each sampler (ask + the space's suggestions, as the study server does), told FAIL after,
 so the study is the same for both.
 

@@ -22,7 +22,7 @@ and windowed once per ask (TPE reads it 3-6 times), and TPE's joint search space
 every finished trial shares) is kept as trials finish (`Intersection`) instead of recomputed.
 
 A hand-written piece, measured against Optuna's own: see `bench/sampler_cost.py`,
-`bench/server_cost.py` and the README. Only the single-objective TPE is windowed: the multi-objective split ranks by non-domination,
+`bench/server_cost.py` and docs/measured.md. Only the single-objective TPE is windowed: the multi-objective split ranks by non-domination,
 which the window cannot reproduce cheaply.
 """
 

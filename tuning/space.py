@@ -34,7 +34,7 @@ MAX_DEPTH = 4
 # and exported through a moving average of G's weights (GANConfig.g_ema; the reference has
 # none, and a --space file with `g_ema: 0.0` restores that). Fixed, not searched: in-process pool
 # runs (one worker, 4 minutes, 2026-11-29) found better or level bests with it on wine and
-# on `bench/tables.py` tables of 10,000 and 15,000 rows (README, "Moving average of G"), while
+# on `bench/tables.py` tables of 10,000 and 15,000 rows (docs/measured.md, "Moving average of G"), while
 # searching it over {0, 0.99, 0.999} was worse on one of two 10,000-row runs (0.0592 against
 # 0.0350 without an average).
 DEFAULT_SPACE: dict[str, Any] = {
