@@ -91,6 +91,19 @@ class TabularData:
     def n_rows(self) -> int:
         return len(self.values)
 
+    def fingerprint(self) -> dict[str, Any]:
+        """What identifies the table a model is trained on: its rows and columns, a SHA-256 of
+        every value, the held-out rows and the column types as fitted (so a changed metadata
+        file counts too). A tuning run records it, and `--resume` / export refuse another table."""
+        import hashlib
+        import json
+
+        h = hashlib.sha256()
+        h.update(np.ascontiguousarray(self.values, dtype=np.float64).tobytes())
+        h.update(np.ascontiguousarray(self.holdout_idx, dtype=np.int64).tobytes())
+        h.update(json.dumps([s.to_dict() for s in self.specs], sort_keys=True, default=str).encode())
+        return {"rows": int(self.n_rows), "columns": list(self.columns), "sha256": h.hexdigest()}
+
     @property
     def train_idx(self) -> np.ndarray:
         return np.setdiff1d(np.arange(len(self.values)), self.holdout_idx)

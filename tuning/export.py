@@ -33,7 +33,7 @@ from gan.fidelity import DEFAULT_MAX_COPY_SHARE, passes_guard
 from gan.io import atomic_dir, check_output_dir, write_json_atomic, write_text_atomic
 from gan.models import build_models, sample_encoded
 from gan.report import evaluate_values, fresh_scores
-from tuning.options import STATE_FILE, TuneOptions, read_options
+from tuning.options import STATE_FILE, TuneOptions, check_same_data, read_options
 from tuning.records import FIDELITY_COLUMNS, TrialRecord, collect_trials, trials_table
 from tuning.study import METRIC, STUDY_FILE, load_study
 
@@ -143,6 +143,7 @@ def _export_run(run_dir: Path, out: str | Path, *, top_k: int | None, force: boo
     opts = read_options(run_dir)
     check_output_dir(out, force=force, what="export directory")
     data = opts.load_data(quiet=True)
+    check_same_data(run_dir, opts, data, "export")
     space = opts.search_space(len(data.train_idx))
     guard = opts.max_copy_share if max_copy_share is None else max_copy_share
     # Under another guard than the run's each configuration may be crowned at another step.

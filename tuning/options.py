@@ -190,6 +190,40 @@ class TuneOptions:
                          margin=self.range_margin, quiet=quiet)
 
 
+# The table a run was tuned on (TabularData.fingerprint), written when the run starts.
+DATA_FILE = "data.json"
+
+
+def record_data(run_dir: str | Path, data: TabularData) -> None:
+    from gan.io import write_json_atomic
+
+    write_json_atomic(Path(run_dir) / DATA_FILE, data.fingerprint())
+
+
+def check_same_data(run_dir: str | Path, opts: TuneOptions, data: TabularData, action: str) -> None:
+    """Refuse to `action` (continue / export) a run on a table other than the one it was tuned
+    on: its members' weights and scores belong to that table's rows and encoding, so a changed
+    file would mix two tables silently. Runs from before the record are not checked."""
+    path = Path(run_dir) / DATA_FILE
+    try:
+        then = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return
+    now = data.fingerprint()
+    if now.get("sha256") == then.get("sha256"):
+        return
+    if then.get("rows") != now["rows"]:
+        what = f"{then.get('rows'):,} rows then, {now['rows']:,} now"
+    elif then.get("columns") != now["columns"]:
+        gone = [c for c in then.get("columns", []) if c not in now["columns"]]
+        new = [c for c in now["columns"] if c not in then.get("columns", [])]
+        what = "columns " + "; ".join(x for x in (f"gone: {', '.join(gone)}" if gone else "", f"new: {', '.join(new)}" if new else "") if x) if gone or new else "the columns' order changed"
+    else:
+        what = "the same rows and columns, other values or column types"
+    fix = "restore that table (and --metadata file)" + (", or start a new run on this one (gantune tune without --resume)" if action == "continue" else "")
+    raise GanTuneError(f"{opts.data}: not the table this run was tuned on ({what}); to {action} {Path(run_dir).name}, {fix}")
+
+
 def read_options(run_dir: str | Path) -> TuneOptions:
     path = Path(run_dir) / META_FILE
     if not path.is_file():

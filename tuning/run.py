@@ -36,7 +36,9 @@ from tuning.options import (  # noqa: F401  (re-exported: the runner's public na
     SCHEDULERS,
     UNLIMITED_SAMPLES,
     TuneOptions,
+    check_same_data,
     read_options,
+    record_data,
 )
 from tuning.study import (  # noqa: F401
     LEGACY_STUDY_FILE,
@@ -383,7 +385,7 @@ def hold_run(run_dir: Path):
         os.close(fd)  # releases the lock
 
 
-def _new_run_dir(run_dir: Path, opts: TuneOptions, held: contextlib.ExitStack) -> None:
+def _new_run_dir(run_dir: Path, opts: TuneOptions, held: contextlib.ExitStack, data: TabularData) -> None:
     """Create a new run's directory and hold it; a run of the same name started meanwhile (the
     check before Ray's start passed for both) is refused as an existing one."""
     run_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -392,6 +394,7 @@ def _new_run_dir(run_dir: Path, opts: TuneOptions, held: contextlib.ExitStack) -
     except FileExistsError:
         raise GanTuneError(f"run directory {run_dir} already exists; pass --resume to continue it or choose another --name") from None
     held.enter_context(hold_run(run_dir))
+    record_data(run_dir, data)
     write_json_atomic(run_dir / META_FILE, dataclasses.asdict(opts))
 
 
@@ -411,13 +414,12 @@ def _run_tuning(opts: TuneOptions, *, resume: bool, address: str | None, num_cpu
 
 def _run_held(opts: TuneOptions, held: contextlib.ExitStack, *, resume: bool, address: str | None, num_cpus: int | None,
               time_budget: float | None):
-    """The run; `held` holds the run directory (`hold_run`) from the moment it is known to exist."""
+    """The run; `held` holds the run directory (`hold_run`) before anything in it is written."""
     if resume:
         if opts.name is None:
             raise GanTuneError("--resume needs --name (and --storage-path) of the run to continue")
         run_dir = opts.run_dir
         stored = read_options(run_dir)
-        held.enter_context(hold_run(run_dir))
         opts = stored
         if time_budget is not None:
             opts.time_budget = time_budget
@@ -429,6 +431,9 @@ def _run_held(opts: TuneOptions, held: contextlib.ExitStack, *, resume: bool, ad
             raise GanTuneError(f"run directory {run_dir} already exists; pass --resume to continue it or choose another --name")
     # Fail on bad input before any Ray process starts.
     data = opts.load_data()
+    if resume:
+        check_same_data(run_dir, opts, data, "continue")
+        held.enter_context(hold_run(run_dir))
     space = opts.search_space(len(data.train_idx))
     base = opts.base_config()
     if opts.mode == "pool":
@@ -458,13 +463,13 @@ def _run_held(opts: TuneOptions, held: contextlib.ExitStack, *, resume: bool, ad
     server = None
     if opts.mode == "pool":  # each Ray trial is a pool worker training many configurations
         if not resume:
-            _new_run_dir(run_dir, opts, held)
+            _new_run_dir(run_dir, opts, held, data)
         tuner, server = build_pool_tuner(opts, data, space, run_dir, resume=resume)
     elif resume:
         tuner = tune.Tuner.restore(str(run_dir), trainable=_trainable(opts, data, space), resume_unfinished=True, resume_errored=True)
         log.info("resuming %s", run_dir)
     else:
-        _new_run_dir(run_dir, opts, held)
+        _new_run_dir(run_dir, opts, held, data)
         searcher = build_searcher(space, opts, run_dir)
         if opts.max_concurrent:
             searcher = ConcurrencyLimiter(searcher, max_concurrent=opts.max_concurrent)

@@ -177,3 +177,40 @@ def test_resume_of_a_run_another_driver_holds(tmp_path, gantune):
         holder.wait(timeout=30)
     with hold_run(run_dir):
         assert (run_dir / "driver.lock").read_text().startswith(f"pid {os.getpid()} on ")
+
+
+@pytest.mark.parametrize("change", ["row added", "value changed", "column dropped"])
+def test_resume_or_export_on_a_changed_table(tmp_path, gantune, change):
+    """Fault: the table file changes between a run and its `--resume` or `gantune export` (a
+    regenerated CSV, an edited value, a dropped column). Both refuse in one line saying what
+    differs (rows, columns or values) and what to do, instead of continuing or exporting models
+    trained on the old table against the new one; nothing is written."""
+    import dataclasses
+
+    from gan.io import write_json_atomic
+    from tuning.run import META_FILE, TuneOptions, record_data
+
+    csv = tmp_path / "t.csv"
+    lines = ["a,b,c"] + [f"{i % 7},{(i * 37) % 11 / 10},{'xyz'[i % 3]}" for i in range(60)]
+    csv.write_text("\n".join(lines) + "\n")
+    opts = TuneOptions(data=str(csv), name="r", storage_path=str(tmp_path))
+    run_dir = tmp_path / "r"
+    run_dir.mkdir()
+    record_data(run_dir, opts.load_data(quiet=True))
+    write_json_atomic(run_dir / META_FILE, dataclasses.asdict(opts))
+    if change == "row added":
+        csv.write_text("\n".join(lines + ["1,0.5,x"]) + "\n")
+        what = "60 rows then, 61 now"
+    elif change == "value changed":
+        csv.write_text("\n".join(lines[:5] + ["4,0.9,y"] + lines[6:]) + "\n")
+        what = "the same rows and columns, other values"
+    else:
+        csv.write_text("\n".join(",".join(line.split(",")[:2]) for line in lines) + "\n")
+        what = "columns gone: c"
+    before = sorted(p.name for p in run_dir.iterdir())
+    proc = gantune("tune", "--resume", "--storage-path", str(tmp_path), "--name", "r")
+    _check_one_line_error(proc, f"{csv}: not the table this run was tuned on ({what}", "restore that table",
+                          "or start a new run on this one")
+    proc = gantune("export", str(run_dir), "--out", str(tmp_path / "best"))
+    _check_one_line_error(proc, f"{csv}: not the table this run was tuned on ({what}", "to export r, restore that table")
+    assert not (tmp_path / "best").exists() and sorted(p.name for p in run_dir.iterdir()) == before
