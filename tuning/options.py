@@ -216,8 +216,9 @@ def check_same_data(run_dir: str | Path, opts: TuneOptions, data: TabularData, a
         what = f"{then.get('rows'):,} rows then, {now['rows']:,} now"
     elif then.get("columns") != now["columns"]:
         gone = [c for c in then.get("columns", []) if c not in now["columns"]]
-        new = [c for c in now["columns"] if c not in then.get("columns", [])]
-        what = "columns " + "; ".join(x for x in (f"gone: {', '.join(gone)}" if gone else "", f"new: {', '.join(new)}" if new else "") if x) if gone or new else "the columns' order changed"
+        added = [c for c in now["columns"] if c not in then.get("columns", [])]
+        parts = ([f"gone: {', '.join(gone)}"] if gone else []) + ([f"new: {', '.join(added)}"] if added else [])
+        what = "columns " + "; ".join(parts) if parts else "the columns' order changed"
     else:
         what = "the same rows and columns, other values or column types"
     fix = "restore that table (and --metadata file)" + (", or start a new run on this one (gantune tune without --resume)" if action == "continue" else "")

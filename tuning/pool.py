@@ -94,7 +94,7 @@ TURN_STEPS = 256
 PROMOTE = 3
 # Live members at the start, per worker: a slot opens for each member told after that (two per
 # member, up to `slots`). The first rung's results then arrive after a few members' steps, not
-# after every slot's, so the sampler learns sooner (measured: docs/measured.md).
+# after every slot's, so the sampler learns sooner (since the pool's first version, commit 2cb6c4b).
 RAMP_START = 8
 # A new member starts under a time budget only if WAIT_MARGIN times its expected wait for a first
 # score fits in the time left: the wait grows after it starts (more members, promoted sub-packs

@@ -366,18 +366,24 @@ def hold_run(run_dir: Path):
     it when the holder exits however it ends (SIGKILL included), so `--resume` after a killed
     driver needs no clean-up. The file stays; what it says (who held it) is only for the message.
     """
-    import fcntl
     import socket
 
+    try:
+        import fcntl
+    except ImportError:  # not a POSIX system: no lock to take
+        yield
+        return
     path = Path(run_dir) / DRIVER_LOCK
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        except BlockingIOError:
             holder = os.pread(fd, 512, 0).decode(errors="replace").strip() or "another process"
             raise GanTuneError(f"{run_dir} is in use by another gantune driver ({holder}); let it finish or stop it (Ctrl-C), "
                                "then --resume") from None
+        except OSError as exc:  # a file system without locks (some network mounts): run unguarded
+            log.warning("%s: cannot lock the run directory (%s); make sure no other driver runs it", run_dir, exc.strerror)
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}, since {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode(), 0)
         yield
