@@ -391,6 +391,10 @@ def hold_run(run_dir: Path):
         os.close(fd)  # releases the lock
 
 
+def _run_exists(run_dir: Path) -> GanTuneError:
+    return GanTuneError(f"run directory {run_dir} already exists; pass --resume to continue it or choose another --name")
+
+
 def _new_run_dir(run_dir: Path, opts: TuneOptions, held: contextlib.ExitStack, data: TabularData) -> None:
     """Create a new run's directory and hold it; a run of the same name started meanwhile (the
     check before Ray's start passed for both) is refused as an existing one."""
@@ -398,7 +402,7 @@ def _new_run_dir(run_dir: Path, opts: TuneOptions, held: contextlib.ExitStack, d
     try:
         run_dir.mkdir()
     except FileExistsError:
-        raise GanTuneError(f"run directory {run_dir} already exists; pass --resume to continue it or choose another --name") from None
+        raise _run_exists(run_dir) from None
     held.enter_context(hold_run(run_dir))
     record_data(run_dir, data)
     write_json_atomic(run_dir / META_FILE, dataclasses.asdict(opts))
@@ -433,8 +437,8 @@ def _run_held(opts: TuneOptions, held: contextlib.ExitStack, *, resume: bool, ad
         opts.name = opts.name or time.strftime("tune-%Y%m%d-%H%M%S")
         opts.validate()
         run_dir = opts.run_dir
-        if run_dir.exists():
-            raise GanTuneError(f"run directory {run_dir} already exists; pass --resume to continue it or choose another --name")
+        if run_dir.exists():  # checked again when the directory is made (_new_run_dir), after Ray's start
+            raise _run_exists(run_dir)
     # Fail on bad input before any Ray process starts.
     data = opts.load_data()
     if resume:
