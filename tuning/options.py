@@ -200,24 +200,31 @@ def record_data(run_dir: str | Path, data: TabularData) -> None:
     write_json_atomic(Path(run_dir) / DATA_FILE, data.fingerprint())
 
 
-def check_same_data(run_dir: str | Path, opts: TuneOptions, data: TabularData, action: str) -> None:
+def check_same_data(run_dir: str | Path, opts: TuneOptions, data: TabularData, action: str) -> bool:
     """Refuse to `action` (continue / export) a run on a table other than the one it was tuned
     on: its members' weights and scores belong to that table's rows and encoding, so a changed
-    file would mix two tables silently. Runs from before the record are not checked."""
+    file would mix two tables silently. False when the run has no record (a run from before
+    it: not checked; its --resume records the table it continues on)."""
     path = Path(run_dir) / DATA_FILE
     try:
         then = json.loads(path.read_text())
+    except FileNotFoundError:
+        return False
     except (OSError, ValueError):
-        return
+        then = None
+    if not (isinstance(then, dict) and isinstance(then.get("sha256"), str) and isinstance(then.get("rows"), int)
+            and isinstance(then.get("columns"), list)):
+        raise GanTuneError(f"{path}: unreadable record of the table this run was tuned on; restore it, or delete it to "
+                           f"{action} {Path(run_dir).name} unchecked against {opts.data}")
     now = data.fingerprint()
-    if now.get("sha256") == then.get("sha256"):
-        return
-    if then.get("rows") != now["rows"]:
-        what = f"{then.get('rows'):,} rows then, {now['rows']:,} now"
-    elif then.get("columns") != now["columns"]:
-        gone = [c for c in then.get("columns", []) if c not in now["columns"]]
-        added = [c for c in now["columns"] if c not in then.get("columns", [])]
-        parts = ([f"gone: {', '.join(gone)}"] if gone else []) + ([f"new: {', '.join(added)}"] if added else [])
+    if now.get("sha256") == then["sha256"]:
+        return True
+    if then["rows"] != now["rows"]:
+        what = f"{then['rows']:,} rows then, {now['rows']:,} now"
+    elif then["columns"] != now["columns"]:
+        gone = [c for c in then["columns"] if c not in now["columns"]]
+        added = [c for c in now["columns"] if c not in then["columns"]]
+        parts = ([f"gone: {', '.join(map(str, gone))}"] if gone else []) + ([f"new: {', '.join(added)}"] if added else [])
         what = "columns " + "; ".join(parts) if parts else "the columns' order changed"
     else:
         what = "the same rows and columns, other values or column types"

@@ -442,8 +442,10 @@ def _run_held(opts: TuneOptions, held: contextlib.ExitStack, *, resume: bool, ad
     # Fail on bad input before any Ray process starts.
     data = opts.load_data()
     if resume:
-        check_same_data(run_dir, opts, data, "continue")
+        recorded = check_same_data(run_dir, opts, data, "continue")
         held.enter_context(hold_run(run_dir))
+        if not recorded:  # a run from before the record: from now on checked against this table
+            record_data(run_dir, data)
     space = opts.search_space(len(data.train_idx))
     base = opts.base_config()
     if opts.mode == "pool":

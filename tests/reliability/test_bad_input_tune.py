@@ -179,12 +179,13 @@ def test_resume_of_a_run_another_driver_holds(tmp_path, gantune):
         assert (run_dir / "driver.lock").read_text().startswith(f"pid {os.getpid()} on ")
 
 
-@pytest.mark.parametrize("change", ["row added", "value changed", "column dropped"])
+@pytest.mark.parametrize("change", ["row added", "value changed", "column dropped", "record corrupted"])
 def test_resume_or_export_on_a_changed_table(tmp_path, gantune, change):
     """Fault: the table file changes between a run and its `--resume` or `gantune export` (a
     regenerated CSV, an edited value, a dropped column). Both refuse in one line saying what
     differs (rows, columns or values) and what to do, instead of continuing or exporting models
-    trained on the old table against the new one; nothing is written."""
+    trained on the old table against the new one; nothing is written. A run's record of its
+    table cut short or hand-edited is refused in one line too, naming the file."""
     import dataclasses
 
     from gan.io import write_json_atomic
@@ -204,9 +205,20 @@ def test_resume_or_export_on_a_changed_table(tmp_path, gantune, change):
     elif change == "value changed":
         csv.write_text("\n".join(lines[:5] + ["4,0.9,y"] + lines[6:]) + "\n")
         what = "the same rows and columns, other values"
-    else:
+    elif change == "column dropped":
         csv.write_text("\n".join(",".join(line.split(",")[:2]) for line in lines) + "\n")
         what = "columns gone: c"
+    else:
+        record = (run_dir / "data.json").read_text()
+        for text in ("[60]", record[: len(record) // 2]):  # valid JSON of another shape; cut short
+            (run_dir / "data.json").write_text(text)
+            for args, action in ((("tune", "--resume", "--storage-path", str(tmp_path), "--name", "r"), "continue"),
+                                 (("export", str(run_dir), "--out", str(tmp_path / "best")), "export")):
+                proc = gantune(*args)
+                _check_one_line_error(proc, f"{run_dir / 'data.json'}: unreadable record of the table this run was tuned on",
+                                      f"restore it, or delete it to {action} r unchecked against {csv}")
+        assert not (tmp_path / "best").exists()
+        return
     before = sorted(p.name for p in run_dir.iterdir())
     proc = gantune("tune", "--resume", "--storage-path", str(tmp_path), "--name", "r")
     _check_one_line_error(proc, f"{csv}: not the table this run was tuned on ({what}", "restore that table",

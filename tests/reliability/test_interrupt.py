@@ -8,6 +8,7 @@ the driver and every Ray process it started). "Kept" is checked with what a re-r
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -88,7 +89,10 @@ def test_killed_trial_run_resumes_and_keeps_finished_trials(tmp_path):
     again = run_gantune("tune", *args, "--storage-path", str(tmp_path), "--name", "r")
     assert again.returncode == 2 and "already exists; pass --resume" in again.stderr
 
+    # A run from before runs recorded their table (no data.json): --resume records it.
+    (run_dir / "data.json").unlink()
     _resume(tmp_path, "r", out=tmp_path / "best")
+    assert json.loads((run_dir / "data.json").read_text())["rows"] == 50
     results = trial_results(run_dir)
     assert len(results) == 4 and all(rs[-1]["steps"] == 1600 for rs in results.values()), {t: rs[-1]["steps"] for t, rs in results.items()}
     for t in done:  # kept, not re-run: a re-run appends its results and writes new checkpoints
