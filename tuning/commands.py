@@ -36,8 +36,10 @@ def _pack(text: str):
 
 
 # Flags that may come with --resume: where the run is, where it runs, what to print and export,
-# and a new --time-budget for the continued run. Every other option is the stored run's.
-RESUME_FLAGS = {"--name", "--storage-path", "--resume", "--address", "--out", "--force", "--top", "--time-budget", "--log-to"}
+# a new --time-budget for the continued run, and --data: the run's table at another path (checked
+# to be the same table). Every other option is the stored run's.
+RESUME_FLAGS = {"--name", "--storage-path", "--resume", "--address", "--out", "--force", "--top", "--time-budget", "--log-to",
+                "--data"}
 
 
 def _explicit(args: argparse.Namespace, allowed: set[str]) -> list[str]:
@@ -121,8 +123,9 @@ def cmd_tune(args: argparse.Namespace) -> int:
     trackers.check_available(targets)
     # One live progress display; Ray's trial tables and logs only with -v (tuning/console.py).
     with console.session(verbose=bool(getattr(args, "verbose", False))):
+        table = args.data if args.resume and "--data" in _explicit(args, set()) else None
         _, run_dir = run_tuning(opts, resume=args.resume, address=args.address,
-                                time_budget=args.time_budget if args.resume else None)
+                                time_budget=args.time_budget if args.resume else None, table=table)
 
     stored = read_options(run_dir)
     records = collect_trials(run_dir, stored)
@@ -149,7 +152,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     from tuning.console import format_outcome
     from tuning.export import export_run
 
-    summary = export_run(Path(args.run_dir), args.out, top_k=args.top_k, force=args.force, max_copy_share=args.max_copy_share)
+    summary = export_run(Path(args.run_dir), args.out, top_k=args.top_k, force=args.force, max_copy_share=args.max_copy_share,
+                         data=args.data)
     print(format_outcome(summary, args.out))
     return 0
 
@@ -209,5 +213,6 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="directory to write")
     p.add_argument("--top-k", type=_int, help="rows in trials.csv (default: all)")
     p.add_argument("--max-copy-share", type=_float, help="override the run's memorisation guard")
+    p.add_argument("--data", help="the run's table, when it is no longer at the path it was tuned at (checked to be the same table)")
     p.add_argument("--force", action="store_true", help="replace an existing --out directory")
     p.set_defaults(func=cmd_export)

@@ -33,7 +33,7 @@ from gan.fidelity import DEFAULT_MAX_COPY_SHARE, passes_guard
 from gan.io import atomic_dir, check_output_dir, write_json_atomic, write_text_atomic
 from gan.models import build_models, sample_encoded
 from gan.report import evaluate_values, fresh_scores
-from tuning.options import STATE_FILE, TuneOptions, check_same_data, read_options
+from tuning.options import STATE_FILE, TuneOptions, load_run_table, read_options
 from tuning.records import FIDELITY_COLUMNS, TrialRecord, collect_trials, trials_table
 from tuning.study import METRIC, STUDY_FILE, load_study
 
@@ -118,11 +118,13 @@ def scored_config(space: Any, record: TrialRecord, n_rows: int) -> GANConfig:
 
 
 def export_run(
-    run_dir: str | Path, out: str | Path, *, top_k: int | None = None, force: bool = False, max_copy_share: float | None = None
+    run_dir: str | Path, out: str | Path, *, top_k: int | None = None, force: bool = False, max_copy_share: float | None = None,
+    data: str | None = None,
 ) -> dict[str, Any]:
     """Write the export of `run_dir` into `out` atomically; return the summary.
 
-    `max_copy_share` overrides the run's memorisation guard (TuneOptions.max_copy_share).
+    `max_copy_share` overrides the run's memorisation guard (TuneOptions.max_copy_share);
+    `data`: the run's table at another path than the one it was tuned at.
     """
     # One intra-op thread while retraining and scoring these tiny networks, as `gantune train`
     # does: measured on the 2-core machine beside another busy process, retraining a 3,000-step
@@ -130,20 +132,20 @@ def export_run(
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        return _export_run(Path(run_dir), out, top_k=top_k, force=force, max_copy_share=max_copy_share)
+        return _export_run(Path(run_dir), out, top_k=top_k, force=force, max_copy_share=max_copy_share, data=data)
     finally:
         torch.set_num_threads(before)
 
 
-def _export_run(run_dir: Path, out: str | Path, *, top_k: int | None, force: bool, max_copy_share: float | None) -> dict[str, Any]:
+def _export_run(run_dir: Path, out: str | Path, *, top_k: int | None, force: bool, max_copy_share: float | None,
+                data: str | None = None) -> dict[str, Any]:
     from gan.train import train
 
     if not run_dir.is_dir():
         raise GanTuneError(f"{run_dir}: no such run directory; pass the directory gantune tune printed (storage-path/name)")
     opts = read_options(run_dir)
     check_output_dir(out, force=force, what="export directory")
-    data = opts.load_data(quiet=True)
-    check_same_data(run_dir, opts, data, "export")
+    data, _ = load_run_table(run_dir, opts, "export", data, quiet=True)
     space = opts.search_space(len(data.train_idx))
     guard = opts.max_copy_share if max_copy_share is None else max_copy_share
     # Under another guard than the run's each configuration may be crowned at another step.

@@ -232,6 +232,43 @@ def check_same_data(run_dir: str | Path, opts: TuneOptions, data: TabularData, a
     raise GanTuneError(f"{opts.data}: not the table this run was tuned on ({what}); to {action} {Path(run_dir).name}, {fix}")
 
 
+def table_path(data: str) -> str:
+    """`--data` as a run stores it: a file's absolute path (so --resume and export find it from
+    any directory), a built-in dataset's name as it is."""
+    from gan.data import BUILTIN_DATASETS
+
+    return data if data in BUILTIN_DATASETS or not Path(data).is_file() else str(Path(data).resolve())
+
+
+def load_run_table(run_dir: str | Path, opts: TuneOptions, action: str, data: str | None = None,
+                   quiet: bool = False) -> tuple[TabularData, bool]:
+    """The table to `action` (continue / export) run `run_dir` on: the file it was tuned on, or
+    `data`, the same table at another path (moved with the run, or a relative path given from
+    another directory); opts.data becomes that path. Checked against the run's record
+    (check_same_data); the bool says whether the run had one."""
+    from gan.data import BUILTIN_DATASETS
+
+    name = Path(run_dir).name
+    if data is not None:
+        opts.data = table_path(data)
+    elif opts.data not in BUILTIN_DATASETS and not Path(opts.data).exists():
+        raise GanTuneError(f"{opts.data}: the table {name} was tuned on is not there (moved or deleted); "
+                           f"to {action} {name}, pass its path now with --data")
+    table = opts.load_data(quiet=quiet)
+    return table, check_same_data(run_dir, opts, table, action)
+
+
+def set_table_path(run_dir: str | Path, data: str) -> None:
+    """Record in the run's options that its table is now at `data` (checked the same)."""
+    from gan.io import write_json_atomic
+
+    path = Path(run_dir) / META_FILE
+    raw = json.loads(path.read_text())
+    if raw.get("data") != data:
+        raw["data"] = data
+        write_json_atomic(path, raw)
+
+
 def read_options(run_dir: str | Path) -> TuneOptions:
     path = Path(run_dir) / META_FILE
     if not path.is_file():

@@ -36,9 +36,11 @@ from tuning.options import (  # noqa: F401  (re-exported: the runner's public na
     SCHEDULERS,
     UNLIMITED_SAMPLES,
     TuneOptions,
-    check_same_data,
+    load_run_table,
     read_options,
     record_data,
+    set_table_path,
+    table_path,
 )
 from tuning.study import (  # noqa: F401
     LEGACY_STUDY_FILE,
@@ -409,21 +411,22 @@ def _new_run_dir(run_dir: Path, opts: TuneOptions, held: contextlib.ExitStack, d
 
 
 def run_tuning(opts: TuneOptions, *, resume: bool = False, address: str | None = None, num_cpus: int | None = None,
-               time_budget: float | None = None):
+               time_budget: float | None = None, table: str | None = None):
     """Start (or resume) a tuning run; returns (ResultGrid, run_dir). `time_budget`: a new
-    budget for a resumed run (its other options are the stored ones). The caller's environment
-    is left as it was."""
+    budget for a resumed run (its other options are the stored ones); `table`: the resumed
+    run's table at a new path. The caller's environment is left as it was."""
     with _tune_env():
-        return _run_tuning(opts, resume=resume, address=address, num_cpus=num_cpus, time_budget=time_budget)
+        return _run_tuning(opts, resume=resume, address=address, num_cpus=num_cpus, time_budget=time_budget, table=table)
 
 
-def _run_tuning(opts: TuneOptions, *, resume: bool, address: str | None, num_cpus: int | None, time_budget: float | None):
+def _run_tuning(opts: TuneOptions, *, resume: bool, address: str | None, num_cpus: int | None, time_budget: float | None,
+                table: str | None):
     with contextlib.ExitStack() as held:
-        return _run_held(opts, held, resume=resume, address=address, num_cpus=num_cpus, time_budget=time_budget)
+        return _run_held(opts, held, resume=resume, address=address, num_cpus=num_cpus, time_budget=time_budget, table=table)
 
 
 def _run_held(opts: TuneOptions, held: contextlib.ExitStack, *, resume: bool, address: str | None, num_cpus: int | None,
-              time_budget: float | None):
+              time_budget: float | None, table: str | None = None):
     """The run; `held` holds the run directory (`hold_run`) before anything in it is written."""
     if resume:
         if opts.name is None:
@@ -435,17 +438,21 @@ def _run_held(opts: TuneOptions, held: contextlib.ExitStack, *, resume: bool, ad
             opts.time_budget = time_budget
     else:
         opts.name = opts.name or time.strftime("tune-%Y%m%d-%H%M%S")
+        opts.data = table_path(opts.data)
         opts.validate()
         run_dir = opts.run_dir
         if run_dir.exists():  # checked again when the directory is made (_new_run_dir), after Ray's start
             raise _run_exists(run_dir)
     # Fail on bad input before any Ray process starts.
-    data = opts.load_data()
     if resume:
-        recorded = check_same_data(run_dir, opts, data, "continue")
+        data, recorded = load_run_table(run_dir, opts, "continue", table)
         held.enter_context(hold_run(run_dir))
         if not recorded:  # a run from before the record: from now on checked against this table
             record_data(run_dir, data)
+        if table is not None:
+            set_table_path(run_dir, opts.data)
+    else:
+        data = opts.load_data()
     space = opts.search_space(len(data.train_idx))
     base = opts.base_config()
     if opts.mode == "pool":

@@ -179,13 +179,14 @@ def test_resume_of_a_run_another_driver_holds(tmp_path, gantune):
         assert (run_dir / "driver.lock").read_text().startswith(f"pid {os.getpid()} on ")
 
 
-@pytest.mark.parametrize("change", ["row added", "value changed", "column dropped", "record corrupted"])
+@pytest.mark.parametrize("change", ["row added", "value changed", "column dropped", "record corrupted", "table moved"])
 def test_resume_or_export_on_a_changed_table(tmp_path, gantune, change):
     """Fault: the table file changes between a run and its `--resume` or `gantune export` (a
     regenerated CSV, an edited value, a dropped column). Both refuse in one line saying what
     differs (rows, columns or values) and what to do, instead of continuing or exporting models
     trained on the old table against the new one; nothing is written. A run's record of its
-    table cut short or hand-edited is refused in one line too, naming the file."""
+    table cut short or hand-edited is refused in one line too, naming the file; a table no
+    longer where the run was tuned on it is asked for with --data, which is checked the same."""
     import dataclasses
 
     from gan.io import write_json_atomic
@@ -208,7 +209,7 @@ def test_resume_or_export_on_a_changed_table(tmp_path, gantune, change):
     elif change == "column dropped":
         csv.write_text("\n".join(",".join(line.split(",")[:2]) for line in lines) + "\n")
         what = "columns gone: c"
-    else:
+    elif change == "record corrupted":
         record = (run_dir / "data.json").read_text()
         for text in ("[60]", record[: len(record) // 2]):  # valid JSON of another shape; cut short
             (run_dir / "data.json").write_text(text)
@@ -217,6 +218,18 @@ def test_resume_or_export_on_a_changed_table(tmp_path, gantune, change):
                 proc = gantune(*args)
                 _check_one_line_error(proc, f"{run_dir / 'data.json'}: unreadable record of the table this run was tuned on",
                                       f"restore it, or delete it to {action} r unchecked against {csv}")
+        assert not (tmp_path / "best").exists()
+        return
+    else:  # table moved
+        (tmp_path / "elsewhere").mkdir()
+        csv.rename(tmp_path / "elsewhere" / "t.csv")
+        for args in (("tune", "--resume", "--storage-path", str(tmp_path), "--name", "r"), ("export", str(run_dir), "--out", str(tmp_path / "best"))):
+            _check_one_line_error(gantune(*args), f"{csv}: the table r was tuned on is not there (moved or deleted)", "pass its path now with --data")
+        # --data names the table's new place; another table there is refused as above.
+        csv = tmp_path / "elsewhere" / "t.csv"
+        csv.write_text("\n".join(lines + ["1,0.5,x"]) + "\n")
+        proc = gantune("export", str(run_dir), "--out", str(tmp_path / "best"), "--data", str(csv))
+        _check_one_line_error(proc, f"{csv}: not the table this run was tuned on (60 rows then, 61 now", "to export r, restore that table")
         assert not (tmp_path / "best").exists()
         return
     before = sorted(p.name for p in run_dir.iterdir())

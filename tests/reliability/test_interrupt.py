@@ -47,8 +47,8 @@ def _interrupt(proc, sig) -> None:
         proc.wait(timeout=30)
 
 
-def _resume(tmp_path, name: str, out):
-    proc = run_gantune("tune", "--resume", "--storage-path", str(tmp_path), "--name", name, "--out", str(out))
+def _resume(tmp_path, name: str, out, *extra: str):
+    proc = run_gantune("tune", "--resume", "--storage-path", str(tmp_path), "--name", name, "--out", str(out), *extra)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "run interrupted" not in proc.stdout
     assert (out / "best_config.json").is_file()
@@ -113,8 +113,8 @@ def _told_once(trials) -> None:
 
 def test_interrupted_pool_run_resumes_twice(tmp_path):
     """Fault: a pool run is interrupted twice, first by Ctrl-C before any pool checkpoint, then by
-    SIGKILL of the driver and Ray once a checkpoint holds scored members, and the run directory is moved before the last `--resume`.
-Each `--resume` keeps the
+    SIGKILL of the driver and Ray once a checkpoint holds scored members, and the run directory
+    and its table are moved before the last `--resume`. Each `--resume` keeps the
     finished configurations; members with no checkpoint are told FAIL and their budget asked again;
     members in a checkpoint continue from it (weights, Adam state, batch streams) under new Optuna
     numbers with their scores so far. The run ends with every configuration told once and nothing
@@ -128,8 +128,17 @@ Each `--resume` keeps the
        checkpoint holds scored members: the next --resume continues them from it under new
        Optuna numbers (the old ones FAIL), with their scores so far. While it runs, a second
        driver's `--resume` of the same run is refused in one line (the first runs on); after
-       the SIGKILL the run is free again (the lock dies with its holder)."""
+       the SIGKILL the run is free again (the lock dies with its holder).
+    3. The run directory and the table move (another disk or machine): --resume without --data
+       is refused in one line asking for the table's path; with --data it runs to the end
+       and the run records the new path.
+
+    The table is a CSV given by a path relative to where the run started; resumes run from
+    another directory."""
+    from sklearn.datasets import load_iris
+
     (tmp_path / "space.yaml").write_text(SMALL_SPACE)
+    load_iris(as_frame=True).data.iloc[:50].to_csv(tmp_path / "setosa.csv", index=False)
     args = ["--num-samples", "6", "--steps", "3000", "--pack", "2", "--max-concurrent", "1", "--scheduler", "none",
             "--seed", "3", "--space", str(tmp_path / "space.yaml"), "--storage-path", str(tmp_path), "--name", "p"]
     run_dir, log = tmp_path / "p", tmp_path / "first.log"
@@ -138,7 +147,7 @@ Each `--resume` keeps the
         return {t.number for t in study_trials(run_dir) if t.state.name == state}
 
     # 1. Ctrl-C after two configurations finished, before a checkpoint (every 30 s).
-    proc = popen_gantune("tune", *args, log=log)
+    proc = popen_gantune("tune", "--data", "setosa.csv", *args, log=log, cwd=tmp_path)
     try:
         wait_for("two configurations finished and the next ones asked", lambda: len(numbers("COMPLETE")) >= 2 and numbers("RUNNING"),
                  240, proc=proc, log=log)
@@ -197,12 +206,18 @@ Each `--resume` keeps the
     # The members interrupted by Ctrl-C were lost (no checkpoint) and asked again.
     assert all(before[n].state.name == "FAIL" for n in interrupted)
 
-    # 3. The run directory is moved (another disk or machine), then --resume to the end, and export.
+    # 3. The run directory and its table are moved (another disk or machine), then --resume
+    # (the table's new path given) to the end, and export.
     moved = tmp_path / "moved"
     moved.mkdir()
     shutil.move(run_dir, moved / "p")
+    shutil.move(tmp_path / "setosa.csv", moved / "setosa.csv")
     run_dir = moved / "p"
-    _resume(moved, "p", out=tmp_path / "best")
+    lost = run_gantune("tune", "--resume", "--storage-path", str(moved), "--name", "p")
+    assert lost.returncode == 2 and lost.stderr.count("\n") == 1, lost.stderr[-3000:]
+    assert f"{(tmp_path / 'setosa.csv').resolve()}: the table p was tuned on is not there" in lost.stderr and "--data" in lost.stderr
+    _resume(moved, "p", tmp_path / "best", "--data", str(moved / "setosa.csv"))
+    assert json.loads((run_dir / "gantune.json").read_text())["data"] == str((moved / "setosa.csv").resolve())
     trials = {t.number: t for t in study_trials(run_dir)}
     _told_once(trials.values())
     assert sum(t.state.name == "COMPLETE" for t in trials.values()) == 6
