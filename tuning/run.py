@@ -226,6 +226,9 @@ def init_ray(address: str | None, *, num_cpus: int | None = None) -> None:
 # rows (5,000 steps: rungs at 185 / 555 / 1,665) a floor of 500 (rungs 555 / 1,665) was level
 # (2026-11-29, 8 pairs side by side, 2 minutes: best 0.0328 on average against 0.0337, better
 # in 3, level in 3, worse in 2; at 1 minute behind in 4, level in 4): not kept.
+# Hyperband's brackets over these rungs (Optuna's proportions, the sampler reading the whole
+# study) were worse on iris-setosa at 1, 2 and 5 minutes on 4 of 4 seeds, with a twelfth to two
+# fifths of the configurations told (docs/measured.md, "Hyperband's brackets in the pool").
 RUNG_LEVELS = 4
 MIN_FIRST_RUNG = 150
 
