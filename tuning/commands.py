@@ -182,7 +182,7 @@ def add_tune_arguments(p: argparse.ArgumentParser) -> None:
                    "stop at their last score, which counts like any other, and the best so far is exported")
     p.add_argument("--storage-path", default="gantune-runs", help="where run directories live; shared storage on a cluster (default: %(default)s)")
     p.add_argument("--name", help="run name (default: tune-DATE-TIME); with --resume, the run to continue")
-    p.add_argument("--resume", action="store_true", help="continue an interrupted run (--name, --storage-path)")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run (--name, --storage-path; --data if its table has moved)")
     p.add_argument("--address", help="join a Ray cluster: auto or HOST:PORT (default: embedded local Ray)")
     p.add_argument("--max-failures", type=_int, default=2, help="retries of a failed trial (default: %(default)s)")
     p.add_argument("--no-reuse-actors", action="store_true", help="start a fresh Ray actor per trial (slower)")
