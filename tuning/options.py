@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from gan.config import GANConfig
-from gan.data import TabularData, load_data
+from gan.data import BUILTIN_DATASETS, TabularData, load_data
 from gan.errors import GanTuneError
 from gan.fidelity import DEFAULT_MAX_COPY_SHARE
 from tuning.space import SearchSpace
@@ -235,8 +235,6 @@ def check_same_data(run_dir: str | Path, opts: TuneOptions, data: TabularData, a
 def table_path(data: str) -> str:
     """`--data` as a run stores it: a file's absolute path (so --resume and export find it from
     any directory), a built-in dataset's name as it is."""
-    from gan.data import BUILTIN_DATASETS
-
     return data if data in BUILTIN_DATASETS or not Path(data).is_file() else str(Path(data).resolve())
 
 
@@ -246,8 +244,6 @@ def load_run_table(run_dir: str | Path, opts: TuneOptions, action: str, data: st
     `data`, the same table at another path (moved with the run, or a relative path given from
     another directory); opts.data becomes that path. Checked against the run's record
     (check_same_data); the bool says whether the run had one."""
-    from gan.data import BUILTIN_DATASETS
-
     name = Path(run_dir).name
     if data is not None:
         opts.data = table_path(data)
