@@ -36,10 +36,10 @@ def _pack(text: str):
 
 
 # Flags that may come with --resume: where the run is, where it runs, what to print and export,
-# a new --time-budget for the continued run, and --data: the run's table at another path (checked
-# to be the same table). Every other option is the stored run's.
+# a new --time-budget for the continued run, and --data / --metadata: the run's table / metadata
+# file at another path (checked to be the same table). Every other option is the stored run's.
 RESUME_FLAGS = {"--name", "--storage-path", "--resume", "--address", "--out", "--force", "--top", "--time-budget", "--log-to",
-                "--data"}
+                "--data", "--metadata"}
 
 
 def _explicit(args: argparse.Namespace, allowed: set[str]) -> list[str]:
@@ -123,9 +123,10 @@ def cmd_tune(args: argparse.Namespace) -> int:
     trackers.check_available(targets)
     # One live progress display; Ray's trial tables and logs only with -v (tuning/console.py).
     with console.session(verbose=bool(getattr(args, "verbose", False))):
-        table = args.data if args.resume and "--data" in _explicit(args, set()) else None
+        moved = _explicit(args, set()) if args.resume else []
         _, run_dir = run_tuning(opts, resume=args.resume, address=args.address,
-                                time_budget=args.time_budget if args.resume else None, table=table)
+                                time_budget=args.time_budget if args.resume else None,
+                                table=args.data if "--data" in moved else None, metadata=args.metadata if "--metadata" in moved else None)
 
     stored = read_options(run_dir)
     records = collect_trials(run_dir, stored)
@@ -153,7 +154,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from tuning.export import export_run
 
     summary = export_run(Path(args.run_dir), args.out, top_k=args.top_k, force=args.force, max_copy_share=args.max_copy_share,
-                         data=args.data)
+                         data=args.data, metadata=args.metadata)
     print(format_outcome(summary, args.out))
     return 0
 
@@ -182,7 +183,7 @@ def add_tune_arguments(p: argparse.ArgumentParser) -> None:
                    "stop at their last score, which counts like any other, and the best so far is exported")
     p.add_argument("--storage-path", default="gantune-runs", help="where run directories live; shared storage on a cluster (default: %(default)s)")
     p.add_argument("--name", help="run name (default: tune-DATE-TIME); with --resume, the run to continue")
-    p.add_argument("--resume", action="store_true", help="continue an interrupted run (--name, --storage-path; --data if its table has moved)")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run (--name, --storage-path; --data / --metadata if its table / metadata file has moved)")
     p.add_argument("--address", help="join a Ray cluster: auto or HOST:PORT (default: embedded local Ray)")
     p.add_argument("--max-failures", type=_int, default=2, help="retries of a failed trial (default: %(default)s)")
     p.add_argument("--no-reuse-actors", action="store_true", help="start a fresh Ray actor per trial (slower)")
@@ -214,5 +215,6 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--top-k", type=_int, help="rows in trials.csv (default: all)")
     p.add_argument("--max-copy-share", type=_float, help="override the run's memorisation guard")
     p.add_argument("--data", help="the run's table, when it is no longer at the path it was tuned at (checked to be the same table)")
+    p.add_argument("--metadata", help="the run's metadata file, when it is no longer at the path it was tuned with (checked the same)")
     p.add_argument("--force", action="store_true", help="replace an existing --out directory")
     p.set_defaults(func=cmd_export)

@@ -119,12 +119,13 @@ def scored_config(space: Any, record: TrialRecord, n_rows: int) -> GANConfig:
 
 def export_run(
     run_dir: str | Path, out: str | Path, *, top_k: int | None = None, force: bool = False, max_copy_share: float | None = None,
-    data: str | None = None,
+    data: str | None = None, metadata: str | None = None,
 ) -> dict[str, Any]:
     """Write the export of `run_dir` into `out` atomically; return the summary.
 
     `max_copy_share` overrides the run's memorisation guard (TuneOptions.max_copy_share);
-    `data`: the run's table at another path than the one it was tuned at.
+    `data` / `metadata`: the run's table / metadata file at another path than the one it was
+    tuned with.
     """
     # One intra-op thread while retraining and scoring these tiny networks, as `gantune train`
     # does: measured on the 2-core machine beside another busy process, retraining a 3,000-step
@@ -132,20 +133,21 @@ def export_run(
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        return _export_run(Path(run_dir), out, top_k=top_k, force=force, max_copy_share=max_copy_share, data=data)
+        return _export_run(Path(run_dir), out, top_k=top_k, force=force, max_copy_share=max_copy_share, data=data,
+                           metadata=metadata)
     finally:
         torch.set_num_threads(before)
 
 
 def _export_run(run_dir: Path, out: str | Path, *, top_k: int | None, force: bool, max_copy_share: float | None,
-                data: str | None = None) -> dict[str, Any]:
+                data: str | None = None, metadata: str | None = None) -> dict[str, Any]:
     from gan.train import train
 
     if not run_dir.is_dir():
         raise GanTuneError(f"{run_dir}: no such run directory; pass the directory gantune tune printed (storage-path/name)")
     opts = read_options(run_dir)
     check_output_dir(out, force=force, what="export directory")
-    data, _ = load_run_table(run_dir, opts, "export", data, quiet=True)
+    data, _ = load_run_table(run_dir, opts, "export", data, quiet=True, metadata=metadata)
     space = opts.search_space(len(data.train_idx))
     guard = opts.max_copy_share if max_copy_share is None else max_copy_share
     # Under another guard than the run's each configuration may be crowned at another step.

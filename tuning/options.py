@@ -239,29 +239,37 @@ def table_path(data: str) -> str:
 
 
 def load_run_table(run_dir: str | Path, opts: TuneOptions, action: str, data: str | None = None,
-                   quiet: bool = False) -> tuple[TabularData, bool]:
+                   quiet: bool = False, metadata: str | None = None) -> tuple[TabularData, bool]:
     """The table to `action` (continue / export) run `run_dir` on: the file it was tuned on, or
     `data`, the same table at another path (moved with the run, or a relative path given from
-    another directory); opts.data becomes that path. Checked against the run's record
-    (check_same_data); the bool says whether the run had one."""
+    another directory), read with the run's metadata file or `metadata` (the same, moved);
+    opts.data / opts.metadata become those paths. Checked against the run's record
+    (check_same_data, which covers the column types a metadata file sets); the bool says
+    whether the run had one."""
     name = Path(run_dir).name
     if data is not None:
         opts.data = table_path(data)
     elif opts.data not in BUILTIN_DATASETS and not Path(opts.data).exists():
         raise GanTuneError(f"{opts.data}: the table {name} was tuned on is not there (moved or deleted); "
                            f"to {action} {name}, pass its path now with --data")
+    if metadata is not None:
+        opts.metadata = str(Path(metadata).resolve())
+    elif opts.metadata and not Path(opts.metadata).exists():
+        raise GanTuneError(f"{opts.metadata}: the metadata file {name} was tuned with is not there (moved or deleted); "
+                           f"to {action} {name}, pass its path now with --metadata")
     table = opts.load_data(quiet=quiet)
     return table, check_same_data(run_dir, opts, table, action)
 
 
-def set_table_path(run_dir: str | Path, data: str) -> None:
-    """Record in the run's options that its table is now at `data` (checked the same)."""
+def set_table_path(run_dir: str | Path, opts: TuneOptions) -> None:
+    """Record in the run's options where its table (and metadata file) are now, as in `opts`
+    (checked the same: load_run_table)."""
     from gan.io import write_json_atomic
 
     path = Path(run_dir) / META_FILE
     raw = json.loads(path.read_text())
-    if raw.get("data") != data:
-        raw["data"] = data
+    if (raw.get("data"), raw.get("metadata")) != (opts.data, opts.metadata):
+        raw.update(data=opts.data, metadata=opts.metadata)
         write_json_atomic(path, raw)
 
 

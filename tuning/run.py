@@ -414,22 +414,24 @@ def _new_run_dir(run_dir: Path, opts: TuneOptions, held: contextlib.ExitStack, d
 
 
 def run_tuning(opts: TuneOptions, *, resume: bool = False, address: str | None = None, num_cpus: int | None = None,
-               time_budget: float | None = None, table: str | None = None):
+               time_budget: float | None = None, table: str | None = None, metadata: str | None = None):
     """Start (or resume) a tuning run; returns (ResultGrid, run_dir). `time_budget`: a new
-    budget for a resumed run (its other options are the stored ones); `table`: the resumed
-    run's table at a new path. The caller's environment is left as it was."""
+    budget for a resumed run (its other options are the stored ones); `table` / `metadata`: the
+    resumed run's table / metadata file at a new path. The caller's environment is left as it was."""
     with _tune_env():
-        return _run_tuning(opts, resume=resume, address=address, num_cpus=num_cpus, time_budget=time_budget, table=table)
+        return _run_tuning(opts, resume=resume, address=address, num_cpus=num_cpus, time_budget=time_budget, table=table,
+                           metadata=metadata)
 
 
 def _run_tuning(opts: TuneOptions, *, resume: bool, address: str | None, num_cpus: int | None, time_budget: float | None,
-                table: str | None):
+                table: str | None, metadata: str | None):
     with contextlib.ExitStack() as held:
-        return _run_held(opts, held, resume=resume, address=address, num_cpus=num_cpus, time_budget=time_budget, table=table)
+        return _run_held(opts, held, resume=resume, address=address, num_cpus=num_cpus, time_budget=time_budget, table=table,
+                         metadata=metadata)
 
 
 def _run_held(opts: TuneOptions, held: contextlib.ExitStack, *, resume: bool, address: str | None, num_cpus: int | None,
-              time_budget: float | None, table: str | None = None):
+              time_budget: float | None, table: str | None = None, metadata: str | None = None):
     """The run; `held` holds the run directory (`hold_run`) before anything in it is written."""
     if resume:
         if opts.name is None:
@@ -448,12 +450,12 @@ def _run_held(opts: TuneOptions, held: contextlib.ExitStack, *, resume: bool, ad
             raise _run_exists(run_dir)
     # Fail on bad input before any Ray process starts.
     if resume:
-        data, recorded = load_run_table(run_dir, opts, "continue", table)
+        data, recorded = load_run_table(run_dir, opts, "continue", table, metadata=metadata)
         held.enter_context(hold_run(run_dir))
         if not recorded:  # a run from before the record: from now on checked against this table
             record_data(run_dir, data)
-        if table is not None:
-            set_table_path(run_dir, opts.data)
+        if table is not None or metadata is not None:
+            set_table_path(run_dir, opts)
     else:
         data = opts.load_data()
     space = opts.search_space(len(data.train_idx))

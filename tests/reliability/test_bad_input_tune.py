@@ -179,14 +179,15 @@ def test_resume_of_a_run_another_driver_holds(tmp_path, gantune):
         assert (run_dir / "driver.lock").read_text().startswith(f"pid {os.getpid()} on ")
 
 
-@pytest.mark.parametrize("change", ["row added", "value changed", "column dropped", "record corrupted", "table moved"])
+@pytest.mark.parametrize("change", ["row added", "value changed", "column dropped", "record corrupted", "table moved", "metadata moved"])
 def test_resume_or_export_on_a_changed_table(tmp_path, gantune, change):
     """Fault: the table file changes between a run and its `--resume` or `gantune export` (a
     regenerated CSV, an edited value, a dropped column). Both refuse in one line saying what
     differs (rows, columns or values) and what to do, instead of continuing or exporting models
     trained on the old table against the new one; nothing is written. A run's record of its
-    table cut short or hand-edited is refused in one line too, naming the file; a table no
-    longer where the run was tuned on it is asked for with --data, which is checked the same."""
+    table cut short or hand-edited is refused in one line too, naming the file; a table (or
+    metadata file) no longer where the run was tuned with it is asked for with --data (or
+    --metadata), which is checked the same."""
     import dataclasses
 
     from gan.io import write_json_atomic
@@ -195,7 +196,9 @@ def test_resume_or_export_on_a_changed_table(tmp_path, gantune, change):
     csv = tmp_path / "t.csv"
     lines = ["a,b,c"] + [f"{i % 7},{(i * 37) % 11 / 10},{'xyz'[i % 3]}" for i in range(60)]
     csv.write_text("\n".join(lines) + "\n")
-    opts = TuneOptions(data=str(csv), name="r", storage_path=str(tmp_path))
+    meta = tmp_path / "meta.yaml"
+    meta.write_text("columns: {a: categorical}\n")
+    opts = TuneOptions(data=str(csv), name="r", storage_path=str(tmp_path), metadata=str(meta) if change == "metadata moved" else None)
     run_dir = tmp_path / "r"
     run_dir.mkdir()
     record_data(run_dir, opts.load_data(quiet=True))
@@ -218,6 +221,18 @@ def test_resume_or_export_on_a_changed_table(tmp_path, gantune, change):
                 proc = gantune(*args)
                 _check_one_line_error(proc, f"{run_dir / 'data.json'}: unreadable record of the table this run was tuned on",
                                       f"restore it, or delete it to {action} r unchecked against {csv}")
+        assert not (tmp_path / "best").exists()
+        return
+    elif change == "metadata moved":
+        meta.rename(tmp_path / "meta2.yaml")
+        for args in (("tune", "--resume", "--storage-path", str(tmp_path), "--name", "r"), ("export", str(run_dir), "--out", str(tmp_path / "best"))):
+            _check_one_line_error(gantune(*args), f"{meta}: the metadata file r was tuned with is not there (moved or deleted)",
+                                  "pass its path now with --metadata")
+        # --metadata names its new place; one that types a column otherwise is refused as a changed table.
+        (tmp_path / "meta2.yaml").write_text("columns: {a: numeric}\n")
+        for args in (("tune", "--resume", "--storage-path", str(tmp_path), "--name", "r"), ("export", str(run_dir), "--out", str(tmp_path / "best"))):
+            proc = gantune(*args, "--metadata", str(tmp_path / "meta2.yaml"))
+            _check_one_line_error(proc, f"{csv}: not the table this run was tuned on (the same rows and columns, other values or column types")
         assert not (tmp_path / "best").exists()
         return
     else:  # table moved
