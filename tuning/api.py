@@ -144,8 +144,6 @@ def tune(
     samples = num_samples if num_samples is not None else default_num_samples(options.get("pack", "auto"), time_budget)
     opts = TuneOptions(data=str(data), num_samples=samples, steps=steps, time_budget=time_budget, storage_path=storage, name=name,
                        **options)
-    if opts.metadata:
-        opts.metadata = str(Path(opts.metadata).resolve())
     with console.session(verbose=verbose, console="auto" if progress else "off"):
         _, run_dir = run_tuning(opts, address=address)
     records = collect_trials(run_dir, opts)

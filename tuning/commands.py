@@ -42,14 +42,14 @@ RESUME_FLAGS = {"--name", "--storage-path", "--resume", "--address", "--out", "-
                 "--data", "--metadata"}
 
 
-def _explicit(args: argparse.Namespace, allowed: set[str]) -> list[str]:
-    """Options of `gantune tune` given on the command line beyond `allowed`."""
+def _explicit(args: argparse.Namespace) -> list[str]:
+    """Options of `gantune tune` given on the command line (other than their defaults)."""
     parser = argparse.ArgumentParser(add_help=False)
     add_tune_arguments(parser)
     defaults = vars(parser.parse_args([]))
     # Every tune option's flag is its destination with dashes (--num-samples -> num_samples).
     flags = {k: "--" + k.replace("_", "-") for k in defaults}
-    return sorted(flags[k] for k, v in vars(args).items() if k in defaults and v != defaults[k] and flags[k] not in allowed)
+    return sorted(flags[k] for k, v in vars(args).items() if k in defaults and v != defaults[k])
 
 
 def _tracker(text: str):
@@ -68,7 +68,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     opts = TuneOptions(
         data=args.data,
         columns=args.columns,
-        metadata=str(Path(args.metadata).resolve()) if args.metadata else None,
+        metadata=args.metadata,
         na_values=args.na_values,
         dropna=args.dropna,
         holdout=args.holdout,
@@ -97,10 +97,11 @@ def cmd_tune(args: argparse.Namespace) -> int:
         objective=args.objective,
         max_copy_share=args.max_copy_share,
     )
+    explicit = _explicit(args) if args.resume else []
     if args.resume:
         if args.name is None:
             raise GanTuneError("--resume needs --name (and --storage-path) of the run to continue")
-        given = _explicit(args, RESUME_FLAGS)
+        given = [flag for flag in explicit if flag not in RESUME_FLAGS]
         if given:
             raise GanTuneError(
                 f"--resume continues the run with the options it was started with; drop {', '.join(given)} "
@@ -123,10 +124,10 @@ def cmd_tune(args: argparse.Namespace) -> int:
     trackers.check_available(targets)
     # One live progress display; Ray's trial tables and logs only with -v (tuning/console.py).
     with console.session(verbose=bool(getattr(args, "verbose", False))):
-        moved = _explicit(args, set()) if args.resume else []
         _, run_dir = run_tuning(opts, resume=args.resume, address=args.address,
                                 time_budget=args.time_budget if args.resume else None,
-                                table=args.data if "--data" in moved else None, metadata=args.metadata if "--metadata" in moved else None)
+                                table=args.data if "--data" in explicit else None,
+                                metadata=args.metadata if "--metadata" in explicit else None)
 
     stored = read_options(run_dir)
     records = collect_trials(run_dir, stored)

@@ -441,15 +441,7 @@ def _run_held(opts: TuneOptions, held: contextlib.ExitStack, *, resume: bool, ad
         opts = stored
         if time_budget is not None:
             opts.time_budget = time_budget
-    else:
-        opts.name = opts.name or time.strftime("tune-%Y%m%d-%H%M%S")
-        opts.data = table_path(opts.data)
-        opts.validate()
-        run_dir = opts.run_dir
-        if run_dir.exists():  # checked again when the directory is made (_new_run_dir), after Ray's start
-            raise _run_exists(run_dir)
-    # Fail on bad input before any Ray process starts.
-    if resume:
+        # Fail on bad input before any Ray process starts.
         data, recorded = load_run_table(run_dir, opts, "continue", table, metadata=metadata)
         held.enter_context(hold_run(run_dir))
         if not recorded:  # a run from before the record: from now on checked against this table
@@ -457,7 +449,15 @@ def _run_held(opts: TuneOptions, held: contextlib.ExitStack, *, resume: bool, ad
         if table is not None or metadata is not None:
             set_table_path(run_dir, opts)
     else:
-        data = opts.load_data()
+        opts.name = opts.name or time.strftime("tune-%Y%m%d-%H%M%S")
+        # Stored as absolute paths, so --resume and export find them from any directory.
+        opts.data = table_path(opts.data)
+        opts.metadata = opts.metadata and str(Path(opts.metadata).resolve())
+        opts.validate()
+        run_dir = opts.run_dir
+        if run_dir.exists():  # checked again when the directory is made (_new_run_dir), after Ray's start
+            raise _run_exists(run_dir)
+        data = opts.load_data()  # bad input fails here, before any Ray process starts
     space = opts.search_space(len(data.train_idx))
     base = opts.base_config()
     if opts.mode == "pool":

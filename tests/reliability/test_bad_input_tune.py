@@ -203,6 +203,8 @@ def test_resume_or_export_on_a_changed_table(tmp_path, gantune, change):
     run_dir.mkdir()
     record_data(run_dir, opts.load_data(quiet=True))
     write_json_atomic(run_dir / META_FILE, dataclasses.asdict(opts))
+    resume = ("tune", "--resume", "--storage-path", str(tmp_path), "--name", "r")
+    export = ("export", str(run_dir), "--out", str(tmp_path / "best"))
     if change == "row added":
         csv.write_text("\n".join(lines + ["1,0.5,x"]) + "\n")
         what = "60 rows then, 61 now"
@@ -216,8 +218,7 @@ def test_resume_or_export_on_a_changed_table(tmp_path, gantune, change):
         record = (run_dir / "data.json").read_text()
         for text in ("[60]", record[: len(record) // 2]):  # valid JSON of another shape; cut short
             (run_dir / "data.json").write_text(text)
-            for args, action in ((("tune", "--resume", "--storage-path", str(tmp_path), "--name", "r"), "continue"),
-                                 (("export", str(run_dir), "--out", str(tmp_path / "best")), "export")):
+            for args, action in ((resume, "continue"), (export, "export")):
                 proc = gantune(*args)
                 _check_one_line_error(proc, f"{run_dir / 'data.json'}: unreadable record of the table this run was tuned on",
                                       f"restore it, or delete it to {action} r unchecked against {csv}")
@@ -225,12 +226,12 @@ def test_resume_or_export_on_a_changed_table(tmp_path, gantune, change):
         return
     elif change == "metadata moved":
         meta.rename(tmp_path / "meta2.yaml")
-        for args in (("tune", "--resume", "--storage-path", str(tmp_path), "--name", "r"), ("export", str(run_dir), "--out", str(tmp_path / "best"))):
+        for args in (resume, export):
             _check_one_line_error(gantune(*args), f"{meta}: the metadata file r was tuned with is not there (moved or deleted)",
                                   "pass its path now with --metadata")
         # --metadata names its new place; one that types a column otherwise is refused as a changed table.
         (tmp_path / "meta2.yaml").write_text("columns: {a: numeric}\n")
-        for args in (("tune", "--resume", "--storage-path", str(tmp_path), "--name", "r"), ("export", str(run_dir), "--out", str(tmp_path / "best"))):
+        for args in (resume, export):
             proc = gantune(*args, "--metadata", str(tmp_path / "meta2.yaml"))
             _check_one_line_error(proc, f"{csv}: not the table this run was tuned on (the same rows and columns, other values or column types")
         assert not (tmp_path / "best").exists()
@@ -238,19 +239,19 @@ def test_resume_or_export_on_a_changed_table(tmp_path, gantune, change):
     else:  # table moved
         (tmp_path / "elsewhere").mkdir()
         csv.rename(tmp_path / "elsewhere" / "t.csv")
-        for args in (("tune", "--resume", "--storage-path", str(tmp_path), "--name", "r"), ("export", str(run_dir), "--out", str(tmp_path / "best"))):
+        for args in (resume, export):
             _check_one_line_error(gantune(*args), f"{csv}: the table r was tuned on is not there (moved or deleted)", "pass its path now with --data")
         # --data names the table's new place; another table there is refused as above.
         csv = tmp_path / "elsewhere" / "t.csv"
         csv.write_text("\n".join(lines + ["1,0.5,x"]) + "\n")
-        proc = gantune("export", str(run_dir), "--out", str(tmp_path / "best"), "--data", str(csv))
+        proc = gantune(*export, "--data", str(csv))
         _check_one_line_error(proc, f"{csv}: not the table this run was tuned on (60 rows then, 61 now", "to export r, restore that table")
         assert not (tmp_path / "best").exists()
         return
     before = sorted(p.name for p in run_dir.iterdir())
-    proc = gantune("tune", "--resume", "--storage-path", str(tmp_path), "--name", "r")
+    proc = gantune(*resume)
     _check_one_line_error(proc, f"{csv}: not the table this run was tuned on ({what}", "restore that table",
                           "or start a new run on this one")
-    proc = gantune("export", str(run_dir), "--out", str(tmp_path / "best"))
+    proc = gantune(*export)
     _check_one_line_error(proc, f"{csv}: not the table this run was tuned on ({what}", "to export r, restore that table")
     assert not (tmp_path / "best").exists() and sorted(p.name for p in run_dir.iterdir()) == before
