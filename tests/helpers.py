@@ -18,6 +18,18 @@ GANTUNE = [sys.executable, "-m", "tuning.cli"]
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def check_one_line_error(proc: Any, *needles: str) -> None:
+    """`proc` (a CompletedProcess, or anything with returncode / stdout / stderr) refused its
+    input as gantune must: exit status 2 and one line on stderr, "gantune: error: ..." holding
+    every one of `needles`, and no traceback anywhere."""
+    assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("gantune: error:"), proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
 def run_gantune(*args: str, timeout: float = 600, cwd: str | Path | None = None, **kw) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "RAY_ADDRESS": ""}
     return subprocess.run([*GANTUNE, *args], capture_output=True, text=True, timeout=timeout, cwd=cwd or ROOT, env=env, **kw)

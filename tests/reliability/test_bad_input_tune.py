@@ -13,19 +13,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from tests.helpers import run_gantune
+from tests.helpers import check_one_line_error, run_gantune
 from tuning.cli import main
 
 pytestmark = pytest.mark.usefixtures("restore_logging")
-
-
-def _check_one_line_error(proc, *needles):
-    assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
-    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("gantune: error:"), proc.stderr
-    assert "Traceback" not in proc.stderr + proc.stdout
-    for needle in needles:
-        assert needle in lines[0], lines[0]
 
 
 @pytest.fixture
@@ -94,26 +85,26 @@ CASES = [
 def test_tune_rejects_bad_input_before_starting(tmp_path, space_files, gantune, case):
     args, needles = [a.format(**space_files) for a in case.args], case.needles
     proc = gantune("tune", *args, "--storage-path", str(tmp_path / "runs"), "--name", "x")
-    _check_one_line_error(proc, *needles)
+    check_one_line_error(proc, *needles)
     assert not (tmp_path / "runs" / "x").exists()
 
 
 @pytest.mark.parametrize("args, needle", [(["--space", "{typo}"], "unknown parameter(s) g_lrr"), (["--steps", "0"], "--steps must be at least 1")])
 def test_tune_command_rejects_bad_input_in_one_line(tmp_path, space_files, args, needle):
     proc = run_gantune("tune", *[a.format(**space_files) for a in args], "--storage-path", str(tmp_path / "runs"), "--name", "x", timeout=120)
-    _check_one_line_error(proc, needle)
+    check_one_line_error(proc, needle)
     assert not (tmp_path / "runs" / "x").exists()
 
 
 def test_tune_refuses_an_existing_run_without_resume(tmp_path, gantune):
     (tmp_path / "runs" / "x").mkdir(parents=True)
     proc = gantune("tune", "--storage-path", str(tmp_path / "runs"), "--name", "x")
-    _check_one_line_error(proc, "already exists; pass --resume")
+    check_one_line_error(proc, "already exists; pass --resume")
 
 
 def test_resume_of_a_missing_run(tmp_path, gantune):
     proc = gantune("tune", "--resume", "--storage-path", str(tmp_path), "--name", "nope")
-    _check_one_line_error(proc, "not a gantune tuning run")
+    check_one_line_error(proc, "not a gantune tuning run")
 
 
 @pytest.mark.parametrize("kind", ["missing", "not_a_run", "file", "corrupt_meta"])
@@ -129,7 +120,7 @@ def test_export_rejects_what_is_not_a_run(tmp_path, gantune, kind):
         (target / "gantune.json").write_text("{broken")
     run = run_gantune if kind == "corrupt_meta" else gantune  # one through the real command
     proc = run("export", str(target), "--out", str(tmp_path / "out"))
-    _check_one_line_error(proc)
+    check_one_line_error(proc)
     assert not (tmp_path / "out").exists()
 
 
@@ -171,7 +162,7 @@ def test_resume_of_a_run_another_driver_holds(tmp_path, gantune):
     try:
         assert holder.stdout.readline().strip() == "held"
         proc = gantune("tune", "--resume", "--storage-path", str(tmp_path), "--name", "r")
-        _check_one_line_error(proc, f"{run_dir} is in use by another gantune driver (pid {holder.pid} on ", "then --resume")
+        check_one_line_error(proc, f"{run_dir} is in use by another gantune driver (pid {holder.pid} on ", "then --resume")
     finally:
         os.kill(holder.pid, signal.SIGKILL)
         holder.wait(timeout=30)
@@ -220,38 +211,38 @@ def test_resume_or_export_on_a_changed_table(tmp_path, gantune, change):
             (run_dir / "data.json").write_text(text)
             for args, action in ((resume, "continue"), (export, "export")):
                 proc = gantune(*args)
-                _check_one_line_error(proc, f"{run_dir / 'data.json'}: unreadable record of the table this run was tuned on",
+                check_one_line_error(proc, f"{run_dir / 'data.json'}: unreadable record of the table this run was tuned on",
                                       f"restore it, or delete it to {action} r unchecked against {csv}")
         assert not (tmp_path / "best").exists()
         return
     elif change == "metadata moved":
         meta.rename(tmp_path / "meta2.yaml")
         for args in (resume, export):
-            _check_one_line_error(gantune(*args), f"{meta}: the metadata file r was tuned with is not there (moved or deleted)",
+            check_one_line_error(gantune(*args), f"{meta}: the metadata file r was tuned with is not there (moved or deleted)",
                                   "pass its path now with --metadata")
         # --metadata names its new place; one that types a column otherwise is refused as a changed table.
         (tmp_path / "meta2.yaml").write_text("columns: {a: numeric}\n")
         for args in (resume, export):
             proc = gantune(*args, "--metadata", str(tmp_path / "meta2.yaml"))
-            _check_one_line_error(proc, f"{csv}: not the table this run was tuned on (the same rows and columns, other values or column types")
+            check_one_line_error(proc, f"{csv}: not the table this run was tuned on (the same rows and columns, other values or column types")
         assert not (tmp_path / "best").exists()
         return
     else:  # table moved
         (tmp_path / "elsewhere").mkdir()
         csv.rename(tmp_path / "elsewhere" / "t.csv")
         for args in (resume, export):
-            _check_one_line_error(gantune(*args), f"{csv}: the table r was tuned on is not there (moved or deleted)", "pass its path now with --data")
+            check_one_line_error(gantune(*args), f"{csv}: the table r was tuned on is not there (moved or deleted)", "pass its path now with --data")
         # --data names the table's new place; another table there is refused as above.
         csv = tmp_path / "elsewhere" / "t.csv"
         csv.write_text("\n".join(lines + ["1,0.5,x"]) + "\n")
         proc = gantune(*export, "--data", str(csv))
-        _check_one_line_error(proc, f"{csv}: not the table this run was tuned on (60 rows then, 61 now", "to export r, restore that table")
+        check_one_line_error(proc, f"{csv}: not the table this run was tuned on (60 rows then, 61 now", "to export r, restore that table")
         assert not (tmp_path / "best").exists()
         return
     before = sorted(p.name for p in run_dir.iterdir())
     proc = gantune(*resume)
-    _check_one_line_error(proc, f"{csv}: not the table this run was tuned on ({what}", "restore that table",
+    check_one_line_error(proc, f"{csv}: not the table this run was tuned on ({what}", "restore that table",
                           "or start a new run on this one")
     proc = gantune(*export)
-    _check_one_line_error(proc, f"{csv}: not the table this run was tuned on ({what}", "to export r, restore that table")
+    check_one_line_error(proc, f"{csv}: not the table this run was tuned on ({what}", "to export r, restore that table")
     assert not (tmp_path / "best").exists() and sorted(p.name for p in run_dir.iterdir()) == before
