@@ -9,8 +9,13 @@ vs three shape buckets).
 
 `--data` runs the trainer and pack cases on another table (e.g. a CSV with categorical columns:
 Gumbel-softmax heads and per-member uniforms); the reference loop runs on iris-setosa only.
+`--batch` and `--width` change the members from the reference's size (batch 32, G 16/32, D 32/16)
+to the given batch and two layers of the given width in both networks: e.g. the batch size
+`gantune tune` picks for a table of 10,000 rows (`--batch 512`), where a step is arithmetic more
+than fixed overhead and packing gains far less.
 
     python bench/packed.py [--ks 1,16,64,256] [--steps 600] [--repeats 3] [--threads 1] [--data iris-setosa]
+                           [--batch B] [--width W]
 """
 
 from __future__ import annotations
@@ -72,8 +77,15 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (1 core, as in the target)")
     ap.add_argument("--no-hetero", action="store_true", help="skip the heterogeneous padding line")
     ap.add_argument("--data", default="iris-setosa", help="table for the trainer and pack cases (default: %(default)s)")
+    ap.add_argument("--batch", type=int, default=None, help="members' batch size (default: the reference's 32)")
+    ap.add_argument("--width", type=int, default=None, help="members' G and D widths, two layers each (default: the reference's)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    size: dict[str, object] = {}
+    if args.batch is not None:
+        size["batch_size"] = args.batch
+    if args.width is not None:
+        size.update(g_widths=(args.width, args.width), d_widths=(args.width, args.width))
     data = load_data(args.data, quiet=True)
     real = reference_rows()
     ks = [int(k) for k in args.ks.split(",")]
@@ -83,7 +95,7 @@ def main() -> None:
     ref_epochs = max(8, -(-single_steps // 2))
 
     def trainer_fn() -> tuple[float, int]:
-        trainer = Trainer(GANConfig(steps=single_steps), data, "cpu")
+        trainer = Trainer(GANConfig(steps=single_steps, **size), data, "cpu")
         t0 = time.perf_counter()
         trainer.run_steps(single_steps)
         return time.perf_counter() - t0, trainer.steps
@@ -94,10 +106,10 @@ def main() -> None:
     }
     for k in ks:
         steps = max(8, args.steps // k + 1)
-        cases[f"packed K={k}"] = (packed_fn(data, [GANConfig(seed=i) for i in range(k)], steps), k)
+        cases[f"packed K={k}"] = (packed_fn(data, [GANConfig(seed=i, **size) for i in range(k)], steps), k)
     if not args.no_hetero:
         widths = (32, 64, 128)
-        mixed = [GANConfig(g_widths=(w, w), d_widths=(w, w), seed=i) for i, w in enumerate(widths * 22)][:64]
+        mixed = [GANConfig(g_widths=(w, w), d_widths=(w, w), seed=i, batch_size=int(size.get("batch_size", 32))) for i, w in enumerate(widths * 22)][:64]
         steps = max(8, args.steps // 64 + 1)
         cases["hetero K=64 one pack"] = (packed_fn(data, mixed, steps), 64)
         for w in widths:
@@ -107,14 +119,15 @@ def main() -> None:
     best = {name: float("inf") for name in cases}
     # Warm-up: first calls pay for lazy initialisation (MKL, allocator, torch's optimiser imports).
     reference_loop(real, 2)
-    packed_fn(data, [GANConfig(seed=i) for i in range(4)], 2)()
+    packed_fn(data, [GANConfig(seed=i, **size) for i in range(4)], 2)()
     trainer_fn()
     for _ in range(args.repeats):  # interleaved so that load changes hit every case alike
         for name, (fn, k) in cases.items():
             best[name] = min(best[name], time_per_step(fn) / k)  # seconds per trial-step
 
     ref, single = best["reference"], best["trainer"]
-    print(f"per-trial-step time, {data.describe()} (reference loop: iris-setosa), reference-size members, "
+    members = ", ".join(f"{k} {v}" for k, v in size.items()) or "reference-size members"
+    print(f"per-trial-step time, {data.describe()} (reference loop: iris-setosa), {members}, "
           f"threads={args.threads}, best of {args.repeats}")
     print(f"{'case':28s} {'us/trial-step':>14s} {'vs trainer':>11s} {'vs reference':>13s}")
     for name in ("reference", "trainer", *[f"packed K={k}" for k in ks]):
