@@ -48,6 +48,33 @@ def test_train_writes_a_complete_bundle(tmp_path, capsys):
     assert [p.name for p in tmp_path.iterdir()] == ["model"]  # no temp dirs left behind
 
 
+def test_train_budget_flags_replace_the_configs_budget_in_either_unit(tmp_path, capsys):
+    """--epochs on a config that sets steps (every exported best_config.json does) trained the
+    config's steps and ignored the flag; --steps did not exist. Both now replace the budget,
+    eval_every follows the new unit, and giving both is a usage error."""
+    cfg = tmp_path / "best_config.json"
+    cfg.write_text(json.dumps({"steps": 40, "eval_every": 20, "eval_samples": 100}))
+    out = tmp_path / "by-epochs"
+    assert main(["train", "--config", str(cfg), "--epochs", "3", "--out", str(out), "-q"]) == 0
+    config = load_bundle(out).config
+    assert json.loads((out / "metrics.json").read_text())["steps"] == 5  # 3 epochs of 50 rows at batch 32, not 40
+    assert (config.steps, config.epochs, config.eval_every) == (None, 3, 1)
+    out = tmp_path / "by-steps"
+    assert main(["train", "--config", str(cfg), "--steps", "7", "--out", str(out), "-q"]) == 0
+    config = load_bundle(out).config
+    assert json.loads((out / "metrics.json").read_text())["steps"] == 7
+    assert (config.steps, config.eval_every) == (7, 20)  # same unit: the config's eval_every kept
+    out = tmp_path / "default-by-steps"
+    assert main(["train", "--steps", "30", "--out", str(out), "-q"]) == 0
+    config = load_bundle(out).config
+    assert json.loads((out / "metrics.json").read_text())["steps"] == 30 and config.eval_every == 3  # was 500 epochs
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--epochs", "3", "--steps", "7", "--out", str(tmp_path / "both")])
+    assert exc.value.code == 2 and "not allowed with argument" in capsys.readouterr().err
+    assert not (tmp_path / "both").exists()
+
+
 def test_train_with_config_file_and_csv_columns(tmp_path, capsys, csv_100):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("g_widths: [8]\nd_widths: [8]\nbatch_size: 16\neval_samples: 100\n")

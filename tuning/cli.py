@@ -10,7 +10,7 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from gan.errors import GanTuneError
 
@@ -88,7 +88,17 @@ def _config_from_args(args: argparse.Namespace):
     from gan.config import GANConfig, load_config
 
     config = load_config(args.config) if args.config else GANConfig()
-    changes = {k: getattr(args, k) for k in ("epochs", "seed") if getattr(args, k, None) is not None}
+    changes: dict[str, Any] = {} if args.seed is None else {"seed": args.seed}
+    if args.epochs is not None or args.steps is not None:
+        # A budget flag replaces the config's budget in either unit: `steps`, when set, wins over
+        # `epochs`, so --epochs on an exported best_config.json (which sets steps) was silently
+        # ignored. eval_every counts epochs under an epochs budget and steps under a steps one:
+        # kept where the unit stays, a tenth of the new budget (as `gantune tune`) where it changes.
+        by_steps = args.steps is not None
+        budget = args.steps if by_steps else args.epochs
+        same_unit = (config.steps is not None) == by_steps
+        changes.update(steps=args.steps, epochs=config.epochs if by_steps else args.epochs,
+                       eval_every=config.eval_every if same_unit else max(1, budget // 10))
     return config.replace(**changes) if changes else config
 
 
@@ -181,7 +191,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train one GAN and save it as a bundle")
     add_data_args(p)
     p.add_argument("--config", help="GANConfig as a JSON or YAML file (e.g. best_config.json from an export)")
-    p.add_argument("--epochs", type=_positive_int, help="override the config's epochs")
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument("--epochs", type=_positive_int, help="train this many passes over the rows instead of the config's budget")
+    budget.add_argument("--steps", type=_positive_int, help="train this many optimisation steps instead of the config's budget "
+                        "(an exported best_config.json sets steps)")
     p.add_argument("--seed", type=int, help="override the config's seed")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
     p.add_argument("--out", default="gantune-model", help="bundle directory to write (default: %(default)s)")
