@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -173,11 +174,59 @@ class TabularData:
         return text
 
 
-def _check_duplicate_header(path: Path) -> None:
+def _separator(path: Path) -> str:
+    """',' unless the header line has no comma and one of tab or '|' (a .tsv, a pipe-separated
+    export): then that. A ';' file is refused instead (`select_columns`): spreadsheets write
+    ';' where numbers use decimal commas, which would be read as text or as other numbers."""
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            header = fh.readline()
+    except (UnicodeDecodeError, OSError):
+        return ","  # reported by the parser
+    if "," in header:
+        return ","
+    found = [sep for sep in ("\t", "|") if sep in header]
+    return found[0] if len(found) == 1 else ","
+
+
+# Numbers written with thousands separators ("12,345.67", as spreadsheets export them) are text
+# to pandas, and such a column would be left out as an identifier. pandas' own `thousands=","`
+# reads "1,2" as 12 without a word; by hand, a text column is read as numbers only when every
+# value is a plain number or one grouped in threes, and at least one is grouped.
+_GROUPED = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
+_PLAIN = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
+
+
+def _number_kinds(text: pd.Series) -> pd.Series | None:
+    """Per value of `text`: True where a number grouped in threes, False where a plain number;
+    None when some value is neither (or not a string)."""
+    if not all(isinstance(v, str) for v in text):
+        return None
+    text = text.str.strip()
+    grouped = text.str.fullmatch(_GROUPED.pattern)
+    return grouped if bool((grouped | text.str.fullmatch(_PLAIN.pattern)).all()) else None
+
+
+def _grouped_numbers(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with its text columns of thousands-grouped numbers read as numbers."""
+    for name in frame.columns:
+        col = frame[name]
+        if col.dtype.kind in "biufcmM":
+            continue
+        text = col.dropna()
+        if not len(text) or _number_kinds(text.iloc[:1000]) is None:  # most text columns fail on their first rows
+            continue
+        kinds = _number_kinds(text)
+        if kinds is not None and kinds.any():
+            frame[name] = pd.to_numeric(col.str.strip().str.replace(",", "", regex=False))
+    return frame
+
+
+def _check_duplicate_header(path: Path, sep: str = ",") -> None:
     # pandas renames duplicated CSV headers to "a.1"; read the raw header to catch them.
     try:
         with path.open(newline="", encoding="utf-8") as fh:
-            header = next(csv.reader(fh), [])
+            header = next(csv.reader(fh, delimiter=sep), [])
     except (UnicodeDecodeError, csv.Error):
         return  # reported by the parser below
     seen, dups = set(), []
@@ -214,8 +263,9 @@ def read_frame(source: str | Path | pd.DataFrame, *, na_values: Sequence[str] | 
         if path.suffix.lower() in PARQUET_SUFFIXES:
             frame = pd.read_parquet(path)
         else:
-            _check_duplicate_header(path)
-            frame = pd.read_csv(path, na_values=list(na_values) if na_values else None, low_memory=False)
+            sep = _separator(path)
+            _check_duplicate_header(path, sep)
+            frame = _grouped_numbers(pd.read_csv(path, sep=sep, na_values=list(na_values) if na_values else None, low_memory=False))
     except GanTuneError:
         raise
     except UnicodeDecodeError:
@@ -254,7 +304,8 @@ def select_columns(frame: pd.DataFrame, where: str, columns: Sequence[str] | Non
         raise GanTuneError(f"{where}: no data rows (header only?); the file needs at least 2 rows")
     if not columns:
         if len(frame.columns) == 1 and any(sep in str(frame.columns[0]) for sep in ";\t|"):
-            raise GanTuneError(f"{where}: one column named {frame.columns[0]!r}: the file seems to use a separator other than ','; save it as comma-separated")
+            raise GanTuneError(f"{where}: one column named {frame.columns[0]!r}: the file seems to use a separator other than ',' "
+                               "(';' is not read: its numbers often use decimal commas); save it as comma-separated")
         return frame
     missing = [c for c in columns if c not in frame.columns]
     if missing:

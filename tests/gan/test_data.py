@@ -207,3 +207,30 @@ def test_holdout_is_seeded_and_excluded_from_training():
 def test_read_frame_returns_builtin_by_name():
     frame, where = read_frame("wine")
     assert where == "wine" and frame.shape == (178, 13)
+
+
+def test_numbers_with_thousands_separators_are_read_as_numbers_and_nothing_else(tmp_path):
+    """A spreadsheet's "12,345.67" was text to pandas, so the column was left out as an
+    identifier. Read as numbers only when every value is a plain or a grouped-in-threes number:
+    pandas' own thousands="," would turn "1,2" into 12."""
+    frame = pd.DataFrame({
+        "income": ["1,234.5", "12", None, " -3,000 "] * 10,
+        "pair": ["1,2", "3", "4", "5"] * 10,
+        "mixed": ["1,234", "abc", "1", "2"] * 10,
+        "age": [20, 31, 45, 52] * 10,
+    })
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    read, _ = read_frame(tmp_path / "t.csv")
+    assert read["income"].dtype.kind == "f"
+    assert read["income"].tolist()[:4] == [1234.5, 12.0, pytest.approx(np.nan, nan_ok=True), -3000.0]
+    assert read["pair"].tolist()[:4] == ["1,2", "3", "4", "5"] and read["mixed"].tolist()[1] == "abc"
+    data = load_data(tmp_path / "t.csv", quiet=True)
+    assert "income" in data.columns and next(s for s in data.specs if s.name == "income").is_numeric
+
+
+@pytest.mark.parametrize("sep", ["\t", "|"])
+def test_tab_and_pipe_separated_files_are_read_like_comma_separated_ones(tmp_path, sep):
+    frame = make_frame(60, 3).assign(city=["Oslo", "Bergen", None] * 20)
+    frame.to_csv(tmp_path / "c.csv", index=False)
+    frame.to_csv(tmp_path / "t.tsv", index=False, sep=sep)
+    pd.testing.assert_frame_equal(read_frame(tmp_path / "t.tsv")[0], read_frame(tmp_path / "c.csv")[0])
