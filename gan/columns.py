@@ -9,9 +9,12 @@ number of decimals. `infer_columns` decides, per column, one of
 * ``integer``: whole numbers (counts, years with many levels); generated as integers;
 * ``categorical``: a label from a fixed set (strings, booleans, numbers with at most
   `MAX_INT_LEVELS` distinct values); `categories` holds the labels in a stable order;
+* dates: an ``integer`` column of whole days since 1970-01-01 (`dtype` "date"), or of whole
+  seconds where times of day are recorded ("datetime"), written back as timestamps (CTGAN and
+  SDV model a date as a number the same way);
 
 and which columns are left out, with the reason a person can read (an identifier: a distinct
-value in nearly every row; free text with too many distinct values; dates, not modelled yet).
+value in nearly every row; free text with too many distinct values; dates with a time zone).
 A metadata file (`load_metadata`) overrides any decision.
 
 Every spec records the share of missing values (`missing`), so missing values are modelled and
@@ -35,8 +38,13 @@ from gan.errors import GanTuneError
 log = logging.getLogger(__name__)
 
 KINDS = ("numeric", "integer", "categorical")
-# Types a metadata file may give: the three modelled kinds, or "ignore" to leave a column out.
-METADATA_TYPES = (*KINDS, "ignore")
+# Dates and timestamps: integer columns with these dtypes (days / seconds since _EPOCH).
+DATE_TYPES = ("date", "datetime")
+_EPOCH = pd.Timestamp("1970-01-01")
+_DATE_UNITS = {"date": pd.Timedelta(days=1), "datetime": pd.Timedelta(seconds=1)}
+# Types a metadata file may give: the three modelled kinds, date / datetime, or "ignore" to leave
+# a column out.
+METADATA_TYPES = (*KINDS, *DATE_TYPES, "ignore")
 
 # An integer-valued column with at most this many distinct values is a category (0/1 flags,
 # ratings, years of a study); above it, a count (modelled as a number).
@@ -55,6 +63,7 @@ IDENTIFIER_MIN_ROWS = 20
 MAX_DECIMALS = 6
 DECIMALS_OUTLIERS = 0.01
 _DECIMALS_RTOL = 1e-9
+_YEAR = re.compile(r"(?:^|\D)(?:1[6-9]|2\d)\d\d(?:\D|$)")  # a year 1600-2999 among a value's digits
 _ID_NAME = re.compile(r"(^|[_\s.-])(id|uuid|guid|key)$", re.IGNORECASE)
 
 
@@ -71,7 +80,8 @@ class ColumnSpec:
     decimals: int | None = None  # recorded precision; 0 for integers; None = none found
     # categorical: the labels (str, int, float or bool) in a stable order
     categories: tuple[Any, ...] = ()
-    # how values are written back: "float", "int", "bool" or "str"
+    # how values are written back: "float", "int", "bool", "str", or "date" / "datetime" (an
+    # integer column of days / seconds since 1970-01-01)
     dtype: str = "float"
 
     @property
@@ -100,7 +110,11 @@ class ColumnSpec:
 
     def describe(self) -> str:
         """A short human description: 'numeric 4.3..5.8, 1 decimal, 3% missing'."""
-        if self.is_numeric:
+        if self.dtype in DATE_TYPES:
+            shown = date_values(np.array([self.low, self.high]), self.dtype)
+            first, last = (str(t.date()) if self.dtype == "date" else str(t) for t in shown)
+            parts = [f"{self.dtype} {first}..{last}"]
+        elif self.is_numeric:
             parts = [f"{self.kind} {_fmt(self.low)}..{_fmt(self.high)}"]
             if self.kind == "numeric":
                 parts.append("no fixed precision" if self.decimals is None else f"{self.decimals} decimal{'s' if self.decimals != 1 else ''}")
@@ -195,6 +209,56 @@ def _is_identifier(name: str, values: pd.Series, n_distinct: int, integer: bool)
     return bool(len(diffs) and np.all(diffs == diffs[0]))
 
 
+def parse_dates(col: pd.Series) -> pd.Series:
+    """Timestamps of `col`: NaT where a cell is missing or not a date."""
+    if pd.api.types.is_datetime64_any_dtype(col.dtype):
+        return col
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return pd.to_datetime(col, errors="coerce", format="mixed")
+
+
+def date_numbers(stamps: pd.Series, dtype: str) -> np.ndarray:
+    """Days ("date") or seconds ("datetime") since 1970-01-01 of time-zone-naive timestamps; NaN
+    for NaT."""
+    return ((stamps - _EPOCH) / _DATE_UNITS[dtype]).to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def date_values(numbers: np.ndarray, dtype: str) -> pd.Series:
+    """Timestamps of days / seconds since 1970-01-01 (rounded to whole units); NaT for NaN."""
+    unit = "D" if dtype == "date" else "s"
+    return pd.Series(_EPOCH + pd.to_timedelta(np.round(np.asarray(numbers, dtype=np.float64)), unit=unit))
+
+
+def _dates(name: str, col: pd.Series, missing: float, where: str, dtype: str | None = None) -> ColumnSpec | str:
+    """An integer spec of days (or seconds, where times of day are recorded) for a date column;
+    `dtype` as a metadata file declares it, else inferred."""
+    if dtype is None and not pd.api.types.is_datetime64_any_dtype(col.dtype):
+        # Text read as dates only where every value holds a four-digit year: pandas would also
+        # read "10:30" (today at 10:30) or a version number "1.2.3" as a timestamp.
+        if not col.dropna().astype(str).str.contains(_YEAR).all():
+            return "dates or times without a four-digit year (not modelled); declare it date or datetime in a metadata file to model it"
+    stamps = parse_dates(col)
+    if getattr(stamps.dt, "tz", None) is not None:
+        return "dates with a time zone (not modelled yet)"
+    unreadable = col.notna() & stamps.isna()
+    if unreadable.any():
+        bad = col[unreadable].iloc[0]
+        raise GanTuneError(
+            f"{where}: column {name!r} holds dates and {bad!r}, which is not one; fix or blank that value (or pass "
+            f"--na-values {bad!r} if it marks a missing one), or declare the column in a metadata file ({name}: categorical or ignore)"
+        )
+    present = stamps.dropna()
+    if dtype is None:
+        dtype = "date" if bool((present == present.dt.normalize()).all()) else "datetime"
+    values = date_numbers(present, dtype)
+    if dtype == "date" and not np.all(values == np.round(values)):
+        raise GanTuneError(f"{where}: column {name!r} is declared date but records times of day; declare it datetime")
+    return ColumnSpec(name, "integer", missing=missing, low=float(values.min()), high=float(values.max()), decimals=0, dtype=dtype)
+
+
 def _looks_like_dates(col: pd.Series) -> bool:
     sample = col.dropna().astype(str).head(200)
     if sample.empty or not sample.str.contains(r"\d{1,4}[-/.:]\d{1,2}", regex=True).all():
@@ -220,8 +284,10 @@ def infer_column(name: str, col: pd.Series, where: str) -> ColumnSpec | str:
     dtype = col.dtype
     if pd.api.types.is_bool_dtype(dtype):
         return _categorical(name, col, missing, "bool")
-    if pd.api.types.is_datetime64_any_dtype(dtype) or isinstance(dtype, pd.PeriodDtype):
-        return "dates (not modelled yet)"
+    if isinstance(dtype, pd.PeriodDtype):
+        return "periods (not modelled yet)"
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return _dates(name, col, missing, where)
     if pd.api.types.is_numeric_dtype(dtype):
         values = present.to_numpy(dtype=np.float64)
         if not np.isfinite(values).all():
@@ -253,7 +319,7 @@ def infer_column(name: str, col: pd.Series, where: str) -> ColumnSpec | str:
             f"column in a metadata file ({name}: categorical or {name}: ignore)"
         )
     if _looks_like_dates(present):
-        return "dates (not modelled yet)"
+        return _dates(name, col, missing, where)
     if _is_identifier(name, present, n_distinct, integer=False):
         return f"identifier ({n_distinct} distinct values in {len(present)} rows)"
     if n_distinct > MAX_CATEGORIES:
@@ -267,6 +333,11 @@ def _declared(name: str, col: pd.Series, kind: str, where: str, decimals: Any = 
     if present.empty:
         raise GanTuneError(f"{where}: column {name!r} has no values (all {len(col)} missing); remove it or declare it ignore")
     missing = float(1.0 - len(present) / len(col))
+    if kind in DATE_TYPES:
+        spec = _dates(name, col, missing, where, kind)
+        if isinstance(spec, str):
+            raise GanTuneError(f"{where}: column {name!r} is declared {kind} but holds {spec.split(' (')[0]}; declare it ignore")
+        return spec
     if kind == "categorical":
         if pd.api.types.is_bool_dtype(col.dtype):
             dtype = "bool"
@@ -327,6 +398,7 @@ def load_metadata(path: str | Path, columns: Sequence[str], where: str) -> dict[
           zip_code: categorical
           customer_id: ignore
           price: {type: numeric, decimals: 2}   # decimals: recorded precision, null = none
+          signup: date                      # or datetime: dates / timestamps
 
     Returns {column: {"type": ..., ["decimals": ...]}}.
     """
@@ -357,7 +429,7 @@ def metadata_document(plan: ColumnPlan) -> dict[str, Any]:
     """The metadata file that reproduces `plan` (for `gantune describe --write-metadata`)."""
     cols: dict[str, Any] = {}
     for s in plan.specs:
-        cols[s.name] = {"type": "numeric", "decimals": s.decimals} if s.kind == "numeric" else s.kind
+        cols[s.name] = {"type": "numeric", "decimals": s.decimals} if s.kind == "numeric" else s.dtype if s.dtype in DATE_TYPES else s.kind
     for name in plan.left_out:
         cols[name] = "ignore"
     return {"columns": cols}
@@ -366,6 +438,7 @@ def metadata_document(plan: ColumnPlan) -> dict[str, Any]:
 __all__ = [
     "ColumnPlan",
     "ColumnSpec",
+    "DATE_TYPES",
     "KINDS",
     "MAX_CATEGORIES",
     "MAX_INT_LEVELS",
@@ -373,5 +446,8 @@ __all__ = [
     "infer_columns",
     "load_metadata",
     "metadata_document",
+    "date_numbers",
+    "date_values",
+    "parse_dates",
     "recorded_decimals",
 ]

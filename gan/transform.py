@@ -57,7 +57,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtr, ndtri
 
-from gan.columns import ColumnSpec, _label
+from gan.columns import DATE_TYPES, ColumnSpec, _label, date_numbers, date_values, parse_dates
 from gan.errors import GanTuneError
 from gan.models import OutputLayout
 
@@ -212,7 +212,13 @@ class TableTransformer:
         for j, s in enumerate(self.specs):
             col = frame[s.name]
             na = col.isna().to_numpy()
-            if s.is_numeric:
+            if s.dtype in DATE_TYPES:
+                nums = date_numbers(parse_dates(col), s.dtype)
+                bad = np.isnan(nums) & ~na
+                if bad.any():
+                    raise GanTuneError(f"{where}: column {s.name!r} holds {col[bad].iloc[0]!r} where dates are expected; fix the file")
+                out[:, j] = nums
+            elif s.is_numeric:
                 nums = pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
                 bad = np.isnan(nums) & ~na
                 if bad.any():
@@ -249,6 +255,9 @@ class TableTransformer:
         for j, s in enumerate(self.specs):
             v = values[:, j]
             na = np.isnan(v)
+            if s.dtype in DATE_TYPES:
+                cols[s.name] = date_values(v, s.dtype).to_numpy()
+                continue
             if s.is_numeric:
                 if s.kind == "integer":
                     ints = pd.array(np.where(na, 0, np.round(v)).astype(np.int64), dtype="Int64")
