@@ -130,7 +130,7 @@ CASES = [
     Case("metadata-names-a-missing-column", write("mixed.csv", metadata_for("columns:\n  q: numeric\n")),
          ["meta.yaml", "'q' is not in", "x0, x1, c"], ["--metadata", "{dir}/meta.yaml"]),
     Case("metadata-bad-type", write("mixed.csv", metadata_for("columns:\n  c: text\n")),
-         ["'c'", "numeric, integer, categorical, ignore"], ["--metadata", "{dir}/meta.yaml"], names="meta.yaml"),
+         ["'c'", "numeric, integer, categorical, date, datetime, ignore"], ["--metadata", "{dir}/meta.yaml"], names="meta.yaml"),
     Case("metadata-declares-text-numeric", write("mixed.csv", metadata_for("columns:\n  c: numeric\n")),
          ["'c' is declared numeric but holds text such as 'u'"], ["--metadata", "{dir}/meta.yaml"]),
     Case("one-row", write("one.csv", "a,b\n1.0,2.0\n"), ["only 1 usable row"]),
