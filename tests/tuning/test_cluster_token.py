@@ -219,10 +219,12 @@ def test_token_auth_refuses_strangers_and_tune_uses_both_nodes(token_head, tmp_p
     worker.wait_started(deadline)
 
     # Two pool workers (one CPU each, one per node) of 2 slots for 4 configurations, no
-    # pruning: a worker holds its 2 members until they finish (3,000 steps), long past the other
-    # worker's start-up, so both workers train members whatever the start-up order.
+    # pruning: a worker holds its 2 members until they finish (20,000 steps, tens of seconds),
+    # long past the other worker's start-up, so both workers train members whatever the start-up
+    # order. (At 3,000 steps a fresh-clone run on a quiet machine had one worker finish its two and
+    # take the other two before the second worker started.)
     proc = subprocess.run(
-        [*GANTUNE, "tune", "--address", address, "--num-samples", "4", "--steps", "3000", "--pack", "2", "--max-concurrent", "2",
+        [*GANTUNE, "tune", "--address", address, "--num-samples", "4", "--steps", "20000", "--pack", "2", "--max-concurrent", "2",
          "--scheduler", "none", "--storage-path", str(tmp_path), "--name", "n"],
         capture_output=True, text=True, timeout=240, cwd=ROOT, env=driver_env,
     )
