@@ -212,14 +212,14 @@ def test_resume_or_export_on_a_changed_table(tmp_path, gantune, change):
             for args, action in ((resume, "continue"), (export, "export")):
                 proc = gantune(*args)
                 check_one_line_error(proc, f"{run_dir / 'data.json'}: unreadable record of the table this run was tuned on",
-                                      f"restore it, or delete it to {action} r unchecked against {csv}")
+                                     f"restore it, or delete it to {action} r unchecked against {csv}")
         assert not (tmp_path / "best").exists()
         return
     elif change == "metadata moved":
         meta.rename(tmp_path / "meta2.yaml")
         for args in (resume, export):
             check_one_line_error(gantune(*args), f"{meta}: the metadata file r was tuned with is not there (moved or deleted)",
-                                  "pass its path now with --metadata")
+                                 "pass its path now with --metadata")
         # --metadata names its new place; one that types a column otherwise is refused as a changed table.
         (tmp_path / "meta2.yaml").write_text("columns: {a: numeric}\n")
         for args in (resume, export):
