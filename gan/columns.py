@@ -335,8 +335,8 @@ def _declared(name: str, col: pd.Series, kind: str, where: str, decimals: Any = 
     missing = float(1.0 - len(present) / len(col))
     if kind in DATE_TYPES:
         spec = _dates(name, col, missing, where, kind)
-        if isinstance(spec, str):
-            raise GanTuneError(f"{where}: column {name!r} is declared {kind} but holds {spec.split(' (')[0]}; declare it ignore")
+        if isinstance(spec, str):  # a declared column is left out only for its time zone (`_dates`)
+            raise GanTuneError(f"{where}: column {name!r} is declared {kind} but holds dates with a time zone; declare it ignore")
         return spec
     if kind == "categorical":
         if pd.api.types.is_bool_dtype(col.dtype):
