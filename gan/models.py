@@ -211,18 +211,22 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """encoded rows (batch, width) -> logits (batch, 1).
+    """encoded rows (batch, width) -> logits (batch / pac, 1).
 
+    With `config.pac` > 1 (PacGAN) each logit judges `pac` consecutive rows, their encodings
+    side by side: rows (batch, width) are read as (batch / pac, pac * width).
     Outputs raw logits (no Sigmoid): the losses use the log-sigmoid form, which stays finite where
     Sigmoid followed by BCELoss saturates; the WGAN-GP critic needs unbounded scores anyway.
     """
 
     def __init__(self, config: GANConfig, layout: LayoutLike) -> None:
         super().__init__()
-        self.net = nn.Sequential(*_mlp(as_layout(layout).width, config.d_widths, 1, nn.LeakyReLU(config.leaky_slope)))
+        self.pac = config.pac
+        self.in_dim = as_layout(layout).width * config.pac
+        self.net = nn.Sequential(*_mlp(self.in_dim, config.d_widths, 1, nn.LeakyReLU(config.leaky_slope)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        return self.net(x.reshape(-1, self.in_dim) if self.pac > 1 else x)
 
 
 def build_models(config: GANConfig, layout: LayoutLike, device: torch.device | str = "cpu") -> tuple[Generator, Discriminator]:

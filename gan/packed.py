@@ -329,7 +329,7 @@ class Halving:
 # ---------------------------------------------------------------------------------------------
 # Fields every member of one pack must share: batches are formed per step for all members at
 # once (batch_size), one loss function, one output head (gumbel_tau).
-_SHARED_FIELDS = ("batch_size", "loss", "gumbel_tau")
+_SHARED_FIELDS = ("batch_size", "loss", "gumbel_tau", "pac")
 _SUPPORTED_LOSSES = ("bce",)
 
 
@@ -447,13 +447,14 @@ class PackedTrainer:
         self.batch_size = first.batch_size
         self.loss = first.loss
         self.gumbel_tau = first.gumbel_tau
+        self.pac = first.pac  # PacGAN: D reads pac rows side by side (see _d_forward)
         shapes = [envelope] if envelope is not None else configs
         self.noise_dim = max(c.noise_dim for c in shapes)
         self.head = OutputHead(self.layout, first.gumbel_tau).to(self.device)
         self.g_depth = max(len(c.g_widths) for c in shapes)
         self.d_depth = max(len(c.d_widths) for c in shapes)
         self.G = _StackedMLP(_padded_dims(self.noise_dim, [c.g_widths for c in shapes], w), 0, self.device, ema=True)
-        self.D = _StackedMLP(_padded_dims(w, [c.d_widths for c in shapes], 1), 0, self.device)
+        self.D = _StackedMLP(_padded_dims(w * self.pac, [c.d_widths for c in shapes], 1), 0, self.device)
         self.members: list[_Member] = []  # one per slot, in slot order
         self.results: list[MemberResult] = []  # one per member ever added, in order
         self._slopes = torch.ones(self.d_depth, 0, device=self.device)  # (depth, K): D's LeakyReLU slopes
@@ -466,7 +467,7 @@ class PackedTrainer:
     # -- membership: joining -------------------------------------------------------------------
     def fits(self, config: GANConfig) -> bool:
         """Can `config` join this pack (shared fields equal, shapes within the padded shape)?"""
-        if (config.batch_size, config.loss, config.gumbel_tau) != (self.batch_size, self.loss, self.gumbel_tau):
+        if (config.batch_size, config.loss, config.gumbel_tau, config.pac) != (self.batch_size, self.loss, self.gumbel_tau, self.pac):
             return False
         if config.noise_dim > self.noise_dim or len(config.g_widths) > self.g_depth or len(config.d_widths) > self.d_depth:
             return False
@@ -492,7 +493,7 @@ class PackedTrainer:
         self.G.grow(1)
         self.D.grow(1)
         g_plan = _member_plan(config.noise_dim, config.g_widths, self.width, self.g_depth)
-        d_plan = _member_plan(self.width, config.d_widths, 1, self.d_depth)
+        d_plan = _member_plan(self.width * self.pac, config.d_widths, 1, self.d_depth)
         g_mod, d_mod = build_models(config, self.layout, "cpu")
         self.G.load_member(slot, [m for m in g_mod.net if isinstance(m, nn.Linear)], g_plan[0], g_plan[2])
         self.G.ema[slot] = self.G.flat[slot]  # the average starts at the initial weights
@@ -631,7 +632,14 @@ class PackedTrainer:
     # 2.76, 64: 5.82 -> 4.85; penguins (3 categorical columns, batch 64) 1: 2.66 -> 1.99, 4:
     # 3.56 -> 2.92.
     def _d_forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
-        """rows (K, width, b) -> logits (K, 1, b), with each layer's input and pre-activation."""
+        """rows (K, width, b) -> logits (K, 1, b / pac), with each layer's input and pre-activation.
+
+        PacGAN (pac > 1): column g of D's input holds rows g * pac .. g * pac + pac - 1 stacked,
+        row p's features at p * width + f, as a lone Discriminator reads (b, width) rows as
+        (b / pac, pac * width)."""
+        if self.pac > 1:
+            k, w, b = x.shape
+            x = x.view(k, w, b // self.pac, self.pac).permute(0, 3, 1, 2).reshape(k, self.pac * w, b // self.pac)
         ins: list[torch.Tensor] = []
         pres: list[torch.Tensor] = []
         last = len(self.D.weights) - 1
@@ -651,7 +659,8 @@ class PackedTrainer:
     def _d_backward(self, dlogits: torch.Tensor, ins: list[torch.Tensor], pres: list[torch.Tensor], *,
                     params: bool) -> tuple[list[torch.Tensor], torch.Tensor | None]:
         """Gradients of sum(dlogits * logits): D's parameters (`params`, in `params` order) or
-        its input rows (K, width, b) (not both: a step never needs both)."""
+        its input rows (K, width, b) (not both: a step never needs both; with pac > 1 the input
+        gradient is put back in rows, the reverse of `_d_forward`'s grouping)."""
         grads: list[torch.Tensor] = []
         last = len(self.D.weights) - 1
         if params:
@@ -667,6 +676,9 @@ class PackedTrainer:
                 grads = [torch.bmm(dpre, ins[l].transpose(1, 2)), dpre.sum(dim=2, keepdim=True), *grads]
             if l > 0 or not params:
                 dx = torch.bmm(self.D.weights[l].transpose(1, 2), dpre)
+        if not params and self.pac > 1:
+            k, pw, g = dx.shape
+            dx = dx.view(k, self.pac, pw // self.pac, g).permute(0, 2, 3, 1).reshape(k, pw // self.pac, g * self.pac)
         return grads, None if params else dx
 
     def _g_forward(self, z: torch.Tensor, u: torch.Tensor | None, sl: slice | None = None, *,
@@ -713,9 +725,9 @@ class PackedTrainer:
         noise_dim; u (K, n_soft, b) Gumbel uniforms; `i` the step's row in the Adam tables.
         Returns each member's D loss (K,) (the divergence check).
         """
-        b = real.shape[2]
+        b = real.shape[2] // self.pac  # logits per side (PacGAN: one per pac rows)
         with torch.no_grad():
-            fake, g_saved = self._g_forward(z, u)  # (K, W, b)
+            fake, g_saved = self._g_forward(z, u)  # (K, W, batch)
             # softplus(-l_real).mean() + softplus(l_fake).mean() == sum(softplus(sign * l)) / b.
             # Summing over members makes member k's gradient its own loss's.
             sign = self._sign(b)

@@ -385,8 +385,8 @@ class Trainer:
         step()
 
     def _bce_step(self, real: torch.Tensor, z: torch.Tensor, u: torch.Tensor | None) -> torch.Tensor:
-        b = real.shape[0]
-        fake = self.G(z, u)  # (b, width)
+        b = real.shape[0] // self.config.pac  # logits per side (PacGAN: one per pac rows)
+        fake = self.G(z, u)  # (batch, width)
         # Discriminator: real and fake rows in one forward pass. softplus(-l) is BCE(sigmoid(l), 1)
         # and softplus(l) is BCE(sigmoid(l), 0), computed without overflow.
         logits = self.D(torch.cat([real, fake.detach()]))  # (2b, 1)
@@ -398,14 +398,16 @@ class Trainer:
         return d_loss.detach()
 
     def _wgan_step(self, real: torch.Tensor, z: torch.Tensor, u: torch.Tensor | None) -> torch.Tensor:
-        b = real.shape[0]
+        rows, pac = real.shape[0], self.config.pac
+        b = rows // pac  # critic scores per side
         fake = self.G(z, u)
         # Gradient penalty on random interpolates; epsilon from the seeded noise generator.
-        eps = torch.rand(b, 1, generator=self.rng, device=self.device)
+        eps = torch.rand(rows, 1, generator=self.rng, device=self.device)
         interp = (eps * real + (1 - eps) * fake.detach()).requires_grad_(True)
         scores = self.D(torch.cat([real, fake.detach(), interp]))
         grad = torch.autograd.grad(scores[2 * b :].sum(), interp, create_graph=True)[0]
-        gp = ((grad.norm(2, dim=1) - 1) ** 2).mean()
+        # The norm of each score's gradient: over the pac rows it reads (CTGAN's pac penalty).
+        gp = ((grad.reshape(b, -1).norm(2, dim=1) - 1) ** 2).mean()
         d_loss = scores[b : 2 * b].mean() - scores[:b].mean() + self.config.gp_weight * gp
         self._update(d_loss, self._d_params, self._step_d)
         if self.steps % self.config.n_critic == 0:

@@ -179,10 +179,11 @@ class TuneOptions:
 
     def search_space(self, n_rows: int | None = None) -> SearchSpace:
         """The search space; with `n_rows`, batch_size is searched over sizes that suit the table
-        (unless --space or --config sets it)."""
+        and pac fixed for it (tuning.space.default_pac), unless --space or --config sets them."""
         fixed_batch = "batch_size" in (self.config or {})
+        fixed_pac = "pac" in (self.config or {})
         return SearchSpace(self.space, base=self.base_config(), where="--space", n_rows=None if fixed_batch else n_rows,
-                           search_batch=self.mode == "trial")
+                           search_batch=self.mode == "trial", pac_rows=None if fixed_pac else n_rows)
 
     def load_data(self, quiet: bool = False) -> TabularData:
         return load_data(self.data, columns=self.columns, metadata=self.metadata, na_values=self.na_values, dropna=self.dropna,

@@ -264,7 +264,7 @@ class Pool:
         options: list[tuple[float, PackedTrainer | None, Shape]] = [(self.overhead / config.batch_size + shape_cost(mine, w), None, mine)]
         bound = TIGHT_WASTE if len(self.packs) < MAX_PACKS else self.max_waste
         for pack in self.packs:
-            if (pack.batch_size, pack.loss, pack.gumbel_tau) != (config.batch_size, config.loss, config.gumbel_tau):
+            if (pack.batch_size, pack.loss, pack.gumbel_tau, pack.pac) != (config.batch_size, config.loss, config.gumbel_tau, config.pac):
                 continue
             shape = union(self.shapes[id(pack)], mine)
             k = len(pack)
@@ -292,7 +292,7 @@ class Pool:
         w = self.data.width
         out: list[tuple[float, PackedTrainer | None, Shape]] = []
         for pack in self.packs:
-            if (pack.batch_size, pack.loss, pack.gumbel_tau) == (config.batch_size, config.loss, config.gumbel_tau):
+            if (pack.batch_size, pack.loss, pack.gumbel_tau, pack.pac) == (config.batch_size, config.loss, config.gumbel_tau, config.pac):
                 shape = union(self.shapes[id(pack)], mine)
                 out.append((shape_cost(shape, w) * (len(pack) + 1) - shape_cost(self.shapes[id(pack)], w) * len(pack), pack, shape))
         return out

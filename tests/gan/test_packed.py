@@ -170,6 +170,19 @@ def test_mixed_table_pack_with_categorical_heads_matches_single_trainer(request,
         np.testing.assert_allclose(trainer.sample_encoded(i, 200, 7), ref.sample_encoded(200, 7), atol=1e-5)
 
 
+def test_pac_members_match_single_trainer(mixed_data):
+    """PacGAN members (D reads 4 rows side by side; batch 32: 8 groups a side) in a padded pack
+    end with a lone Trainer's weights, scores and reports."""
+    configs = [c.replace(pac=4) for c in MIXED_SHAPES]
+    results = PackedTrainer(configs, mixed_data).run()
+    for r in results:
+        assert r.status == "completed"
+        assert r.discriminator_state["net.0.weight"].shape[1] == 4 * mixed_data.transformer.layout.width
+        assert_matches_solo(r, mixed_data)
+    plain = PackedTrainer(MIXED_SHAPES[:1], mixed_data).run()[0]
+    assert abs(plain.metrics["wd_mean"] - results[0].metrics["wd_mean"]) > WD_TOL  # pac changes training
+
+
 def test_moving_average_is_what_a_member_scores_exports_and_carries(data):
     """A member with g_ema > 0 is scored, sampled and exported through its moving average (a
     lone Trainer's `generator`), which differs from its raw weights; one without is through its
@@ -250,7 +263,7 @@ def test_padding_stays_zero_and_gradients_do_not_leak(data):
         assert bool((net.flat[net.mask == 1] != before[net.mask == 1]).any())  # real weights moved
 
 
-@pytest.mark.parametrize("case", ["shared slopes", "per-member slopes", "categorical columns", "linear slots"])
+@pytest.mark.parametrize("case", ["shared slopes", "per-member slopes", "categorical columns", "linear slots", "pac"])
 def test_hand_written_backward_is_bitwise_autograds(data, mixed_data, normal_data, case):
     """PackedTrainer's backward passes are written out (`_d_backward`, `_g_backward` with
     `OutputHead.backward`): they must give autograd's gradients bit for bit, on a uniform pack
@@ -258,8 +271,10 @@ def test_hand_written_backward_is_bitwise_autograds(data, mixed_data, normal_dat
     a mixed table (Gumbel-softmax blocks, per-member uniforms), and one whose normal-encoded
     columns have linear slots beside a tanh slot. A wrong transpose, a missed activation or
     another reduction order fails here (another order differs in the last bits)."""
-    if case in ("categorical columns", "linear slots"):
-        table, configs = (mixed_data if case == "categorical columns" else normal_data), MIXED_SHAPES
+    if case in ("categorical columns", "linear slots", "pac"):
+        table, configs = (normal_data if case == "linear slots" else mixed_data), MIXED_SHAPES
+        if case == "pac":  # D reads 4 rows side by side: its input gradient is put back in rows
+            configs = [c.replace(pac=4) for c in MIXED_SHAPES]
         assert table.transformer.layout.blocks
         assert (table.transformer.layout.n_tanh > len(table.transformer.layout.linear) > 0) == (case == "linear slots")
     else:
@@ -382,6 +397,7 @@ def test_stop_training_in_report_stops_one_member(data):
         ({"batch_size": 16}, "batch_size"),
         ({"gumbel_tau": 0.5}, "gumbel_tau"),
         ({"loss": "wgan-gp"}, "supports loss bce"),
+        ({"pac": 4}, "pac"),
     ],
 )
 def test_incompatible_configs_are_refused(data, changes, match):

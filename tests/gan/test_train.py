@@ -58,6 +58,47 @@ def test_model_shapes_dtypes_and_ranges():
     assert logits.shape == (17, 1) and logits.dtype == torch.float32
 
 
+def test_pac_discriminator_judges_groups_of_rows_in_order():
+    """PacGAN (pac 4): D reads 4 consecutive rows side by side, so 12 rows give 3 logits;
+    swapping two rows inside a group changes that group's logit only, swapping whole groups
+    swaps their logits."""
+    d = Discriminator(GANConfig(pac=4, d_widths=(8,)), 5)
+    assert [m.in_features for m in d.modules() if isinstance(m, torch.nn.Linear)] == [20, 8]
+    x = torch.randn(12, 5)
+    logits = d(x)
+    assert logits.shape == (3, 1)
+    within = x.clone()
+    within[[0, 1]] = x[[1, 0]]
+    moved = d(within)
+    assert not torch.equal(moved[0], logits[0]) and torch.equal(moved[1:], logits[1:])
+    groups = torch.cat([x[4:8], x[:4], x[8:]])
+    assert torch.equal(d(groups), logits[[1, 0, 2]])
+
+
+@pytest.mark.parametrize("loss", ["bce", "wgan-gp"])
+def test_training_with_pac_updates_every_parameter_and_differs_from_pac_1(loss):
+    data = table(64, 5)
+    config = GANConfig(steps=5, eval_every=5, pac=8, loss=loss, n_critic=1)
+    trainer = Trainer(config, data, "cpu")
+    before_d = weights(trainer.D)
+    trainer.run_steps(5)
+    assert trainer.diverged_at is None
+    for pname, p in trainer.D.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), pname
+        if pname.endswith("weight"):  # (WGAN's critic loss cancels the output bias: gradient 0)
+            assert p.grad.abs().sum() > 0 and not torch.equal(p.detach(), before_d[pname]), pname
+    plain = Trainer(config.replace(pac=1), data, "cpu")
+    plain.run_steps(5)
+    assert not np.array_equal(trainer.sample_encoded(50, 0), plain.sample_encoded(50, 0))
+
+
+def test_batch_size_must_be_a_multiple_of_pac():
+    with pytest.raises(GanTuneError, match=r"batch_size 30 must be a multiple of pac 8.*change one of them"):
+        GANConfig(batch_size=30, pac=8)
+    with pytest.raises(GanTuneError, match="pac must be a positive integer"):
+        GANConfig(pac=0)
+
+
 def test_discriminator_outputs_unbounded_logits_and_generator_ends_in_its_head():
     # No Sigmoid at the end (the losses use the log-sigmoid form).
     assert not isinstance(list(Discriminator(GANConfig(), 3).net)[-1], torch.nn.Sigmoid)

@@ -299,6 +299,27 @@ def test_refilled_member_ends_with_the_weights_of_its_exported_config(pruned_run
         assert lone.metrics["wd_mean"] == pytest.approx(record.score, abs=1e-3)
 
 
+def test_pool_on_a_table_of_hundreds_of_rows_trains_pac_members_that_retrain_alone(tmp_path):
+    """penguins (344 rows): the space fixes PacGAN (pac 8 at the pool's batch 64), every member
+    of the run has it, and the exported best retrains alone to its weights and score."""
+    data = load_data("penguins", encoding="minmax")
+    opts = _opts(tmp_path, data="penguins", num_samples=4, steps=120, eval_every=60)
+    run = InProcessRun(opts, data, rungs=[])
+    pool = run.pool(slots=2)
+    pool.run()
+    run.checkpoint(pool)
+    records = run.records()
+    assert len(records) == 4
+    configs = [scored_config(run.space, r, run.n_rows) for r in records.values()]
+    assert {(c.pac, c.batch_size) for c in configs} == {(8, 64)}
+    _, number, best = min(pool.best_members, key=lambda t: t[0])
+    config = scored_config(run.space, records[number], run.n_rows)
+    lone = train(config, data, device="cpu")
+    assert lone.discriminator.net[0].in_features == 8 * data.width
+    assert _max_diff(best["G"], lone.generator.state_dict()) < WEIGHT_TOL
+    assert lone.metrics["wd_mean"] == pytest.approx(records[number].score, abs=1e-3)
+
+
 def test_export_crowns_the_lowest_guarded_report_of_the_run(pruned_run, tmp_path):
     """A configuration is judged by its best report that passed the guard, at whatever step: the
     export's score and step are those of the lowest guarded line of reports.csv (what the console
