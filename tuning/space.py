@@ -170,8 +170,20 @@ class SearchSpace:
             depth = self.params.get(f"{net}_depth")
             if depth is not None and depth.kind in ("int", "float") and not (1 <= depth.low and depth.high <= MAX_DEPTH):
                 raise GanTuneError(f"{where}: {net}_depth must lie within 1..{MAX_DEPTH}, got {depth.low}..{depth.high}")
-        # Check the space can produce valid configs: build one from the midpoint of every range.
+        # Check the space can produce valid configs: build one from the midpoint of every range,
+        # and every batch size against every pac (a midpoint sees only the first of each).
         self.midpoint_config()
+        sizes, pacs = (self._values(self.params.get(n)) for n in ("batch_size", "pac"))
+        for b in sizes:
+            for p in pacs:
+                if isinstance(b, int) and isinstance(p, int) and p > 0 and b % p:
+                    raise GanTuneError(f"{where}: batch_size {b} is not a multiple of pac {p} (D judges pac rows at a time); change the batch sizes or pac")
+
+    def _values(self, p: Param | None) -> tuple[Any, ...]:
+        """The values a fixed or categorical parameter takes (none for a range)."""
+        if p is None:
+            return ()
+        return (p.value,) if p.kind == "fixed" else p.choices if p.kind == "categorical" else ()
 
     @classmethod
     def from_file(cls, path: str | None, *, base: GANConfig | None = None) -> "SearchSpace":

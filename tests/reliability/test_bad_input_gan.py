@@ -247,6 +247,7 @@ def test_na_values_recovers_the_numbers_and_words_file(tmp_path, capsys):
     [("{\"epochs\": 5, \"lr\": 0.1}", "unknown GANConfig field(s) lr"),
      ("{\"g_widths\": [\"a\"]}", "g_widths"),
      ("{\"seed\": -1}", "seed"),
+     ("{\"batch_size\": 36, \"pac\": 8}", "batch_size 36 must be a multiple of pac 8"),
      ("{not json", "not valid JSON")],
 )
 def test_bad_config_file_is_one_line(tmp_path, capsys, content, needle):

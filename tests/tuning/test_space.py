@@ -168,6 +168,8 @@ def test_pac_set_by_a_file_or_config_is_kept_and_odd_batches_turn_it_off():
     assert TuneOptions().search_space(2000).midpoint_config().pac == 8
     assert TuneOptions(config={"pac": 1}).search_space(2000).midpoint_config().pac == 1
     assert TuneOptions(config={"batch_size": 128}).search_space(2000).midpoint_config().pac == 8
+    with pytest.raises(GanTuneError, match=r"--space: batch_size 36 is not a multiple of pac 8.*change the batch sizes or pac"):
+        TuneOptions(space={"pac": 8, "batch_size": {"choices": [64, 36]}}).search_space(2000)
 
 
 def test_tune_budget_is_steps_by_default_or_epochs():
