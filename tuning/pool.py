@@ -122,11 +122,19 @@ REPORT_EVERY_S = 1.0
 AUTO_SLOTS = {"cpu": 64, "cuda": 1024}
 
 
-def member_cost(c: GANConfig, width: int) -> int:
-    """Multiply-adds of one row through G and D (D twice: real and fake rows)."""
-    g = [c.noise_dim, *c.g_widths, width]
-    d = [width, *c.d_widths, 1]
-    return sum(a * b for a, b in zip(g, g[1:])) + 2 * sum(a * b for a, b in zip(d, d[1:]))
+def _row_macs(noise_dim: int, g_widths: tuple[int, ...], d_widths: tuple[int, ...], width: int, pac: int) -> float:
+    """Multiply-adds of one row through G and D (D twice: real and fake rows). With PacGAN
+    (pac > 1) D's first layer takes pac rows at once (the same multiply-adds per row) and its
+    later layers run once per pac rows."""
+    g = [noise_dim, *g_widths, width]
+    d = [*d_widths, 1]
+    d_row = width * d[0] + sum(a * b for a, b in zip(d, d[1:])) / pac
+    return sum(a * b for a, b in zip(g, g[1:])) + 2 * d_row
+
+
+def member_cost(c: GANConfig, width: int) -> float:
+    """Multiply-adds of one row of member `c` (see _row_macs)."""
+    return _row_macs(c.noise_dim, c.g_widths, c.d_widths, width, c.pac)
 
 
 def _round_up(x: int) -> int:
@@ -152,11 +160,9 @@ def union(a: Shape, b: Shape) -> Shape:
     return (max(a[0], b[0]), tuple(map(max, _need(a[1], gd), _need(b[1], gd))), tuple(map(max, _need(a[2], dd), _need(b[2], dd))))
 
 
-def shape_cost(shape: Shape, width: int) -> int:
-    """Multiply-adds of one row of one member slot padded to `shape`."""
-    nz, g, d = shape
-    gl, dl = [nz, *g, width], [width, *d, 1]
-    return sum(x * y for x, y in zip(gl, gl[1:])) + 2 * sum(x * y for x, y in zip(dl, dl[1:]))
+def shape_cost(shape: Shape, width: int, pac: int = 1) -> float:
+    """Multiply-adds of one row of one member slot padded to `shape` (see _row_macs)."""
+    return _row_macs(*shape, width, pac)
 
 
 def shape_config(base: GANConfig, shape: Shape) -> GANConfig:
@@ -261,7 +267,7 @@ class Pool:
         # it adds in padded compute (row multiply-adds, all members of a widened pack counted),
         # and opening also one pack's overhead. A join must keep the pack's padded cost within
         # TIGHT_WASTE of its members' own while packs are few (MAX_PACKS), MAX_WASTE after.
-        options: list[tuple[float, PackedTrainer | None, Shape]] = [(self.overhead / config.batch_size + shape_cost(mine, w), None, mine)]
+        options: list[tuple[float, PackedTrainer | None, Shape]] = [(self.overhead / config.batch_size + shape_cost(mine, w, config.pac), None, mine)]
         bound = TIGHT_WASTE if len(self.packs) < MAX_PACKS else self.max_waste
         for pack in self.packs:
             if (pack.batch_size, pack.loss, pack.gumbel_tau, pack.pac) != (config.batch_size, config.loss, config.gumbel_tau, config.pac):
@@ -269,9 +275,9 @@ class Pool:
             shape = union(self.shapes[id(pack)], mine)
             k = len(pack)
             members_own = sum(member_cost(m.config, w) for m in pack.members) + own
-            if shape_cost(shape, w) * (k + 1) > bound * members_own:
+            if shape_cost(shape, w, config.pac) * (k + 1) > bound * members_own:
                 continue
-            options.append((shape_cost(shape, w) * (k + 1) - shape_cost(self.shapes[id(pack)], w) * k, pack, shape))
+            options.append((shape_cost(shape, w, config.pac) * (k + 1) - shape_cost(self.shapes[id(pack)], w, config.pac) * k, pack, shape))
         joins = [o for o in options if o[1] is not None]
         if joins:
             chosen = min(joins, key=lambda o: o[0])
@@ -285,7 +291,7 @@ class Pool:
         elif shape != self.shapes[id(pack)]:
             pack = self._widen(pack, config, shape)
         pack.add(config, number, state=state)
-        self.stats.waste.append(shape_cost(self.shapes[id(pack)], w) / own)
+        self.stats.waste.append(shape_cost(self.shapes[id(pack)], w, pack.pac) / own)
         self.live[number] = _Live(number, dict(params), pack, time.monotonic(), len(self.live) + 1)
 
     def _joins(self, config: GANConfig, mine: Shape, own: int) -> list[tuple[float, PackedTrainer | None, Shape]]:
@@ -294,7 +300,7 @@ class Pool:
         for pack in self.packs:
             if (pack.batch_size, pack.loss, pack.gumbel_tau, pack.pac) == (config.batch_size, config.loss, config.gumbel_tau, config.pac):
                 shape = union(self.shapes[id(pack)], mine)
-                out.append((shape_cost(shape, w) * (len(pack) + 1) - shape_cost(self.shapes[id(pack)], w) * len(pack), pack, shape))
+                out.append((shape_cost(shape, w, config.pac) * (len(pack) + 1) - shape_cost(self.shapes[id(pack)], w, config.pac) * len(pack), pack, shape))
         return out
 
     def _open(self, config: GANConfig, shape: Shape) -> PackedTrainer:
@@ -536,7 +542,7 @@ class Pool:
 
     def _compute(self, pack: PackedTrainer) -> float:
         """Its members' padded compute per step (row multiply-adds)."""
-        return len(pack) * shape_cost(self.shapes[id(pack)], self.data.width) * pack.batch_size
+        return len(pack) * shape_cost(self.shapes[id(pack)], self.data.width, pack.pac) * pack.batch_size
 
     def turn_steps(self, pack: PackedTrainer, mean_cost: float) -> int:
         """Steps of one turn of `pack`: TURN_STEPS for a sub-pack of the mean step cost, fewer

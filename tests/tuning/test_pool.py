@@ -26,7 +26,7 @@ import pytest
 import torch
 
 import gan
-from gan.config import load_config
+from gan.config import GANConfig, load_config
 from gan.data import load_data
 from gan.io import write_json_atomic
 from gan.train import train
@@ -415,6 +415,15 @@ def test_same_seed_proposes_the_same_configurations(tmp_path, data):
     assert len({json.dumps(p, sort_keys=True) for p in proposals[0]}) == 5
 
 
+def test_cost_model_counts_a_pac_discriminator_once_per_group():
+    # G 4 -> 8 -> 3 (56 multiply-adds a row); D 3 -> 16 -> 4 -> 1 twice (real and fake rows): its
+    # first layer reads pac rows at once (48 a row), its later layers run once per pac rows (68).
+    c = GANConfig(noise_dim=4, g_widths=(8,), d_widths=(16, 4))
+    assert pool_module.member_cost(c, 3) == 56 + 2 * (48 + 68)
+    assert pool_module.member_cost(c.replace(pac=4), 3) == 56 + 2 * (48 + 68 / 4)
+    assert pool_module.shape_cost(pool_module.shape_of(c), 3, 4) == pool_module.member_cost(c.replace(pac=4), 3)
+
+
 def test_rungs_and_slots():
     # Successive halving at 1/81, 1/27, 1/9 and 1/3 of the budget, the first rung no sooner than
     # MIN_FIRST_RUNG (150) steps; none without ASHA or with two objectives.
@@ -678,7 +687,7 @@ def test_no_member_starts_while_the_live_members_saturate_the_worker(tmp_path, d
     pool.refill()
     assert len(pool.live) == 8 and run.server.asked == 8
     full = pool.live_compute()
-    assert full == sum(len(p) * pool_module.shape_cost(pool.shapes[id(p)], data.width) * p.batch_size for p in pool.packs) > 0
+    assert full == sum(len(p) * pool_module.shape_cost(pool.shapes[id(p)], data.width, p.pac) * p.batch_size for p in pool.packs) > 0
     number = next(iter(pool.live))
     live = pool.live[number]
     live.pack.drop([number])
