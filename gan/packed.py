@@ -465,9 +465,13 @@ class PackedTrainer:
             self.add(c, index)
 
     # -- membership: joining -------------------------------------------------------------------
+    def shares(self, config: GANConfig) -> bool:
+        """Does `config` have this pack's shared fields (batch_size, loss, gumbel_tau, pac)?"""
+        return all(getattr(config, name) == getattr(self, name) for name in _SHARED_FIELDS)
+
     def fits(self, config: GANConfig) -> bool:
         """Can `config` join this pack (shared fields equal, shapes within the padded shape)?"""
-        if (config.batch_size, config.loss, config.gumbel_tau, config.pac) != (self.batch_size, self.loss, self.gumbel_tau, self.pac):
+        if not self.shares(config):
             return False
         if config.noise_dim > self.noise_dim or len(config.g_widths) > self.g_depth or len(config.d_widths) > self.d_depth:
             return False

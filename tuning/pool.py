@@ -270,7 +270,7 @@ class Pool:
         options: list[tuple[float, PackedTrainer | None, Shape]] = [(self.overhead / config.batch_size + shape_cost(mine, w, config.pac), None, mine)]
         bound = TIGHT_WASTE if len(self.packs) < MAX_PACKS else self.max_waste
         for pack in self.packs:
-            if (pack.batch_size, pack.loss, pack.gumbel_tau, pack.pac) != (config.batch_size, config.loss, config.gumbel_tau, config.pac):
+            if not pack.shares(config):
                 continue
             shape = union(self.shapes[id(pack)], mine)
             k = len(pack)
@@ -294,11 +294,11 @@ class Pool:
         self.stats.waste.append(shape_cost(self.shapes[id(pack)], w, pack.pac) / own)
         self.live[number] = _Live(number, dict(params), pack, time.monotonic(), len(self.live) + 1)
 
-    def _joins(self, config: GANConfig, mine: Shape, own: int) -> list[tuple[float, PackedTrainer | None, Shape]]:
+    def _joins(self, config: GANConfig, mine: Shape, own: float) -> list[tuple[float, PackedTrainer | None, Shape]]:
         w = self.data.width
         out: list[tuple[float, PackedTrainer | None, Shape]] = []
         for pack in self.packs:
-            if (pack.batch_size, pack.loss, pack.gumbel_tau, pack.pac) == (config.batch_size, config.loss, config.gumbel_tau, config.pac):
+            if pack.shares(config):
                 shape = union(self.shapes[id(pack)], mine)
                 out.append((shape_cost(shape, w, config.pac) * (len(pack) + 1) - shape_cost(self.shapes[id(pack)], w, config.pac) * len(pack), pack, shape))
         return out
