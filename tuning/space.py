@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from gan.config import GANConfig, read_mapping
 from gan.errors import GanTuneError
@@ -79,7 +79,7 @@ def default_batch(n_rows: int) -> int:
     return b
 
 
-def default_pac(n_rows: int, batch_sizes: list[int]) -> int:
+def default_pac(n_rows: int, batch_sizes: Sequence[int]) -> int:
     """GANConfig.pac for a table of `n_rows` rows trained at `batch_sizes` (see PAC)."""
     if n_rows >= PAC_MIN_ROWS and batch_sizes and all(b % PAC == 0 and b >= PAC * PAC_MIN_GROUPS for b in batch_sizes):
         return PAC
@@ -145,11 +145,6 @@ class SearchSpace:
             merged["batch_size"] = {"choices": default_batch_choices(n_rows)} if search_batch else default_batch(n_rows)
         merged.update(spec or {})
         self.base = base or GANConfig()
-        # `pac_rows`: the table's training rows; pac fixed to default_pac unless `spec` sets it.
-        if pac_rows is not None and "pac" not in (spec or {}):
-            batch = merged.get("batch_size", self.base.batch_size)
-            sizes = list(batch["choices"]) if isinstance(batch, Mapping) and "choices" in batch else [batch] if isinstance(batch, int) else []
-            merged["pac"] = default_pac(pac_rows, sizes)
         valid = set(GANConfig.field_names()) | set(SHAPE_PARAMS)
         unknown = sorted(set(merged) - valid)
         if unknown:
@@ -161,6 +156,12 @@ class SearchSpace:
         if frozen:
             raise GanTuneError(f"{where}: {', '.join(frozen)} set the trial budget, not the model; use --epochs / --seed instead")
         self.params = {name: _parse_param(name, s, where) for name, s in merged.items()}
+        # `pac_rows`: the table's training rows; pac fixed to default_pac for the batch sizes the
+        # space offers (the base config's when it searches none) unless `spec` sets it.
+        if pac_rows is not None and "pac" not in (spec or {}):
+            batch = self.params.get("batch_size")
+            sizes = self._values(batch) if batch is not None else (self.base.batch_size,)
+            self.params["pac"] = Param("pac", "fixed", value=default_pac(pac_rows, [b for b in sizes if isinstance(b, int)]))
         # A fixed width list overrides depth/width ranges for that network.
         for net in ("g", "d"):
             if f"{net}_widths" in merged:
