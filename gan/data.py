@@ -174,51 +174,91 @@ class TabularData:
         return text
 
 
+SEPARATORS = (",", ";", "\t", "|")
+
+
 def _separator(path: Path) -> str:
-    """',' unless the header line has no comma and one of tab or '|' (a .tsv, a pipe-separated
-    export): then that. A ';' file is refused instead (`select_columns`): spreadsheets write
-    ';' where numbers use decimal commas, which would be read as text or as other numbers."""
+    """The separator that splits the header line into the most fields (quotes honoured, so a
+    ';' header with a comma inside a quoted name is still ';'); ',' on a tie or a header of
+    one field."""
     try:
         with path.open(newline="", encoding="utf-8") as fh:
             header = fh.readline()
     except (UnicodeDecodeError, OSError):
         return ","  # reported by the parser
-    if "," in header:
-        return ","
-    found = [sep for sep in ("\t", "|") if sep in header]
-    return found[0] if len(found) == 1 else ","
+    counts = {}
+    for sep in SEPARATORS:
+        try:
+            counts[sep] = len(next(csv.reader([header], delimiter=sep), []))
+        except csv.Error:
+            counts[sep] = 0
+    best = max(SEPARATORS, key=lambda sep: counts[sep])  # first (',') on a tie
+    return best if counts[best] > 1 else ","
 
 
-# Numbers written with thousands separators ("12,345.67", as spreadsheets export them) are text
-# to pandas, and such a column would be left out as an identifier. pandas' own `thousands=","`
-# reads "1,2" as 12 without a word; by hand, a text column is read as numbers only when every
-# value is a plain number or one grouped in threes, and at least one is grouped.
-_GROUPED = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
-_PLAIN = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
+# Decimal commas ("3,75"), as spreadsheets write numbers in locales whose CSV files separate
+# fields with ';'. A ';' file whose first lines hold such a number is read with pandas'
+# decimal=","; a tab or '|' file only when some such number cannot be a thousands grouping
+# ("3,75", not "3,750", which stays 3750 as in a ',' file's quoted cells).
+_COMMA_NUMBER = re.compile(r"\s*[+-]?\d*,\d+\s*")
+_COMMA_DECIMAL = re.compile(r"\s*[+-]?\d*,(?:\d{1,2}|\d{4,})\s*")
+DECIMAL_SNIFF_LINES = 1000
 
 
-def _number_kinds(text: pd.Series) -> pd.Series | None:
+def _decimal_mark(path: Path, sep: str) -> str:
+    """',' when the file (judged on its first DECIMAL_SNIFF_LINES lines) writes decimal commas,
+    else '.'."""
+    if sep == ",":
+        return "."
+    pattern = _COMMA_NUMBER if sep == ";" else _COMMA_DECIMAL
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            for i, row in enumerate(csv.reader(fh, delimiter=sep)):
+                if i and any(pattern.fullmatch(cell) for cell in row):
+                    return ","
+                if i >= DECIMAL_SNIFF_LINES:
+                    break
+    except (UnicodeDecodeError, OSError, csv.Error):
+        pass  # reported by the parser
+    return "."
+
+
+# Numbers written with thousands separators ("12,345.67", as spreadsheets export them; "12.345,67"
+# in a decimal-comma file) are text to pandas, and such a column would be left out as an
+# identifier. pandas' own `thousands=","` reads "1,2" as 12 without a word; by hand, a text column
+# is read as numbers only when every value is a plain number or one grouped in threes, and at
+# least one is grouped.
+_NUMBER_FORMS = {  # decimal mark -> (grouped, plain)
+    ".": (re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?"), re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")),
+    ",": (re.compile(r"[+-]?\d{1,3}(?:\.\d{3})+(?:,\d+)?"), re.compile(r"[+-]?(?:\d+(?:,\d*)?|,\d+)")),
+}
+
+
+def _number_kinds(text: pd.Series, decimal: str = ".") -> pd.Series | None:
     """Per value of `text`: True where a number grouped in threes, False where a plain number;
     None when some value is neither (or not a string)."""
     if not all(isinstance(v, str) for v in text):
         return None
+    grouped_form, plain_form = _NUMBER_FORMS[decimal]
     text = text.str.strip()
-    grouped = text.str.fullmatch(_GROUPED.pattern)
-    return grouped if bool((grouped | text.str.fullmatch(_PLAIN.pattern)).all()) else None
+    grouped = text.str.fullmatch(grouped_form.pattern)
+    return grouped if bool((grouped | text.str.fullmatch(plain_form.pattern)).all()) else None
 
 
-def _grouped_numbers(frame: pd.DataFrame) -> pd.DataFrame:
+def _grouped_numbers(frame: pd.DataFrame, decimal: str = ".") -> pd.DataFrame:
     """`frame` with its text columns of thousands-grouped numbers read as numbers."""
+    group = "," if decimal == "." else "."
     for name in frame.columns:
         col = frame[name]
         if col.dtype.kind in "biufcmM":
             continue
         text = col.dropna()
-        if not len(text) or _number_kinds(text.iloc[:1000]) is None:  # most text columns fail on their first rows
+        if not len(text) or _number_kinds(text.iloc[:1000], decimal) is None:  # most text columns fail on their first rows
             continue
-        kinds = _number_kinds(text)
+        kinds = _number_kinds(text, decimal)
         if kinds is not None and kinds.any():
-            frame[name] = pd.to_numeric(col.str.strip().str.replace(",", "", regex=False))
+            plain = col.str.strip().str.replace(group, "", regex=False)
+            frame[name] = pd.to_numeric(plain.str.replace(",", ".", regex=False) if decimal == "," else plain)
     return frame
 
 
@@ -265,7 +305,11 @@ def read_frame(source: str | Path | pd.DataFrame, *, na_values: Sequence[str] | 
         else:
             sep = _separator(path)
             _check_duplicate_header(path, sep)
-            frame = _grouped_numbers(pd.read_csv(path, sep=sep, na_values=list(na_values) if na_values else None, low_memory=False))
+            decimal = _decimal_mark(path, sep)
+            if sep != "," or decimal != ".":
+                log.info("%s: read as %s-separated%s", path, {"\t": "tab"}.get(sep, repr(sep)), ", with decimal commas" if decimal == "," else "")
+            frame = pd.read_csv(path, sep=sep, decimal=decimal, na_values=list(na_values) if na_values else None, low_memory=False)
+            frame = _grouped_numbers(frame, decimal)
     except GanTuneError:
         raise
     except UnicodeDecodeError:
@@ -298,14 +342,26 @@ def _own_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def _split_by(frame: pd.DataFrame) -> str | None:
+    """A separator gantune does not read (':' or ' ') that a one-column frame's name and first
+    values all hold equally often: a file of several columns, read as one."""
+    name = str(frame.columns[0])
+    values = [str(v) for v in frame.iloc[:20, 0].dropna()]
+    for sep in (":", " "):
+        n = name.count(sep)
+        if n and values and all(v.count(sep) == n for v in values):
+            return sep
+    return None
+
+
 def select_columns(frame: pd.DataFrame, where: str, columns: Sequence[str] | None) -> pd.DataFrame:
     """The named columns (any type), or all of them; checks the table has data rows."""
     if len(frame) == 0:
         raise GanTuneError(f"{where}: no data rows (header only?); the file needs at least 2 rows")
     if not columns:
-        if len(frame.columns) == 1 and any(sep in str(frame.columns[0]) for sep in ";\t|"):
-            raise GanTuneError(f"{where}: one column named {frame.columns[0]!r}: the file seems to use a separator other than ',' "
-                               "(';' is not read: its numbers often use decimal commas); save it as comma-separated")
+        if len(frame.columns) == 1 and _split_by(frame):
+            raise GanTuneError(f"{where}: one column named {frame.columns[0]!r}: the file seems to use a separator gantune does "
+                               "not read; save it with ',', ';', tab or '|' between the values")
         return frame
     missing = [c for c in columns if c not in frame.columns]
     if missing:

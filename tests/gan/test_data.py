@@ -228,9 +228,48 @@ def test_numbers_with_thousands_separators_are_read_as_numbers_and_nothing_else(
     assert "income" in data.columns and next(s for s in data.specs if s.name == "income").is_numeric
 
 
-@pytest.mark.parametrize("sep", ["\t", "|"])
-def test_tab_and_pipe_separated_files_are_read_like_comma_separated_ones(tmp_path, sep):
+@pytest.mark.parametrize("sep", ["\t", "|", ";"])
+def test_tab_pipe_and_semicolon_separated_files_are_read_like_comma_separated_ones(tmp_path, sep):
     frame = make_frame(60, 3).assign(city=["Oslo", "Bergen", None] * 20)
     frame.to_csv(tmp_path / "c.csv", index=False)
     frame.to_csv(tmp_path / "t.tsv", index=False, sep=sep)
     pd.testing.assert_frame_equal(read_frame(tmp_path / "t.tsv")[0], read_frame(tmp_path / "c.csv")[0])
+
+
+@pytest.mark.parametrize("sep", [";", "\t"])
+def test_decimal_comma_files_are_read_as_the_same_numbers(tmp_path, sep):
+    """A spreadsheet in a decimal-comma locale saves ';' files with "3,75" (pandas'
+    decimal=","): the same table as its ',' file, numbers, recorded precision and all."""
+    frame = make_frame(60, 3).round(2).assign(city=["Oslo", "Bergen, Nord", None] * 20)
+    frame.to_csv(tmp_path / "c.csv", index=False)
+    frame.to_csv(tmp_path / "d.csv", index=False, sep=sep, decimal=",")
+    assert "," in (tmp_path / "d.csv").read_text().splitlines()[1]  # the file does hold decimal commas
+    pd.testing.assert_frame_equal(read_frame(tmp_path / "d.csv")[0], read_frame(tmp_path / "c.csv")[0])
+    comma, dot = load_data(tmp_path / "d.csv", quiet=True), load_data(tmp_path / "c.csv", quiet=True)
+    assert [s.to_dict() for s in comma.specs] == [s.to_dict() for s in dot.specs]
+    assert next(s for s in comma.specs if s.name == "x0").decimals == 2
+
+
+def test_semicolon_files_read_grouped_numbers_quoted_names_and_dot_decimals(tmp_path):
+    (tmp_path / "prices.csv").write_text(
+        '"Preis (EUR, brutto)";Menge;Stadt;Anteil\n'
+        '"1.234,50";3;Köln;1.5\n'
+        '12,00;4;"Berlin, Mitte";2.25\n'
+        ';5;Bonn;\n'
+        '" 7,5 ";6;Köln;3\n', encoding="utf-8")
+    read, _ = read_frame(tmp_path / "prices.csv")
+    assert list(read.columns) == ["Preis (EUR, brutto)", "Menge", "Stadt", "Anteil"]
+    assert read["Preis (EUR, brutto)"].tolist()[:2] == [1234.5, 12.0] and read["Preis (EUR, brutto)"].iloc[3] == 7.5
+    assert read["Stadt"].tolist()[1] == "Berlin, Mitte"
+    # a dot-decimal column in a decimal-comma file: "1.5" is no thousands grouping, so it stays text
+    assert read["Anteil"].tolist()[0] == "1.5"
+    (tmp_path / "dots.csv").write_text("a;b\n1.5;2\n2.25;3\n", encoding="utf-8")
+    assert read_frame(tmp_path / "dots.csv")[0]["a"].tolist() == [1.5, 2.25]  # no decimal commas: dots
+
+
+def test_a_tab_file_of_thousands_groupings_keeps_them(tmp_path):
+    """Only a comma number that cannot be a grouping ("2,5") makes a tab file decimal-comma."""
+    (tmp_path / "t.tsv").write_text("a\tb\n1,500\t2\n2,000\t3\n")
+    assert read_frame(tmp_path / "t.tsv")[0]["a"].tolist() == [1500, 2000]
+    (tmp_path / "u.tsv").write_text("a\tb\n1,500\t2,5\n2,000\t3\n")
+    assert read_frame(tmp_path / "u.tsv")[0].to_dict("list") == {"a": [1.5, 2.0], "b": [2.5, 3.0]}

@@ -95,8 +95,8 @@ def metadata_for(doc: str) -> Callable[[Path], None]:
     return build
 
 
-def semicolons(path: Path) -> None:
-    path.write_text(make_frame(40, 3).to_csv(index=False, sep=";"))
+def spaces(path: Path) -> None:
+    path.write_text(make_frame(40, 3).to_csv(index=False, sep=" "))
 
 
 def huge(path: Path) -> None:
@@ -123,7 +123,7 @@ CASES = [
     Case("whitespace-only", write("blank.csv", "\n\n  \n"), ["empty"]),
     Case("header-only", write("header.csv", "a,b,c\n"), ["no data rows"]),
     Case("only-identifiers", write("ids.csv", only_identifiers), ["no column left to model", "id: identifier", "name: identifier", "--metadata"]),
-    Case("semicolon-separated", write("semi.csv", semicolons), ["separator"]),
+    Case("space-separated", write("spaces.csv", spaces), ["separator", "save it with ',', ';', tab or '|'"]),
     Case("infinite-values", write("nan.csv", nan_table), ["'b'", "infinite values"]),
     Case("all-missing-column", write("gaps.csv", all_missing), ["'empty' has no values", "all 40 missing", "empty: ignore"]),
     Case("numbers-and-words", write("dose.csv", numbers_and_words), ["'dose'", "mixes numbers", "--na-values 'unknown'", "metadata file"]),
