@@ -18,11 +18,28 @@ def _pyplot():
     return plt
 
 
+# Date columns are held as days ("date") or seconds ("datetime") since 1970-01-01; matplotlib's
+# date numbers are days since its epoch, 1970-01-01 by default.
+_DAYS_PER_UNIT = {"date": 1.0, "datetime": 1.0 / 86400.0}
+
+
 def histograms(transformer: Any, real: np.ndarray, fake: np.ndarray, path: str | Path, title: str = "", max_labels: int = 12) -> Path:
-    """Real vs generated per column, one panel each: histograms (original units) for numeric
-    columns, bars of label shares for categorical ones (the `max_labels` most frequent real
-    labels; missing cells as 'missing'). `real` / `fake` are value matrices (gan.transform)."""
+    """`histogram_figure`, saved as a PNG at `path`."""
     plt = _pyplot()
+    fig = histogram_figure(transformer, real, fake, title, max_labels)
+    path = Path(path)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def histogram_figure(transformer: Any, real: np.ndarray, fake: np.ndarray, title: str = "", max_labels: int = 12) -> Any:
+    """Real vs generated per column, one panel each: histograms (original units; dates on a date
+    axis) for numeric columns, bars of label shares for categorical ones (the `max_labels` most
+    frequent real labels; missing cells as 'missing'). `real` / `fake` are value matrices
+    (gan.transform)."""
+    plt = _pyplot()
+    from matplotlib import dates as mdates
     specs = transformer.specs
     d = len(specs)
     ncols = min(4, d)
@@ -36,6 +53,13 @@ def histograms(transformer: Any, real: np.ndarray, fake: np.ndarray, path: str |
         r, f = real[:, j], fake[:, j]
         if s.is_numeric:
             r, f = r[~np.isnan(r)], f[~np.isnan(f)]
+            days = _DAYS_PER_UNIT.get(s.dtype)
+            if days is not None:
+                r, f = r * days, f * days
+                locator = mdates.AutoDateLocator(minticks=2, maxticks=4)
+                ax.xaxis.set_major_locator(locator)
+                ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+                ax.xaxis.get_offset_text().set_fontsize(7)
             both = np.concatenate([r, f])
             lo, hi = (both.min(), both.max()) if len(both) else (0.0, 1.0)
             bins = np.linspace(lo, hi if hi > lo else lo + 1, 21)
@@ -58,7 +82,4 @@ def histograms(transformer: Any, real: np.ndarray, fake: np.ndarray, path: str |
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return fig

@@ -330,3 +330,23 @@ def test_date_columns_that_cannot_be_read_are_one_line_errors(tmp_path):
     assert "without a four-digit year" in infer_columns(times, "t.csv").left_out["d"]
     zoned = pd.DataFrame({"d": pd.date_range("2022-01-01", periods=40, tz="Europe/Oslo")})
     assert "time zone" in infer_columns(zoned, "t.csv").left_out["d"]
+
+
+def test_histograms_show_date_columns_on_a_date_axis():
+    """Dates are held as days / seconds since 1970; the report's panels label them as dates
+    (they read 18,690 and 1.58e9 before)."""
+    from gan.data import load_data
+    from gan.plots import histogram_figure
+
+    data = load_data(mixed_frame(), quiet=True)
+    fig = histogram_figure(data.transformer, data.train_values, data.train_values)
+    fig.canvas.draw()
+    axes = {ax.get_title(): ax for ax in fig.axes}
+    for name, year in (("day", "2021"), ("stamp", "2020")):
+        ax = axes[name]
+        labels = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+        shown = " ".join(labels) + " " + ax.xaxis.get_offset_text().get_text()
+        assert labels and year in shown, shown
+        assert not any(lab.replace(".", "").replace(",", "").replace("\u2212", "").isdigit() and len(lab) > 4 for lab in labels), labels
+    # a numeric column keeps numbers
+    assert any(t.get_text() for t in axes["price"].get_xticklabels())
