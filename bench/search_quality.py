@@ -46,7 +46,7 @@ from gan.fidelity import DEFAULT_MAX_COPY_SHARE, passes_guard, table_fidelity
 from gan.models import sample_encoded
 from gan.packed import train_packed
 from gan.train import train
-from tuning.run import _sampler
+from tuning.study import make_sampler
 from tuning.space import SearchSpace
 
 GOAL = 0.050
@@ -64,7 +64,7 @@ def search(sampler: str, seed: int, trials: int, round_size: int, base: GANConfi
     """Best guard-passing wd_mean of one search, its fidelity, and its fresh-seed score."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     space = SearchSpace(base=base, n_rows=len(data.train_idx))
-    study = optuna.create_study(direction="minimize", sampler=_sampler(sampler, seed))
+    study = optuna.create_study(direction="minimize", sampler=make_sampler(sampler, seed))
     best = (math.inf, None, None)
     while len(study.trials) < trials:
         asked = [study.ask() for _ in range(min(round_size, trials - len(study.trials)))]

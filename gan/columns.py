@@ -162,7 +162,7 @@ def recorded_decimals(values: np.ndarray) -> int | None:
     return None
 
 
-def _label(value: Any) -> Any:
+def plain_label(value: Any) -> Any:
     """A JSON-able category label (NumPy scalars to Python ones)."""
     if isinstance(value, (np.bool_, bool)):
         return bool(value)
@@ -180,7 +180,7 @@ def _sorted_labels(labels: Sequence[Any]) -> tuple[Any, ...]:
 
 
 def _categorical(name: str, col: pd.Series, missing: float, dtype: str) -> ColumnSpec:
-    labels = [_label(v) for v in pd.unique(col.dropna())]
+    labels = [plain_label(v) for v in pd.unique(col.dropna())]
     if dtype == "str":
         labels = [str(v) for v in labels]
     return ColumnSpec(name, "categorical", missing=missing, categories=_sorted_labels(labels), dtype=dtype)

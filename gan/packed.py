@@ -44,7 +44,7 @@ from gan.config import GANConfig
 from gan.data import TabularData
 from gan.errors import GanTuneError
 from gan.models import Discriminator, Generator, OutputHead, OutputLayout, build_models, sample_noise
-from gan.train import BatchStream, StopTraining, _as_tensor, diverged_metrics, ema_weight
+from gan.train import BatchStream, StopTraining, as_tensor, diverged_metrics, ema_weight
 
 # Adam's eps: torch.optim.Adam's default, which Trainer uses.
 _ADAM_EPS = 1e-8
@@ -330,7 +330,7 @@ class Halving:
 # Fields every member of one pack must share: batches are formed per step for all members at
 # once (batch_size), one loss function, one output head (gumbel_tau).
 _SHARED_FIELDS = ("batch_size", "loss", "gumbel_tau", "pac")
-_SUPPORTED_LOSSES = ("bce",)
+SUPPORTED_LOSSES = ("bce",)
 
 
 def check_packable(configs: Sequence[GANConfig]) -> None:
@@ -338,9 +338,9 @@ def check_packable(configs: Sequence[GANConfig]) -> None:
     if not configs:
         raise GanTuneError("PackedTrainer needs at least one GANConfig")
     for c in configs:
-        if c.loss not in _SUPPORTED_LOSSES:
+        if c.loss not in SUPPORTED_LOSSES:
             raise GanTuneError(
-                f"packed training supports loss {', '.join(_SUPPORTED_LOSSES)} only, got {c.loss!r}; "
+                f"packed training supports loss {', '.join(SUPPORTED_LOSSES)} only, got {c.loss!r}; "
                 f"train wgan-gp configs with gan.train.train"
             )
     for name in _SHARED_FIELDS:
@@ -440,7 +440,7 @@ class PackedTrainer:
             )
         self.data = data
         self.n_rows = n
-        self.real = _as_tensor(real, self.device)  # (n, W)
+        self.real = as_tensor(real, self.device)  # (n, W)
         self.layout = data.transformer.layout
         self.width = w = self.layout.width
         self.n_soft = self.layout.n_soft

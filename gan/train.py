@@ -49,7 +49,7 @@ _CHUNK_NUMBERS = 1 << 20
 _ADAM_KW = {"fused": True}
 
 
-def _as_tensor(array: np.ndarray, device: torch.device) -> torch.Tensor:
+def as_tensor(array: np.ndarray, device: torch.device) -> torch.Tensor:
     """The table as a tensor without a copy. Arrays from Ray's object store are read-only, and
     torch warns about that on every trial; the table is never written to."""
     import warnings
@@ -328,7 +328,7 @@ class Trainer:
         self.data = data
         real = data.train_encoded  # (n_rows, width)
         self.n_rows = len(real)
-        self.real = _as_tensor(real, self.device)
+        self.real = as_tensor(real, self.device)
         self.layout = data.transformer.layout
         self.G, self.D = build_models(config, self.layout, self.device)
         betas = (config.beta1, config.beta2)

@@ -57,7 +57,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtr, ndtri
 
-from gan.columns import DATE_TYPES, ColumnSpec, _label, date_numbers, date_values, parse_dates
+from gan.columns import DATE_TYPES, ColumnSpec, date_numbers, date_values, parse_dates, plain_label
 from gan.errors import GanTuneError
 from gan.models import OutputLayout
 
@@ -233,13 +233,13 @@ class TableTransformer:
                 codes_of: dict[Any, int] = {}
                 unseen = []
                 for key in keys:
-                    code = lookup.get(_label(key), lookup.get(str(key)))
+                    code = lookup.get(plain_label(key), lookup.get(str(key)))
                     if code is None:
                         unseen.append(key)
                     else:
                         codes_of[key] = code
                 if unseen:
-                    shown = ", ".join(repr(_label(u)) for u in unseen[:3]) + (", ..." if len(unseen) > 3 else "")
+                    shown = ", ".join(repr(plain_label(u)) for u in unseen[:3]) + (", ..." if len(unseen) > 3 else "")
                     raise GanTuneError(
                         f"{where}: column {s.name!r} has value(s) {shown} not among its {len(s.categories)} known labels; "
                         f"check that the file matches the model's data (labels: {', '.join(map(str, s.categories[:6]))}{', ...' if len(s.categories) > 6 else ''})"

@@ -627,13 +627,13 @@ def pool_trainable(params: dict[str, Any], data: TabularData, space: Any) -> Non
     import ray
     from ray import tune
 
-    from tuning.trainable import _device
+    from tuning.trainable import resolve_device
 
     torch.set_num_threads(max(1, int(params.get("_threads", 1))))
     client = _ActorClient(ray.get_actor(params["_study_actor"]))
     context = tune.get_context()
     name = Path(context.get_trial_dir()).name
-    pool = Pool(data, space, client, slots=int(params["_slots"]), device=_device(params.get("_device", "auto")),
+    pool = Pool(data, space, client, slots=int(params["_slots"]), device=resolve_device(params.get("_device", "auto")),
                 detect=bool(params.get("_detect")), max_copy_share=float(params["_max_copy_share"]),
                 objectives=list(params["_objectives"]), name=name, node_id=ray.get_runtime_context().get_node_id(),
                 rungs=params.get("_rungs") or ())

@@ -82,13 +82,13 @@ def _check_resources(opts: TuneOptions, address: str | None) -> None:
 def _check_packable_losses(space: SearchSpace, base: Any) -> None:
     """Pool mode trains members in packs (gan.packed), which support only some losses: refuse a
     space that can propose another before Ray starts, rather than error its members one by one."""
-    from gan.packed import _SUPPORTED_LOSSES
+    from gan.packed import SUPPORTED_LOSSES
 
     p = space.params.get("loss")
     losses = {base.loss} if p is None else set(p.choices) if p.kind == "categorical" else {p.value}
-    other = sorted(str(x) for x in losses - set(_SUPPORTED_LOSSES))
+    other = sorted(str(x) for x in losses - set(SUPPORTED_LOSSES))
     if other:
-        raise GanTuneError(f"loss {', '.join(other)}: pool mode (--pack) trains loss {', '.join(_SUPPORTED_LOSSES)} only; "
+        raise GanTuneError(f"loss {', '.join(other)}: pool mode (--pack) trains loss {', '.join(SUPPORTED_LOSSES)} only; "
                            "pass --pack off to tune it (one Ray trial per configuration)")
 
 

@@ -32,7 +32,7 @@ from tuning.space import SearchSpace
 CHECKPOINT_EVERY_S = 30.0
 
 
-def _device(requested: str) -> str:
+def resolve_device(requested: str) -> str:
     if requested != "auto":
         return requested
     # Ray hides all GPUs but the ones it gave this trial (CUDA_VISIBLE_DEVICES).
@@ -91,4 +91,4 @@ def gan_trainable(params: dict[str, Any], data: TabularData, space: SearchSpace)
         last_checkpoint = time.monotonic()
 
     # A diverged run reports wd_mean = inf once and returns: the trial ends, the run goes on.
-    train(config, data, device=_device(params.get("_device", "auto")), report=report, state=state)
+    train(config, data, device=resolve_device(params.get("_device", "auto")), report=report, state=state)
