@@ -32,8 +32,7 @@ def configs_from_space(n_rows: int, count: int, seed: int, steps: int, eval_ever
     out = []
     for _ in range(count):
         trial = study.ask()
-        fixed = space(trial)
-        out.append(space.to_config({**trial.params, **fixed}, steps=steps, eval_every=eval_every, seed=seed))
+        out.append(space.suggest_config(trial, steps=steps, eval_every=eval_every, seed=seed))
         study.tell(trial, 0.0)
     return out
 

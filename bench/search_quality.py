@@ -68,8 +68,7 @@ def search(sampler: str, seed: int, trials: int, round_size: int, base: GANConfi
     best = (math.inf, None, None)
     while len(study.trials) < trials:
         asked = [study.ask() for _ in range(min(round_size, trials - len(study.trials)))]
-        fixed = [space(t) for t in asked]  # suggest first: t.params fills as space(t) runs
-        configs = [space.to_config({**t.params, **f}) for t, f in zip(asked, fixed)]
+        configs = [space.suggest_config(t) for t in asked]
         results = train_packed(configs, data, max_pack=round_size)
         for t, r in zip(asked, results):
             wd = r.metrics["wd_mean"]

@@ -239,6 +239,12 @@ class SearchSpace:
                     trial.suggest_int(name, int(width_p.low), int(width_p.high), log=width_p.log)
         return fixed
 
+    def suggest_config(self, trial: Any, **overrides: Any) -> GANConfig:
+        """Suggest on an Optuna `trial` and return its whole config (searched and fixed values;
+        `overrides` on top): what an in-process search trains."""
+        fixed = self(trial)  # suggests first: trial.params fills as it runs
+        return self.to_config({**trial.params, **fixed}, **overrides)
+
     def to_config(self, params: Mapping[str, Any], **overrides: Any) -> GANConfig:
         """Turn suggested + fixed parameters (flat, as Ray Tune sees them) into a GANConfig."""
         fields = {k: v for k, v in params.items() if k in GANConfig.field_names()}
