@@ -401,8 +401,10 @@ class Trainer:
         rows, pac = real.shape[0], self.config.pac
         b = rows // pac  # critic scores per side
         fake = self.G(z, u)
-        # Gradient penalty on random interpolates; epsilon from the seeded noise generator.
-        eps = torch.rand(rows, 1, generator=self.rng, device=self.device)
+        # Gradient penalty on random interpolates; epsilon from the seeded noise generator, one
+        # per critic score (CTGAN's pac penalty): a score's pac rows move together on the line
+        # from its real group to its fake one (pac 1: a draw per row, as before).
+        eps = torch.rand(b, 1, generator=self.rng, device=self.device).repeat_interleave(pac, dim=0)
         interp = (eps * real + (1 - eps) * fake.detach()).requires_grad_(True)
         scores = self.D(torch.cat([real, fake.detach(), interp]))
         grad = torch.autograd.grad(scores[2 * b :].sum(), interp, create_graph=True)[0]

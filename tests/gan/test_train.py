@@ -92,6 +92,26 @@ def test_training_with_pac_updates_every_parameter_and_differs_from_pac_1(loss):
     assert not np.array_equal(trainer.sample_encoded(50, 0), plain.sample_encoded(50, 0))
 
 
+def test_wgan_gp_interpolates_each_pac_group_with_one_weight():
+    """The penalty's interpolates: real + fake mixed with one weight per critic score (its pac
+    rows), as CTGAN draws them; a weight per row would leave the line between the two groups."""
+    data = table(64, 5)
+    trainer = Trainer(GANConfig(steps=2, eval_every=2, pac=4, batch_size=32, loss="wgan-gp", n_critic=1), data, "cpu")
+    seen = []
+    trainer.D.register_forward_pre_hook(lambda module, args: seen.append(args[0].detach().clone()))
+    trainer.run_steps(1)
+    real, fake, interp = seen[0].split(32)
+    gap = real - fake
+    weight = (interp - fake) / gap
+    groups = weight.view(8, 4 * data.width)
+    usable = gap.abs().view(8, 4 * data.width) > 1e-2
+    for g in range(8):
+        w = groups[g][usable[g]]
+        assert len(w) > 5 and float(w.max() - w.min()) < 1e-3, (g, w)
+    spread = torch.stack([groups[g][usable[g]].mean() for g in range(8)])
+    assert float(spread.max() - spread.min()) > 0.05  # the groups' weights differ
+
+
 def test_batch_size_must_be_a_multiple_of_pac():
     with pytest.raises(GanTuneError, match=r"batch_size 30 must be a multiple of pac 8.*change one of them"):
         GANConfig(batch_size=30, pac=8)
