@@ -30,6 +30,7 @@ those rows); and written: `anytime.csv` (every curve point) and
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import math
@@ -135,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--modes", default="pool,trial")
     p.add_argument("--extra", default="", help="extra gantune tune arguments for both modes (e.g. a --space file)")
     p.add_argument("--out", default=None, help="directory for anytime.csv / anytime.png (default: a temp dir)")
+    p.add_argument("--keep", default=None, help="keep the runs (reports.csv, the study, the exports) under this directory "
+                   "(default: a temp dir, removed at the end)")
     args = p.parse_args(argv)
     out = Path(args.out or tempfile.mkdtemp(prefix="anytime-"))
     out.mkdir(parents=True, exist_ok=True)
@@ -142,7 +145,9 @@ def main(argv: list[str] | None = None) -> int:
     budget, per = (["--steps", str(args.steps)], f"{args.steps} steps") if args.steps else (["--epochs", str(args.epochs)], f"{args.epochs} epochs")
     marks = [m for m in (1, 2, 5, 10) if m <= args.minutes] or [args.minutes / 4, args.minutes / 2, args.minutes]
     results = []
-    with tempfile.TemporaryDirectory() as storage:
+    if args.keep:
+        Path(args.keep).mkdir(parents=True, exist_ok=True)
+    with contextlib.nullcontext(args.keep) if args.keep else tempfile.TemporaryDirectory() as storage:
         for case in args.cases.split(","):
             data, seed = case.rsplit(":", 1)
             for mode in args.modes.split(","):
