@@ -66,6 +66,7 @@ class TabularData:
     left_out: dict[str, str] = field(default_factory=dict)
     seed: int = 0  # seeds the dequantisation and missing fill of the encoded training rows
     options: dict[str, Any] = field(default_factory=dict)  # load_data's options, for the record
+    csv_format: dict[str, str] = field(default_factory=dict)  # a CSV's separator and decimal mark when not ',' / '.'
     _encoded: np.ndarray | None = field(default=None, repr=False, compare=False)
     _scorer: Any = field(default=None, repr=False, compare=False)
     _reference: Any = field(default=None, repr=False, compare=False)
@@ -310,6 +311,8 @@ def read_frame(source: str | Path | pd.DataFrame, *, na_values: Sequence[str] | 
                 log.info("%s: read as %s-separated%s", path, {"\t": "tab"}.get(sep, repr(sep)), ", with decimal commas" if decimal == "," else "")
             frame = pd.read_csv(path, sep=sep, decimal=decimal, na_values=list(na_values) if na_values else None, low_memory=False)
             frame = _grouped_numbers(frame, decimal)
+            if sep != "," or decimal != ".":  # `gantune sample` writes generated rows the same way
+                frame.attrs["csv_format"] = {"sep": sep, "decimal": decimal}
     except GanTuneError:
         raise
     except UnicodeDecodeError:
@@ -398,6 +401,7 @@ def load_data(
     modelled column instead. `holdout` keeps a seeded fraction of rows out of training.
     """
     frame, where = read_frame(source, na_values=na_values)
+    csv_format = dict(frame.attrs.get("csv_format") or {})
     frame = select_columns(frame, where, columns)
     if dropna:
         numeric = frame.select_dtypes("number").columns
@@ -450,7 +454,7 @@ def load_data(
     options = {"columns": list(columns) if columns else None, "metadata": str(metadata) if metadata else None, "dropna": dropna,
                "holdout": holdout, "encoding": encoding, "margin": margin, "round_values": round_values,
                "na_values": list(na_values) if na_values else None}
-    data = TabularData(where, transformer, values, holdout_idx, plan.left_out, seed=seed, options=options)
+    data = TabularData(where, transformer, values, holdout_idx, plan.left_out, seed=seed, options=options, csv_format=csv_format)
     if data.constant_columns and not quiet:
         log.warning("%s: constant column(s) %s are kept and generated as their constant value", where, ", ".join(map(repr, data.constant_columns)))
     return data
@@ -482,6 +486,8 @@ def data_spec(data: TabularData) -> dict[str, Any]:
     """What a bundle records about its data: enough to reload it and reproduce the split."""
     spec = {"source": data.source, "columns": data.columns, "n_rows": data.n_rows, "holdout_idx": data.holdout_idx.tolist(),
             "left_out": data.left_out, **{k: v for k, v in data.options.items() if k in ("dropna", "na_values", "metadata")}}
+    if data.csv_format:
+        spec["csv_format"] = dict(data.csv_format)
     if data.source not in BUILTIN_DATASETS and Path(data.source).is_file():
         # The absolute path too: `evaluate BUNDLE` may run from another working directory.
         spec["source_path"] = str(Path(data.source).resolve())

@@ -390,3 +390,31 @@ def test_describe_prints_types_and_writes_a_metadata_file(tmp_path, capsys):
     capsys.readouterr()
     assert main(["describe", "--data", str(data), "--write-metadata", str(meta)]) == 2
     assert "--force" in error_line(capsys)
+
+
+def test_a_semicolon_decimal_comma_table_trains_and_samples_in_its_own_format(tmp_path, capsys):
+    """A spreadsheet's ';' file with decimal commas trains like its ',' twin, and `gantune
+    sample` writes the generated rows as that file was written, so the same spreadsheet opens
+    them; reading them back gives the training table's columns and types."""
+    frame = make_mixed_frame(300, seed=0)
+    real = tmp_path / "real.csv"
+    frame.to_csv(real, index=False, sep=";", decimal=",")
+    assert any("," in cell for cell in real.read_text().splitlines()[1].split(";"))  # decimal commas
+    out = tmp_path / "m"
+    assert main(["train", "--data", str(real), "--config", str(_tiny_config(tmp_path)), "--out", str(out), "-q"]) == 0
+    assert load_bundle(out).data["csv_format"] == {"sep": ";", "decimal": ","}
+    capsys.readouterr()
+    rows_csv = tmp_path / "rows.csv"
+    assert main(["sample", str(out), "-n", "200", "-o", str(rows_csv)]) == 0
+    assert "(';'-separated, decimal commas, as the table it was trained on)" in capsys.readouterr().out
+    text = rows_csv.read_text()
+    assert text.splitlines()[0] == ";".join(frame.columns)
+    assert any("," in cell for line in text.splitlines()[1:20] for cell in line.split(";"))
+    back = load_data(rows_csv, quiet=True)
+    assert [(s.name, s.kind) for s in back.specs] == [(s.name, s.kind) for s in load_bundle(out).transformer.specs]
+    # a ',' table's bundle samples ',' rows, as before
+    frame.to_csv(tmp_path / "plain.csv", index=False)
+    assert main(["train", "--data", str(tmp_path / "plain.csv"), "--config", str(_tiny_config(tmp_path)), "--out", str(tmp_path / "p"), "-q"]) == 0
+    assert "csv_format" not in load_bundle(tmp_path / "p").data
+    assert main(["sample", str(tmp_path / "p"), "-n", "20", "-o", str(tmp_path / "p.csv")]) == 0
+    assert (tmp_path / "p.csv").read_text().splitlines()[0] == ",".join(frame.columns)

@@ -126,16 +126,22 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
     bundle = load_bundle(args.bundle)
     frame = bundle.sample(args.n, seed=args.seed)
+    # Written as the training table was: ';' and decimal commas for a spreadsheet's ';' file.
+    fmt = bundle.data.get("csv_format") or {}
+    csv_args = {"sep": fmt.get("sep", ","), "decimal": fmt.get("decimal", ".")}
     if args.out == "-":
-        frame.to_csv(sys.stdout, index=False)
+        frame.to_csv(sys.stdout, index=False, **csv_args)
     else:
         out = Path(args.out)
         if out.is_dir():
             raise GanTuneError(f"-o {out}: is a directory; give a file name such as {out / 'samples.csv'}")
         if not out.resolve().parent.is_dir():
             raise GanTuneError(f"-o {out}: directory {out.resolve().parent} does not exist; create it first")
-        write_text_atomic(out, frame.to_csv(index=False))
-        print(f"wrote {len(frame)} rows x {len(frame.columns)} columns to {out}")
+        write_text_atomic(out, frame.to_csv(index=False, **csv_args))
+        how = ""
+        if fmt:
+            how = f" ({'tab' if csv_args['sep'] == chr(9) else repr(csv_args['sep'])}-separated{', decimal commas' if csv_args['decimal'] == ',' else ''}, as the table it was trained on)"
+        print(f"wrote {len(frame)} rows x {len(frame.columns)} columns to {out}{how}")
     return 0
 
 
