@@ -224,6 +224,11 @@ def _decimal_mark(path: Path, sep: str) -> str:
     return "."
 
 
+def csv_format_text(sep: str, decimal: str) -> str:
+    """A CSV format in words: "';'-separated, decimal commas"."""
+    return f"{'tab' if sep == chr(9) else repr(sep)}-separated" + (", decimal commas" if decimal == "," else "")
+
+
 # Numbers written with thousands separators ("12,345.67", as spreadsheets export them; "12.345,67"
 # in a decimal-comma file) are text to pandas, and such a column would be left out as an
 # identifier. pandas' own `thousands=","` reads "1,2" as 12 without a word; by hand, a text column
@@ -308,7 +313,7 @@ def read_frame(source: str | Path | pd.DataFrame, *, na_values: Sequence[str] | 
             _check_duplicate_header(path, sep)
             decimal = _decimal_mark(path, sep)
             if sep != "," or decimal != ".":
-                log.info("%s: read as %s-separated%s", path, {"\t": "tab"}.get(sep, repr(sep)), ", with decimal commas" if decimal == "," else "")
+                log.info("%s: read as %s", path, csv_format_text(sep, decimal))
             frame = pd.read_csv(path, sep=sep, decimal=decimal, na_values=list(na_values) if na_values else None, low_memory=False)
             frame = _grouped_numbers(frame, decimal)
             if sep != "," or decimal != ".":  # `gantune sample` writes generated rows the same way

@@ -122,6 +122,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 # -- sample ------------------------------------------------------------------------------------
 def cmd_sample(args: argparse.Namespace) -> int:
     from gan.bundle import load_bundle
+    from gan.data import csv_format_text
     from gan.io import write_text_atomic
 
     bundle = load_bundle(args.bundle)
@@ -138,9 +139,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
         if not out.resolve().parent.is_dir():
             raise GanTuneError(f"-o {out}: directory {out.resolve().parent} does not exist; create it first")
         write_text_atomic(out, frame.to_csv(index=False, **csv_args))
-        how = ""
-        if fmt:
-            how = f" ({'tab' if csv_args['sep'] == chr(9) else repr(csv_args['sep'])}-separated{', decimal commas' if csv_args['decimal'] == ',' else ''}, as the table it was trained on)"
+        how = f" ({csv_format_text(**csv_args)}, as the table it was trained on)" if fmt else ""
         print(f"wrote {len(frame)} rows x {len(frame.columns)} columns to {out}{how}")
     return 0
 
