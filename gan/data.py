@@ -7,6 +7,7 @@ column and the fix.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import logging
 import re
@@ -178,12 +179,12 @@ class TabularData:
 SEPARATORS = (",", ";", "\t", "|")
 
 
-def _separator(path: Path) -> str:
+def _separator(path: Path, encoding: str = "utf-8") -> str:
     """The separator that splits the header line into the most fields (quotes honoured, so a
     ';' header with a comma inside a quoted name is still ';'); ',' on a tie or a header of
     one field."""
     try:
-        with path.open(newline="", encoding="utf-8") as fh:
+        with path.open(newline="", encoding=encoding) as fh:
             header = fh.readline()
     except (UnicodeDecodeError, OSError):
         return ","  # reported by the parser
@@ -206,14 +207,14 @@ _COMMA_DECIMAL = re.compile(r"\s*[+-]?\d*,(?:\d{1,2}|\d{4,})\s*")
 DECIMAL_SNIFF_LINES = 1000
 
 
-def _decimal_mark(path: Path, sep: str) -> str:
+def _decimal_mark(path: Path, sep: str, encoding: str = "utf-8") -> str:
     """',' when the file (judged on its first DECIMAL_SNIFF_LINES lines) writes decimal commas,
     else '.'."""
     if sep == ",":
         return "."
     pattern = _COMMA_NUMBER if sep == ";" else _COMMA_DECIMAL
     try:
-        with path.open(newline="", encoding="utf-8") as fh:
+        with path.open(newline="", encoding=encoding) as fh:
             for i, row in enumerate(csv.reader(fh, delimiter=sep)):
                 if i and any(pattern.fullmatch(cell) for cell in row):
                     return ","
@@ -224,9 +225,43 @@ def _decimal_mark(path: Path, sep: str) -> str:
     return "."
 
 
-def csv_format_text(sep: str, decimal: str) -> str:
-    """A CSV format in words: "';'-separated, decimal commas"."""
-    return f"{'tab' if sep == chr(9) else repr(sep)}-separated" + (", decimal commas" if decimal == "," else "")
+def csv_format_text(sep: str, decimal: str, encoding: str = "utf-8") -> str:
+    """A CSV format in words: "';'-separated, decimal commas, Windows-1252 text"."""
+    words = [f"{'tab' if sep == chr(9) else repr(sep)}-separated"] + (["decimal commas"] if decimal == "," else [])
+    return ", ".join(words + ([ENCODING_NAMES.get(encoding, encoding) + " text"] if encoding != "utf-8" else []))
+
+
+# Text encodings a CSV is read in: UTF-8 (a byte-order mark is skipped), UTF-16 with its mark
+# (Excel's "Unicode Text"), and Windows-1252 for any other text that is not UTF-8 (Excel on
+# Windows saves CSV files in it: "K\xf6ln" for "Köln").
+ENCODING_NAMES = {"utf-8": "UTF-8", "utf-16": "UTF-16", "cp1252": "Windows-1252"}
+
+
+def _text_encoding(path: Path) -> str:
+    """The encoding to read `path` in, judged on its first MiB; GanTuneError for binary content."""
+    with path.open("rb") as fh:
+        head = fh.read(1 << 20)
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    if b"\x00" in head:
+        raise GanTuneError(f"{path}: not a text CSV file (binary content?); pass a CSV or .parquet file")
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+        return "utf-8"
+    except UnicodeDecodeError:
+        return "cp1252"
+
+
+def _read_csv(path: Path, encoding: str, na_values: Sequence[str] | None) -> pd.DataFrame:
+    """pandas' read_csv with the separator and decimal mark the file uses (kept in `attrs`)."""
+    sep = _separator(path, encoding)
+    _check_duplicate_header(path, sep, encoding)
+    decimal = _decimal_mark(path, sep, encoding)
+    frame = pd.read_csv(path, sep=sep, decimal=decimal, encoding=encoding, na_values=list(na_values) if na_values else None,
+                        low_memory=False)
+    frame = _grouped_numbers(frame, decimal)
+    frame.attrs.update(sep=sep, decimal=decimal)
+    return frame
 
 
 # Numbers written with thousands separators ("12,345.67", as spreadsheets export them; "12.345,67"
@@ -268,10 +303,10 @@ def _grouped_numbers(frame: pd.DataFrame, decimal: str = ".") -> pd.DataFrame:
     return frame
 
 
-def _check_duplicate_header(path: Path, sep: str = ",") -> None:
+def _check_duplicate_header(path: Path, sep: str = ",", encoding: str = "utf-8") -> None:
     # pandas renames duplicated CSV headers to "a.1"; read the raw header to catch them.
     try:
-        with path.open(newline="", encoding="utf-8") as fh:
+        with path.open(newline="", encoding=encoding) as fh:
             header = next(csv.reader(fh, delimiter=sep), [])
     except (UnicodeDecodeError, csv.Error):
         return  # reported by the parser below
@@ -309,19 +344,23 @@ def read_frame(source: str | Path | pd.DataFrame, *, na_values: Sequence[str] | 
         if path.suffix.lower() in PARQUET_SUFFIXES:
             frame = pd.read_parquet(path)
         else:
-            sep = _separator(path)
-            _check_duplicate_header(path, sep)
-            decimal = _decimal_mark(path, sep)
-            if sep != "," or decimal != ".":
-                log.info("%s: read as %s", path, csv_format_text(sep, decimal))
-            frame = pd.read_csv(path, sep=sep, decimal=decimal, na_values=list(na_values) if na_values else None, low_memory=False)
-            frame = _grouped_numbers(frame, decimal)
-            if sep != "," or decimal != ".":  # `gantune sample` writes generated rows the same way
-                frame.attrs["csv_format"] = {"sep": sep, "decimal": decimal}
+            encoding = _text_encoding(path)
+            try:
+                frame = _read_csv(path, encoding, na_values)
+            except UnicodeDecodeError:
+                if encoding != "utf-8":
+                    raise
+                # Not UTF-8 past the first MiB that _text_encoding judged.
+                frame = _read_csv(path, encoding := "cp1252", na_values)
+            fmt = {"sep": frame.attrs.get("sep", ","), "decimal": frame.attrs.get("decimal", "."), "encoding": encoding}
+            frame.attrs.clear()
+            if fmt != {"sep": ",", "decimal": ".", "encoding": "utf-8"}:
+                log.info("%s: read as %s", path, csv_format_text(**fmt))
+                frame.attrs["csv_format"] = fmt  # `gantune sample` writes generated rows the same way
     except GanTuneError:
         raise
     except UnicodeDecodeError:
-        raise GanTuneError(f"{path}: not a text CSV file (binary content?); pass a CSV or .parquet file") from None
+        raise GanTuneError(f"{path}: neither UTF-8 nor Windows-1252 text; save it as UTF-8 CSV, or pass a .parquet file") from None
     except pd.errors.EmptyDataError:
         raise GanTuneError(f"{path}: file is empty; it needs a header row and data rows") from None
     except Exception as exc:  # pandas/pyarrow parser errors, OSError

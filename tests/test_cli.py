@@ -402,7 +402,7 @@ def test_a_semicolon_decimal_comma_table_trains_and_samples_in_its_own_format(tm
     assert any("," in cell for cell in real.read_text().splitlines()[1].split(";"))  # decimal commas
     out = tmp_path / "m"
     assert main(["train", "--data", str(real), "--config", str(_tiny_config(tmp_path)), "--out", str(out), "-q"]) == 0
-    assert load_bundle(out).data["csv_format"] == {"sep": ";", "decimal": ","}
+    assert load_bundle(out).data["csv_format"] == {"sep": ";", "decimal": ",", "encoding": "utf-8"}
     capsys.readouterr()
     rows_csv = tmp_path / "rows.csv"
     assert main(["sample", str(out), "-n", "200", "-o", str(rows_csv)]) == 0
@@ -418,3 +418,19 @@ def test_a_semicolon_decimal_comma_table_trains_and_samples_in_its_own_format(tm
     assert "csv_format" not in load_bundle(tmp_path / "p").data
     assert main(["sample", str(tmp_path / "p"), "-n", "20", "-o", str(tmp_path / "p.csv")]) == 0
     assert (tmp_path / "p.csv").read_text().splitlines()[0] == ",".join(frame.columns)
+
+
+def test_a_windows_1252_table_samples_windows_1252_rows(tmp_path, capsys):
+    frame = make_frame(120, 2).round(2).assign(stadt=["Köln", "München", "Bonn"] * 40)
+    real = tmp_path / "ansi.csv"
+    frame.to_csv(real, index=False, sep=";", decimal=",", encoding="cp1252")
+    out = tmp_path / "m"
+    assert main(["train", "--data", str(real), "--config", str(_tiny_config(tmp_path)), "--out", str(out), "-q"]) == 0
+    capsys.readouterr()
+    rows = tmp_path / "rows.csv"
+    assert main(["sample", str(out), "-n", "300", "-o", str(rows)]) == 0
+    assert "(';'-separated, decimal commas, Windows-1252 text, as the table it was trained on)" in capsys.readouterr().out
+    raw = rows.read_bytes()
+    assert b"M\xfcnchen" in raw or b"K\xf6ln" in raw
+    with pytest.raises(UnicodeDecodeError):
+        raw.decode("utf-8")

@@ -127,9 +127,10 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
     bundle = load_bundle(args.bundle)
     frame = bundle.sample(args.n, seed=args.seed)
-    # Written as the training table was: ';' and decimal commas for a spreadsheet's ';' file.
+    # Written as the training table was: ';', decimal commas and Windows-1252 for a spreadsheet's file.
     fmt = bundle.data.get("csv_format") or {}
     csv_args = {"sep": fmt.get("sep", ","), "decimal": fmt.get("decimal", ".")}
+    encoding = fmt.get("encoding", "utf-8")
     if args.out == "-":
         frame.to_csv(sys.stdout, index=False, **csv_args)
     else:
@@ -138,8 +139,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
             raise GanTuneError(f"-o {out}: is a directory; give a file name such as {out / 'samples.csv'}")
         if not out.resolve().parent.is_dir():
             raise GanTuneError(f"-o {out}: directory {out.resolve().parent} does not exist; create it first")
-        write_text_atomic(out, frame.to_csv(index=False, **csv_args))
-        how = f" ({csv_format_text(**csv_args)}, as the table it was trained on)" if fmt else ""
+        write_text_atomic(out, frame.to_csv(index=False, **csv_args), encoding=encoding)
+        how = f" ({csv_format_text(**csv_args, encoding=encoding)}, as the table it was trained on)" if fmt else ""
         print(f"wrote {len(frame)} rows x {len(frame.columns)} columns to {out}{how}")
     return 0
 

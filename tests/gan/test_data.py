@@ -273,3 +273,28 @@ def test_a_tab_file_of_thousands_groupings_keeps_them(tmp_path):
     assert read_frame(tmp_path / "t.tsv")[0]["a"].tolist() == [1500, 2000]
     (tmp_path / "u.tsv").write_text("a\tb\n1,500\t2,5\n2,000\t3\n")
     assert read_frame(tmp_path / "u.tsv")[0].to_dict("list") == {"a": [1.5, 2.0], "b": [2.5, 3.0]}
+
+
+def test_windows_1252_and_utf16_files_are_read_as_their_utf8_twins(tmp_path):
+    """Excel on Windows saves CSV files in Windows-1252 ("K\\xf6ln") and "Unicode Text" as
+    UTF-16 with tabs; both were refused as binary content."""
+    frame = make_frame(40, 2).round(2).assign(stadt=["Köln", "München", "Düsseldorf", None] * 10)
+    frame.to_csv(tmp_path / "utf8.csv", index=False, sep=";", decimal=",")
+    frame.to_csv(tmp_path / "ansi.csv", index=False, sep=";", decimal=",", encoding="cp1252")
+    frame.to_csv(tmp_path / "unicode.txt", index=False, sep="\t", encoding="utf-16")
+    assert b"K\xf6ln" in (tmp_path / "ansi.csv").read_bytes()
+    want, _ = read_frame(tmp_path / "utf8.csv")
+    for name, fmt in (("ansi.csv", {"sep": ";", "decimal": ",", "encoding": "cp1252"}),
+                      ("unicode.txt", {"sep": "\t", "decimal": ".", "encoding": "utf-16"})):
+        got, _ = read_frame(tmp_path / name)
+        assert got.attrs["csv_format"] == fmt
+        assert got.drop(columns="stadt").equals(want.drop(columns="stadt")) and got["stadt"].tolist()[:3] == ["Köln", "München", "Düsseldorf"]
+
+
+def test_a_file_not_utf8_past_its_first_mebibyte_is_read_as_windows_1252(tmp_path):
+    rows = "\n".join(f"{i};{i % 7},5;plain" for i in range(80_000))
+    path = tmp_path / "late.csv"
+    path.write_bytes(b"n;x;word\n" + rows.encode() + b"\n80000;1,5;K\xf6ln\n")
+    assert path.stat().st_size > 1 << 20
+    frame, _ = read_frame(path)
+    assert frame["word"].iloc[-1] == "Köln" and frame["x"].iloc[-1] == 1.5 and frame.attrs["csv_format"]["encoding"] == "cp1252"

@@ -137,6 +137,7 @@ CASES = [
     Case("all-rows-nan-dropna", write("allnan.csv", "a,b\n1,\n,2\nnan,3\n"), ["only 0 usable row"], ["--dropna"]),
     Case("duplicated-columns", write("dup.csv", "a,b,a\n1,2,3\n4,5,6\n7,8,9\n"), ["duplicated column", "'a'"]),
     Case("binary-garbage", write("garbage.csv", BINARY), ["not a text CSV"]),
+    Case("undecodable-text", write("odd.csv", b"a,b\n\x81\x8d,1\nx,2\n"), ["neither UTF-8 nor Windows-1252 text", "save it as UTF-8"]),
     Case("gzip-named-csv", write("packed.csv", gz_csv), ["not a text CSV"]),
     Case("garbage-parquet", write("garbage.parquet", parquet_garbage), ["cannot be read as Parquet"]),
     Case("named-column-missing", write("mixed.csv", mixed), ["'q'", "not found", "x0, x1, c"], ["--columns", "x0,q"]),
