@@ -83,6 +83,8 @@ class ColumnSpec:
     # how values are written back: "float", "int", "bool", "str", or "date" / "datetime" (an
     # integer column of days / seconds since 1970-01-01)
     dtype: str = "float"
+    # date columns written day first ("13.02.2021", "01/02/2021" for 1 February): see `day_first`
+    day_first: bool = False
 
     @property
     def is_numeric(self) -> bool:
@@ -96,6 +98,8 @@ class ColumnSpec:
         out: dict[str, Any] = {"name": self.name, "kind": self.kind, "missing": self.missing, "dtype": self.dtype}
         if self.is_numeric:
             out.update(low=self.low, high=self.high, decimals=self.decimals)
+            if self.day_first:
+                out["day_first"] = True
         else:
             out["categories"] = list(self.categories)
         return out
@@ -209,15 +213,51 @@ def _is_identifier(name: str, values: pd.Series, n_distinct: int, integer: bool)
     return bool(len(diffs) and np.all(diffs == diffs[0]))
 
 
-def parse_dates(col: pd.Series) -> pd.Series:
-    """Timestamps of `col`: NaT where a cell is missing or not a date."""
+# A date written with its day and month before the year: "13.02.2021", "02/13/2021", "1-2-2021".
+_DMY_OR_MDY = re.compile(r"^\s*(\d{1,2})([./-])(\d{1,2})\2\d{4}")
+
+
+def day_first(col: pd.Series) -> bool | tuple[str, str]:
+    """Whether `col`'s dates put the day before the month: yes where some value's first field
+    exceeds 12 ("13.02.2021"), no where some second field does ("02/13/2021"); when no value
+    tells, yes for dates written with dots (dd.mm.yyyy: no locale writes mm.dd.yyyy), no
+    otherwise (pandas' month-first). A column with values of both kinds gives one of each.
+
+    Why by hand: pandas' format="mixed" reads each value alone, so in one column "01.02.2021"
+    became 2 January and "13.02.2021" 13 February; with dayfirst=True it also turns the ISO
+    "2021-03-04" into 3 April."""
+    if pd.api.types.is_datetime64_any_dtype(col.dtype):
+        return False
+    parts = col.dropna().astype(str).str.extract(_DMY_OR_MDY)
+    parts = parts[parts[0].notna()]
+    if parts.empty:
+        return False
+    first, second = parts[0].astype(int), parts[2].astype(int)
+    day, month = first > 12, second > 12
+    if day.any() and month.any():
+        text = col.dropna().astype(str)
+        shown = text[text.str.match(_DMY_OR_MDY)]
+        return shown.iloc[int(np.flatnonzero(day.to_numpy())[0])], shown.iloc[int(np.flatnonzero(month.to_numpy())[0])]
+    if day.any() or month.any():
+        return bool(day.any())
+    return bool((parts[1] == ".").all())
+
+
+def parse_dates(col: pd.Series, day_first: bool = False) -> pd.Series:
+    """Timestamps of `col`: NaT where a cell is missing or not a date. `day_first`: values
+    written day / month / year are read day first (ISO dates, year first, stay as they are)."""
     if pd.api.types.is_datetime64_any_dtype(col.dtype):
         return col
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return pd.to_datetime(col, errors="coerce", format="mixed")
+        stamps = pd.to_datetime(col, errors="coerce", format="mixed")
+        if day_first:
+            dmy = col.astype(str).str.match(_DMY_OR_MDY) & col.notna()
+            if dmy.any():
+                stamps[dmy] = pd.to_datetime(col[dmy], errors="coerce", format="mixed", dayfirst=True)
+    return stamps
 
 
 def date_numbers(stamps: pd.Series, dtype: str) -> np.ndarray:
@@ -240,7 +280,13 @@ def _dates(name: str, col: pd.Series, missing: float, where: str, dtype: str | N
         # read "10:30" (today at 10:30) or a version number "1.2.3" as a timestamp.
         if not col.dropna().astype(str).str.contains(_YEAR).all():
             return "dates or times without a four-digit year (not modelled); declare it date or datetime in a metadata file to model it"
-    stamps = parse_dates(col)
+    first = day_first(col)
+    if isinstance(first, tuple):
+        raise GanTuneError(
+            f"{where}: column {name!r} holds dates written day first ({first[0]!r}) and month first ({first[1]!r}); "
+            "write them one way (e.g. year first, 2021-02-13)"
+        )
+    stamps = parse_dates(col, first)
     if getattr(stamps.dt, "tz", None) is not None:
         return "dates with a time zone (not modelled yet)"
     unreadable = col.notna() & stamps.isna()
@@ -256,7 +302,8 @@ def _dates(name: str, col: pd.Series, missing: float, where: str, dtype: str | N
     values = date_numbers(present, dtype)
     if dtype == "date" and not np.all(values == np.round(values)):
         raise GanTuneError(f"{where}: column {name!r} is declared date but records times of day; declare it datetime")
-    return ColumnSpec(name, "integer", missing=missing, low=float(values.min()), high=float(values.max()), decimals=0, dtype=dtype)
+    return ColumnSpec(name, "integer", missing=missing, low=float(values.min()), high=float(values.max()), decimals=0, dtype=dtype,
+                      day_first=first)
 
 
 def _looks_like_dates(col: pd.Series) -> bool:
@@ -448,6 +495,7 @@ __all__ = [
     "infer_columns",
     "load_metadata",
     "metadata_document",
+    "day_first",
     "parse_dates",
     "recorded_decimals",
 ]

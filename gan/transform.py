@@ -213,7 +213,7 @@ class TableTransformer:
             col = frame[s.name]
             na = col.isna().to_numpy()
             if s.dtype in DATE_TYPES:
-                nums = date_numbers(parse_dates(col), s.dtype)
+                nums = date_numbers(parse_dates(col, s.day_first), s.dtype)
                 bad = np.isnan(nums) & ~na
                 if bad.any():
                     raise GanTuneError(f"{where}: column {s.name!r} holds {col[bad].iloc[0]!r} where dates are expected; fix the file")

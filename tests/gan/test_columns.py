@@ -15,6 +15,7 @@ import pytest
 from gan.columns import (
     MAX_INT_LEVELS,
     ColumnSpec,
+    date_values,
     infer_column,
     infer_columns,
     load_metadata,
@@ -350,3 +351,31 @@ def test_histograms_show_date_columns_on_a_date_axis():
         assert not any(lab.replace(".", "").replace(",", "").replace("\u2212", "").isdigit() and len(lab) > 4 for lab in labels), labels
     # a numeric column keeps numbers
     assert any(t.get_text() for t in axes["price"].get_xticklabels())
+
+
+def test_dates_written_day_first_are_read_day_first_in_every_row(tmp_path):
+    """pandas reads each value alone: "01.02.2021" became 2 January beside "13.02.2021" (13
+    February). A column's order is decided once from all its values and kept in its spec."""
+    frame = pd.DataFrame({
+        "de": ["01.02.2021", "13.02.2021", "05.03.2021", "2021-03-04"] * 10,  # dots: day first; ISO stays ISO
+        "us": ["02/01/2021", "02/13/2021", "03/05/2021", "12/31/2020"] * 10,  # 13 in the second field: month first
+        "uk": ["01/02/2021", "13/02/2021", "05/03/2021", "31/12/2020"] * 10,  # 13 in the first field: day first
+        "plain": ["01/02/2021", "03/04/2021", "05/06/2021", "07/08/2021"] * 10,  # undecided slashes: month first (pandas)
+        "x": np.arange(40) * 1.5,
+    })
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    data = load_data(tmp_path / "d.csv", quiet=True)
+    specs = {s.name: s for s in data.specs}
+    assert [specs[c].day_first for c in ("de", "us", "uk", "plain")] == [True, False, True, False]
+    days = {c: [str(t.date()) for t in date_values(data.values[:4, data.columns.index(c)], "date")] for c in ("de", "us", "uk", "plain")}
+    assert days["de"] == ["2021-02-01", "2021-02-13", "2021-03-05", "2021-03-04"]
+    assert days["us"] == ["2021-02-01", "2021-02-13", "2021-03-05", "2020-12-31"]
+    assert days["uk"] == days["us"]
+    assert days["plain"] == ["2021-01-02", "2021-03-04", "2021-05-06", "2021-07-08"]
+    assert ColumnSpec.from_dict(specs["de"].to_dict()).day_first and "day_first" not in specs["us"].to_dict()
+
+
+def test_a_date_column_written_both_ways_is_one_clear_error():
+    frame = pd.DataFrame({"when": ["13/02/2021", "02/14/2021", "01/01/2021"] * 10, "x": np.arange(30) * 1.5})
+    with pytest.raises(GanTuneError, match=r"column 'when' holds dates written day first \('13/02/2021'\) and month first \('02/14/2021'\)"):
+        infer_columns(frame, "mixed.csv")
