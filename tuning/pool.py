@@ -267,24 +267,17 @@ class Pool:
         # it adds in padded compute (row multiply-adds, all members of a widened pack counted),
         # and opening also one pack's overhead. A join must keep the pack's padded cost within
         # TIGHT_WASTE of its members' own while packs are few (MAX_PACKS), MAX_WASTE after.
-        options: list[tuple[float, PackedTrainer | None, Shape]] = [(self.overhead / config.batch_size + shape_cost(mine, w, config.pac), None, mine)]
+        opening = (self.overhead / config.batch_size + shape_cost(mine, w, config.pac), None, mine)
         bound = TIGHT_WASTE if len(self.packs) < MAX_PACKS else self.max_waste
-        for pack in self.packs:
-            if not pack.shares(config):
-                continue
-            shape = union(self.shapes[id(pack)], mine)
-            k = len(pack)
-            members_own = sum(member_cost(m.config, w) for m in pack.members) + own
-            if shape_cost(shape, w, config.pac) * (k + 1) > bound * members_own:
-                continue
-            options.append((shape_cost(shape, w, config.pac) * (k + 1) - shape_cost(self.shapes[id(pack)], w, config.pac) * k, pack, shape))
-        joins = [o for o in options if o[1] is not None]
+        candidates = self._joins(config, mine)
+        joins = [(cost, pack, shape) for cost, pack, shape in candidates
+                 if shape_cost(shape, w, config.pac) * (len(pack) + 1) <= bound * (sum(member_cost(m.config, w) for m in pack.members) + own)]
         if joins:
             chosen = min(joins, key=lambda o: o[0])
         elif len(self.packs) < MAX_PACKS or not self.packs:
-            chosen = options[0]
+            chosen = opening
         else:  # every pack is open and none takes it within MAX_WASTE: the cheapest join anyway
-            chosen = min(self._joins(config, mine, own), key=lambda o: o[0], default=options[0])
+            chosen = min(candidates, key=lambda o: o[0], default=opening)
         _, pack, shape = chosen
         if pack is None:
             pack = self._open(config, mine)
@@ -294,9 +287,11 @@ class Pool:
         self.stats.waste.append(shape_cost(self.shapes[id(pack)], w, pack.pac) / own)
         self.live[number] = _Live(number, dict(params), pack, time.monotonic(), len(self.live) + 1)
 
-    def _joins(self, config: GANConfig, mine: Shape, own: float) -> list[tuple[float, PackedTrainer | None, Shape]]:
+    def _joins(self, config: GANConfig, mine: Shape) -> list[tuple[float, PackedTrainer, Shape]]:
+        """Every pack `config` could join, with the padded compute per row the join adds (all of
+        the pack's members counted when it widens) and the pack's shape after it."""
         w = self.data.width
-        out: list[tuple[float, PackedTrainer | None, Shape]] = []
+        out: list[tuple[float, PackedTrainer, Shape]] = []
         for pack in self.packs:
             if pack.shares(config):
                 shape = union(self.shapes[id(pack)], mine)
