@@ -228,16 +228,13 @@ def day_first(col: pd.Series) -> bool | tuple[str, str]:
     "2021-03-04" into 3 April."""
     if pd.api.types.is_datetime64_any_dtype(col.dtype):
         return False
-    parts = col.dropna().astype(str).str.extract(_DMY_OR_MDY)
-    parts = parts[parts[0].notna()]
+    text = col.dropna().astype(str)
+    parts = text.str.extract(_DMY_OR_MDY).dropna(subset=[0])
     if parts.empty:
         return False
-    first, second = parts[0].astype(int), parts[2].astype(int)
-    day, month = first > 12, second > 12
+    day, month = parts[0].astype(int) > 12, parts[2].astype(int) > 12
     if day.any() and month.any():
-        text = col.dropna().astype(str)
-        shown = text[text.str.match(_DMY_OR_MDY)]
-        return shown.iloc[int(np.flatnonzero(day.to_numpy())[0])], shown.iloc[int(np.flatnonzero(month.to_numpy())[0])]
+        return text[day.idxmax()], text[month.idxmax()]  # the first of each kind
     if day.any() or month.any():
         return bool(day.any())
     return bool((parts[1] == ".").all())

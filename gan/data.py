@@ -252,16 +252,14 @@ def _text_encoding(path: Path) -> str:
         return "cp1252"
 
 
-def _read_csv(path: Path, encoding: str, na_values: Sequence[str] | None) -> pd.DataFrame:
-    """pandas' read_csv with the separator and decimal mark the file uses (kept in `attrs`)."""
+def _read_csv(path: Path, encoding: str, na_values: Sequence[str] | None) -> tuple[pd.DataFrame, dict[str, str]]:
+    """pandas' read_csv with the separator and decimal mark the file uses, and that format."""
     sep = _separator(path, encoding)
     _check_duplicate_header(path, sep, encoding)
     decimal = _decimal_mark(path, sep, encoding)
     frame = pd.read_csv(path, sep=sep, decimal=decimal, encoding=encoding, na_values=list(na_values) if na_values else None,
                         low_memory=False)
-    frame = _grouped_numbers(frame, decimal)
-    frame.attrs.update(sep=sep, decimal=decimal)
-    return frame
+    return _grouped_numbers(frame, decimal), {"sep": sep, "decimal": decimal, "encoding": encoding}
 
 
 # Numbers written with thousands separators ("12,345.67", as spreadsheets export them; "12.345,67"
@@ -346,14 +344,12 @@ def read_frame(source: str | Path | pd.DataFrame, *, na_values: Sequence[str] | 
         else:
             encoding = _text_encoding(path)
             try:
-                frame = _read_csv(path, encoding, na_values)
+                frame, fmt = _read_csv(path, encoding, na_values)
             except UnicodeDecodeError:
                 if encoding != "utf-8":
                     raise
                 # Not UTF-8 past the first MiB that _text_encoding judged.
-                frame = _read_csv(path, encoding := "cp1252", na_values)
-            fmt = {"sep": frame.attrs.get("sep", ","), "decimal": frame.attrs.get("decimal", "."), "encoding": encoding}
-            frame.attrs.clear()
+                frame, fmt = _read_csv(path, "cp1252", na_values)
             if fmt != {"sep": ",", "decimal": ".", "encoding": "utf-8"}:
                 log.info("%s: read as %s", path, csv_format_text(**fmt))
                 frame.attrs["csv_format"] = fmt  # `gantune sample` writes generated rows the same way
