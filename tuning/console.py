@@ -80,11 +80,13 @@ def session(*, verbose: bool = False, console: str = "auto", every_s: float = PL
     previous = _SESSION
     saved_env = {k: os.environ.get(k) for k in _QUIET_ENV}
     saved_levels = {name: logging.getLogger(name).level for name in _QUIET_LOGGERS}
+    state_logger = logging.getLogger(_STATE_LOGGER)
     if not verbose:
         for key, value in _QUIET_ENV.items():
             os.environ.setdefault(key, value)  # a user's own setting wins
         for name in _QUIET_LOGGERS:  # also where Ray was initialised before (a notebook)
             logging.getLogger(name).setLevel(logging.ERROR)
+        state_logger.addFilter(_one_line_state_error)
     _SESSION = settings
     try:
         yield settings
@@ -99,6 +101,7 @@ def session(*, verbose: bool = False, console: str = "auto", every_s: float = PL
                 os.environ[key] = value
         for name, level in saved_levels.items():
             logging.getLogger(name).setLevel(level)
+        state_logger.removeFilter(_one_line_state_error)
 
 
 # Worker processes of an embedded Ray inherit the driver's environment: their "ray" loggers then
@@ -108,6 +111,23 @@ def session(*, verbose: bool = False, console: str = "auto", every_s: float = PL
 # detailed results here" even at verbose=0; its older one prints nothing at verbose=0.
 _QUIET_ENV = {"RAY_LOGGER_LEVEL": "error", "RAY_AIR_NEW_OUTPUT": "0"}
 _QUIET_LOGGERS = ("ray", "ray.tune", "ray.train", "ray.data")
+
+
+# Ray Tune's driver copies its experiment state into the run directory in a background thread;
+# when that copy fails it logs an ERROR with the whole traceback, and retries at its next save
+# (seen once in a CI run: a temporary file of its own renamed under pyarrow's copy,
+# FileNotFoundError, the run unharmed). Outside -v that record becomes one line.
+_STATE_LOGGER = "ray.tune.execution.experiment_state"
+
+
+def _one_line_state_error(record: logging.LogRecord) -> bool:
+    if record.exc_info and str(record.msg).startswith("Saving experiment state to storage"):
+        exc = record.exc_info[1]
+        first = (str(exc).splitlines() or [""])[0]
+        record.msg = (f"Ray could not copy its experiment state into the run directory this time "
+                      f"({type(exc).__name__}: {first}); it retries at its next save, the run goes on")
+        record.args, record.exc_info, record.exc_text = (), None, None
+    return True
 
 
 def _is_terminal(stream: TextIO) -> bool:

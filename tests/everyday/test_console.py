@@ -191,3 +191,35 @@ def test_report_page_curve_keeps_each_configurations_best_guarded_report():
                             "wd_mean": [0.3, 0.2, 0.4, 0.25, 0.1, math.inf], "passes": [True, True, True, True, False, True]})
     times, bests = best_over_time(reports)
     assert list(times) == [1, 2, 3, 4, 5, 6] and list(bests) == [0.3, 0.2, 0.2, 0.2, 0.2, 0.2]
+
+
+def _ray_state_sync_error() -> None:
+    """What Ray Tune's experiment_state logs when its background copy fails (its own code path)."""
+    logger = logging.getLogger("ray.tune.execution.experiment_state")
+    try:
+        raise FileNotFoundError("[Errno 2] Failed to open local file '/tmp/ray/session_x/artifacts/run/driver_artifacts/.tmp-state.json'.")
+    except FileNotFoundError:
+        logger.error("Saving experiment state to storage at '/runs/run' failed with exception: ", exc_info=True)
+
+
+def test_a_failed_copy_of_rays_experiment_state_is_one_line_not_a_traceback():
+    """Seen in a CI run: Ray's background copy of its experiment state lost a temporary file
+    of its own and logged 20 lines of traceback into the quiet console; the run was unharmed
+    (Ray retries). In a session it is one line; with -v, and outside a session, Ray's own."""
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    logger = logging.getLogger("ray.tune.execution.experiment_state")
+    logger.addHandler(handler)
+    try:
+        with console.session(stream=io.StringIO()):
+            _ray_state_sync_error()
+        lines = out.getvalue().splitlines()
+        assert len(lines) == 1 and "Traceback" not in out.getvalue(), out.getvalue()
+        assert "FileNotFoundError: [Errno 2] Failed to open local file" in lines[0] and "it retries at its next save" in lines[0]
+        out.truncate(0), out.seek(0)
+        with console.session(verbose=True, stream=io.StringIO()):
+            _ray_state_sync_error()
+        _ray_state_sync_error()  # after the session: the filter is gone
+        assert out.getvalue().count("Traceback") == 2
+    finally:
+        logger.removeHandler(handler)
