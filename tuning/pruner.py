@@ -19,10 +19,26 @@ import math
 import re
 
 import optuna
-from optuna.pruners._successive_halving import _completed_rung_key, _get_current_rung
 from optuna.study import StudyDirection
 
+# Optuna's rung record: a trial's value at rung k is its system attribute "completed_rung_<k>"
+# (optuna/pruners/_successive_halving.py, 5.0). Written out here rather than imported from that
+# private module, which a release may move or rename; tests/tuning/test_pruner.py runs this
+# pruner beside Optuna's on the same reports and compares decisions and record, so a change of
+# the format shows there.
 _RUNG_KEY = re.compile(r"completed_rung_(\d+)$")
+
+
+def _completed_rung_key(rung: int) -> str:
+    return f"completed_rung_{rung}"
+
+
+def _get_current_rung(trial: optuna.trial.FrozenTrial) -> int:
+    """The first rung `trial` has no value at (Optuna's own count, rung by rung)."""
+    rung = 0
+    while _completed_rung_key(rung) in trial.system_attrs:
+        rung += 1
+    return rung
 
 
 class RungRecordPruner(optuna.pruners.SuccessiveHalvingPruner):
