@@ -85,6 +85,9 @@ class ColumnSpec:
     dtype: str = "float"
     # date columns written day first ("13.02.2021", "01/02/2021" for 1 February): see `day_first`
     day_first: bool = False
+    # a date column's form in the file ("%d.%m.%Y"), where one form reads every value: generated
+    # rows are written the same way (`written_dates`); None: ISO
+    date_format: str | None = None
 
     @property
     def is_numeric(self) -> bool:
@@ -100,6 +103,8 @@ class ColumnSpec:
             out.update(low=self.low, high=self.high, decimals=self.decimals)
             if self.day_first:
                 out["day_first"] = True
+            if self.date_format:
+                out["date_format"] = self.date_format
         else:
             out["categories"] = list(self.categories)
         return out
@@ -300,7 +305,48 @@ def _dates(name: str, col: pd.Series, missing: float, where: str, dtype: str | N
     if dtype == "date" and not np.all(values == np.round(values)):
         raise GanTuneError(f"{where}: column {name!r} is declared date but records times of day; declare it datetime")
     return ColumnSpec(name, "integer", missing=missing, low=float(values.min()), high=float(values.max()), decimals=0, dtype=dtype,
-                      day_first=first)
+                      day_first=first, date_format=date_format(col, stamps, first))
+
+
+def date_format(col: pd.Series, stamps: pd.Series, day_first: bool = False) -> str | None:
+    """The strftime form ("%d.%m.%Y") that reads every written value of `col` as `stamps` holds
+    it, or None (timestamps rather than text, or values written in several forms).
+
+    pandas guesses a form from one value (`guess_datetime_format`); the guess is kept only
+    where, parsed with it, every value gives the timestamp it was read as (a guess from
+    "1.2.2021" may be month first, and with dayfirst pandas turns "2021-03-04T10:00" into a
+    year-day-month form)."""
+    if pd.api.types.is_datetime64_any_dtype(col.dtype):
+        return None
+    from pandas.tseries.api import guess_datetime_format
+
+    text = col[stamps.notna()].astype(str).str.strip()
+    if text.empty:
+        return None
+    import warnings
+
+    for first in (day_first, not day_first):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            form = guess_datetime_format(text.iloc[0], dayfirst=first)
+            if form is None:
+                continue
+            parsed = pd.to_datetime(text, format=form, errors="coerce")
+        if bool((parsed == stamps[text.index]).all()):
+            return form
+    return None
+
+
+def written_dates(frame: pd.DataFrame, specs: Sequence[ColumnSpec]) -> pd.DataFrame:
+    """`frame` with each date column that has a `date_format` as text in that form (as the
+    table it was fitted on wrote it; missing cells stay missing); others as they are."""
+    out = frame
+    for s in specs:
+        if s.date_format and s.name in frame.columns and pd.api.types.is_datetime64_any_dtype(frame[s.name].dtype):
+            if out is frame:
+                out = frame.copy()
+            out[s.name] = frame[s.name].dt.strftime(s.date_format)
+    return out
 
 
 def _looks_like_dates(col: pd.Series) -> bool:
@@ -486,6 +532,7 @@ __all__ = [
     "KINDS",
     "MAX_CATEGORIES",
     "MAX_INT_LEVELS",
+    "date_format",
     "date_numbers",
     "date_values",
     "infer_column",
@@ -495,4 +542,5 @@ __all__ = [
     "day_first",
     "parse_dates",
     "recorded_decimals",
+    "written_dates",
 ]

@@ -228,13 +228,15 @@ def _decimal_mark(path: Path, sep: str, encoding: str = "utf-8") -> str:
 def csv_format_text(sep: str, decimal: str, encoding: str = "utf-8") -> str:
     """A CSV format in words: "';'-separated, decimal commas, Windows-1252 text"."""
     words = [f"{'tab' if sep == chr(9) else repr(sep)}-separated"] + (["decimal commas"] if decimal == "," else [])
-    return ", ".join(words + ([ENCODING_NAMES.get(encoding, encoding) + " text"] if encoding != "utf-8" else []))
+    return ", ".join(words + ([ENCODING_NAMES.get(encoding, encoding + " text")] if encoding != "utf-8" else []))
 
 
-# Text encodings a CSV is read in: UTF-8 (a byte-order mark is skipped), UTF-16 with its mark
+# Text encodings a CSV is read in: UTF-8, UTF-8 with a byte-order mark (Excel's "CSV UTF-8";
+# kept, so that generated rows carry it too and Excel reads their umlauts), UTF-16 with its mark
 # (Excel's "Unicode Text"), and Windows-1252 for any other text that is not UTF-8 (Excel on
 # Windows saves CSV files in it: "K\xf6ln" for "Köln").
-ENCODING_NAMES = {"utf-8": "UTF-8", "utf-16": "UTF-16", "cp1252": "Windows-1252"}
+ENCODING_NAMES = {"utf-8": "UTF-8 text", "utf-8-sig": "UTF-8 text with a byte-order mark", "utf-16": "UTF-16 text",
+                  "cp1252": "Windows-1252 text"}
 
 
 def _text_encoding(path: Path) -> str:
@@ -243,11 +245,12 @@ def _text_encoding(path: Path) -> str:
         head = fh.read(1 << 20)
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"
+    bom = head.startswith(codecs.BOM_UTF8)
     if b"\x00" in head:
         raise GanTuneError(f"{path}: not a text CSV file (binary content?); pass a CSV or .parquet file")
     try:
         codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
-        return "utf-8"
+        return "utf-8-sig" if bom else "utf-8"
     except UnicodeDecodeError:
         return "cp1252"
 
@@ -317,12 +320,14 @@ def _check_duplicate_header(path: Path, sep: str = ",", encoding: str = "utf-8")
         raise GanTuneError(f"{path}: duplicated column name(s) {', '.join(map(repr, dups))}; rename them so each column is unique")
 
 
-def read_frame(source: str | Path | pd.DataFrame, *, na_values: Sequence[str] | None = None) -> tuple[pd.DataFrame, str]:
+def read_frame(source: str | Path | pd.DataFrame, *, na_values: Sequence[str] | None = None,
+               quiet: bool = False) -> tuple[pd.DataFrame, str]:
     """Read a built-in dataset name or a CSV/Parquet path into a DataFrame (a DataFrame is
     taken as it is, copied, and named "DataFrame" in messages).
 
     `na_values`: extra strings that mark a missing cell in a CSV (pandas' defaults -- empty,
     NA, NaN, null, ... -- always count).
+    `quiet`: no "read as ';'-separated ..." line (a second read of a table already announced).
     """
     if isinstance(source, pd.DataFrame):  # the Python API (gan.fit, tuning.tune) passes frames
         return _own_frame(source), FRAME_SOURCE
@@ -351,7 +356,8 @@ def read_frame(source: str | Path | pd.DataFrame, *, na_values: Sequence[str] | 
                 # Not UTF-8 past the first MiB that _text_encoding judged.
                 frame, fmt = _read_csv(path, "cp1252", na_values)
             if fmt != {"sep": ",", "decimal": ".", "encoding": "utf-8"}:
-                log.info("%s: read as %s", path, csv_format_text(**fmt))
+                if not quiet:
+                    log.info("%s: read as %s", path, csv_format_text(**fmt))
                 frame.attrs["csv_format"] = fmt  # `gantune sample` writes generated rows the same way
     except GanTuneError:
         raise
@@ -440,7 +446,7 @@ def load_data(
     Missing values are modelled; `dropna` drops rows with a missing (or infinite) value in a
     modelled column instead. `holdout` keeps a seeded fraction of rows out of training.
     """
-    frame, where = read_frame(source, na_values=na_values)
+    frame, where = read_frame(source, na_values=na_values, quiet=quiet)
     csv_format = dict(frame.attrs.get("csv_format") or {})
     frame = select_columns(frame, where, columns)
     if dropna:

@@ -122,12 +122,14 @@ def cmd_train(args: argparse.Namespace) -> int:
 # -- sample ------------------------------------------------------------------------------------
 def cmd_sample(args: argparse.Namespace) -> int:
     from gan.bundle import load_bundle
+    from gan.columns import written_dates
     from gan.data import csv_format_text
     from gan.io import write_text_atomic
 
     bundle = load_bundle(args.bundle)
-    frame = bundle.sample(args.n, seed=args.seed)
-    # Written as the training table was: ';', decimal commas and Windows-1252 for a spreadsheet's file.
+    # Written as the training table was: ';', decimal commas and Windows-1252 for a spreadsheet's
+    # file, dates in its form (14.10.2022).
+    frame = written_dates(bundle.sample(args.n, seed=args.seed), bundle.transformer.specs)
     fmt = bundle.data.get("csv_format") or {}
     csv_args = {"sep": fmt.get("sep", ","), "decimal": fmt.get("decimal", ".")}
     encoding = fmt.get("encoding", "utf-8")

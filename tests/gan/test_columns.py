@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from gan.columns import (
+    written_dates,
     MAX_INT_LEVELS,
     ColumnSpec,
     date_values,
@@ -373,6 +374,33 @@ def test_dates_written_day_first_are_read_day_first_in_every_row(tmp_path):
     assert days["uk"] == days["us"]
     assert days["plain"] == ["2021-01-02", "2021-03-04", "2021-05-06", "2021-07-08"]
     assert ColumnSpec.from_dict(specs["de"].to_dict()).day_first and "day_first" not in specs["us"].to_dict()
+
+
+def test_a_date_column_keeps_the_form_it_was_written_in(tmp_path):
+    """Generated dates are written as the table wrote them ("14.10.2022", "10/14/2022 13:45"),
+    where one form reads every value; a column written in several forms is written ISO."""
+    frame = pd.DataFrame({
+        "de": ["01.02.2021", "13.02.2021", None, "31.12.2020"] * 10,
+        "us": ["02/01/2021 13:45", "02/13/2021 08:00", "03/05/2021 00:30", "12/31/2020 23:59"] * 10,
+        "iso": ["2021-02-01", "2021-02-13", "2021-03-05", "2020-12-31"] * 10,
+        "t": ["2021-03-04T10:00:00", "2021-03-05T11:30:00", "2021-04-01T00:00:00", "2021-05-02T09:15:00"] * 10,
+        "both": ["01.02.2021", "2021-02-13", "05.03.2021", "2020-12-31"] * 10,
+        "x": np.arange(40) * 1.5,
+    })
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    data = load_data(tmp_path / "d.csv", quiet=True)
+    specs = {s.name: s for s in data.specs}
+    forms = {c: specs[c].date_format for c in ("de", "us", "iso", "t", "both")}
+    assert forms == {"de": "%d.%m.%Y", "us": "%m/%d/%Y %H:%M", "iso": "%Y-%m-%d", "t": "%Y-%m-%dT%H:%M:%S", "both": None}
+    assert ColumnSpec.from_dict(specs["us"].to_dict()).date_format == "%m/%d/%Y %H:%M"
+    # the rows read back, written in those forms, are the file's own text
+    back = data.transformer.to_frame(data.values[:4])
+    written = written_dates(back, data.specs)
+    assert written["de"].tolist()[:2] == ["01.02.2021", "13.02.2021"] and pd.isna(written["de"].iloc[2])
+    assert written["us"].tolist() == frame["us"].tolist()[:4]
+    assert written["t"].tolist() == frame["t"].tolist()[:4]
+    assert pd.api.types.is_datetime64_any_dtype(written["both"]) and written["x"].equals(back["x"])
+    assert pd.api.types.is_datetime64_any_dtype(back["de"])  # the frame itself keeps timestamps
 
 
 def test_a_date_column_written_both_ways_is_one_clear_error():

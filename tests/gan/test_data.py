@@ -298,3 +298,14 @@ def test_a_file_not_utf8_past_its_first_mebibyte_is_read_as_windows_1252(tmp_pat
     assert path.stat().st_size > 1 << 20
     frame, _ = read_frame(path)
     assert frame["word"].iloc[-1] == "Köln" and frame["x"].iloc[-1] == 1.5 and frame.attrs["csv_format"]["encoding"] == "cp1252"
+
+
+def test_a_spreadsheet_format_is_announced_once_per_run(tmp_path, caplog):
+    """`gantune tune` reads the table twice (the run, then its export): the "read as ..." line
+    comes with the first read only (the export's is quiet)."""
+    make_frame(40, 2).round(2).to_csv(tmp_path / "s.csv", index=False, sep=";", decimal=",")
+    with caplog.at_level(logging.INFO, logger="gan"):
+        load_data(tmp_path / "s.csv")
+        load_data(tmp_path / "s.csv", quiet=True)
+    said = [r.getMessage() for r in caplog.records if "read as" in r.getMessage()]
+    assert said == [f"{tmp_path / 's.csv'}: read as ';'-separated, decimal commas"]
