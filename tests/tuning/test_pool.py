@@ -128,10 +128,12 @@ def _stop_at_steps(pool, steps: int):
 def even_turns(monkeypatch):
     """Every sub-pack costs the same and is due the same (Pool.step_cost, Pool.weight), so turns go
     round the sub-packs in order and each trains TURN_STEPS, and every slot is filled at once (no
-    SATURATED bound), for tests that stop a pool after a known number of steps."""
+    SATURATED bound), and members that pass a rung stay in their sub-pack (no PROMOTE_APART move
+    ending a turn early), for tests that stop a pool after a known number of steps."""
     monkeypatch.setattr(Pool, "step_cost", lambda self, pack: 1.0)
     monkeypatch.setattr(Pool, "weight", lambda self, pack: 1.0)
     monkeypatch.setattr(pool_module, "SATURATED", math.inf)
+    monkeypatch.setattr(pool_module, "PROMOTE_APART", False)
 
 
 def _checkpoint_roundtrip(state: dict) -> dict:
@@ -192,6 +194,28 @@ def test_members_are_pruned_by_the_shared_pruner_at_the_rungs(pruned_run):
     for t in complete:
         assert {10, 30, 90, 180} <= set(t.intermediate_values) and t.user_attrs["record"]["steps"] == 270
         assert math.isfinite(t.value) and t.value == t.user_attrs["record"]["wd_mean"]
+
+
+def test_a_member_that_passes_a_rung_trains_among_members_of_its_level(pruned_run, tmp_path, data):
+    """A member promoted at a rung leaves its sub-pack for one of its new level (PROMOTE_APART),
+    so that its larger share (`weight`) is not spent on the unpromoted members packed with it;
+    its training continues exactly (the refilled-member test retrains such members alone)."""
+    run, pool = pruned_run
+    passed = sum(any(s > r for s in t.intermediate_values) for t in run.trials() for r in run.rungs if r in t.intermediate_values)
+    assert passed > 0 and pool.stats.promoted == passed
+    # During a run: every sub-pack holds members of one level, the level it was opened for.
+    opts = _opts(tmp_path, num_samples=10)
+    run = InProcessRun(opts, data, rungs=[10, 30, 90])
+    pool = run.pool(slots=4)
+    levels = []
+
+    def on_turn(p):
+        for pack in p.packs:
+            levels.append({p._levels[id(pack)], *(sum(m.steps >= r for r in p.rungs) for m in pack.members)})
+
+    pool.run(on_turn)
+    assert levels and all(len(x) == 1 for x in levels), levels
+    assert {next(iter(x)) for x in levels} >= {0, 1}
 
 
 def test_reports_csv_has_a_line_per_report(pruned_run):
