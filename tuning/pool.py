@@ -12,24 +12,27 @@ Time (`run`): turns go to the sub-pack that has had the least of the worker so f
 scheduling), counted in the cost model's units (below) over its weight: PROMOTE ** (rungs passed)
 summed over its members. So every member is due the same share, times PROMOTE for each rung it
 survived: with about 1 / PROMOTE as many members at each rung as at the one below, each rung gets
-about the same compute (as in ASHA), and survivors of successive halving finish sooner. A turn is
-TURN_STEPS at the mean step cost (fewer steps for a costlier sub-pack); free slots are refilled
-after every turn. Under a time budget a freed slot stays empty once a new member could not reach
-its first score before the end (`_too_late`, with a margin of WAIT_MARGIN).
+about the same compute (as in ASHA), and survivors of successive halving finish sooner. Members of a
+sub-pack step together, so a member that passes a rung moves (exactly, `member_state`) to a sub-pack
+of its new level (`_promote`): its share then speeds it, not the newer members it was packed with. A
+turn is TURN_STEPS at the mean step cost (fewer steps for a costlier sub-pack); free slots are
+refilled after every turn. Under a time budget a freed slot stays empty once a new member could not
+reach its first score before the end (`_too_late`, with a margin of WAIT_MARGIN).
 
-Shapes (`place`): members of a sub-pack share batch size and are padded to one shape (noise_dim,
-widths and depths: every width rounded up to a power of two, `shape_of`, then the union over the
-members). A step of a sub-pack costs a fixed overhead (op dispatch, autograd, the optimiser: ~the
-same for 1 or 64 members) plus compute that grows with members x padded size. The rule: while a
-worker has fewer than MAX_PACKS sub-packs, a member joins the sub-pack where it adds the least
-padded compute among those whose padded cost stays within TIGHT_WASTE (2x) of their members' own,
-and opens a sub-pack of its own when none does; with MAX_PACKS open, it joins where it adds the
-least padded compute within MAX_WASTE, and, failing that, where it adds the least at all (a
-worker never runs more than MAX_PACKS sub-packs of one batch size: each costs a fixed overhead
-per step, measured as `OVERHEAD_ROW_MACS`). A pack that widens to take a member is rebuilt with its members' exact states
-(`PackedTrainer.member_state`), so nothing about them changes. Every member keeps its own step count,
-stream and Adam state, and ends with exactly the weights `gantune train --config` of its
-configuration gives (gan.packed's exactness contract).
+Shapes (`place`): members of a sub-pack share batch size and level (rungs passed) and are padded to
+one shape (noise_dim, widths and depths: every width rounded up to a power of two, `shape_of`, then
+the union over the members). A step of a sub-pack costs a fixed overhead (op dispatch, autograd, the
+optimiser: ~the same for 1 or 64 members) plus compute that grows with members x padded size. The
+rule: while a worker has fewer than MAX_PACKS sub-packs, a member joins the sub-pack where it adds
+the least padded compute among those whose padded cost stays within TIGHT_WASTE (2x) of their
+members' own, and opens a sub-pack of its own when none does; with MAX_PACKS open, it joins where it
+adds the least padded compute within MAX_WASTE, and, failing that, where it adds the least at all (a
+worker never runs more than MAX_PACKS sub-packs of one batch size: each costs a fixed overhead per
+step, measured as `OVERHEAD_ROW_MACS`; a promoted member may open one more per level). A pack that
+widens to take a member is rebuilt with its members' exact states (`PackedTrainer.member_state`), so
+nothing about them changes. Every member keeps its own step count, stream and Adam state, and ends
+with exactly the weights `gantune train --config` of its configuration gives (gan.packed's exactness
+contract).
 
 The `Pool` class has no Ray in it (the benchmarks drive it in-process); `pool_trainable` is the
 thin Ray Tune adapter.
