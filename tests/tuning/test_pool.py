@@ -196,26 +196,39 @@ def test_members_are_pruned_by_the_shared_pruner_at_the_rungs(pruned_run):
         assert math.isfinite(t.value) and t.value == t.user_attrs["record"]["wd_mean"]
 
 
-def test_a_member_that_passes_a_rung_trains_among_members_of_its_level(pruned_run, tmp_path, data):
-    """A member promoted at a rung leaves its sub-pack for one of its new level (PROMOTE_APART),
-    so that its larger share (`weight`) is not spent on the unpromoted members packed with it;
-    its training continues exactly (the refilled-member test retrains such members alone)."""
+def test_a_promoted_member_moves_apart_where_its_company_costs_more_than_an_overhead(pruned_run, tmp_path, data, monkeypatch):
+    """A member promoted at a rung leaves its sub-pack for one kept for its new level
+    (PROMOTE_APART) where the members it leaves cost more per step than a sub-pack's fixed
+    overhead, so that its larger share (`weight`) is not spent on them; it continues exactly."""
     run, pool = pruned_run
-    passed = sum(any(s > r for s in t.intermediate_values) for t in run.trials() for r in run.rungs if r in t.intermediate_values)
-    assert passed > 0 and pool.stats.promoted == passed
-    # During a run: every sub-pack holds members of one level, the level it was opened for.
+    assert pool.stats.promoted == 0  # tiny members: their company costs less than an overhead
     opts = _opts(tmp_path, num_samples=10)
     run = InProcessRun(opts, data, rungs=[10, 30, 90])
     pool = run.pool(slots=4)
+    # as if every member's company cost more than a sub-pack's overhead (a table of thousands of rows)
+    monkeypatch.setattr(Pool, "moves_apart", lambda self, pack: len(pack) > 1)
+    monkeypatch.setattr(pool_module, "TIGHT_WASTE", math.inf)  # members share sub-packs whatever their shapes
     levels = []
 
     def on_turn(p):
         for pack in p.packs:
-            levels.append({p._levels[id(pack)], *(sum(m.steps >= r for r in p.rungs) for m in pack.members)})
+            kept = p._levels[id(pack)]
+            levels.append((kept, {sum(m.steps >= r for r in p.rungs) for m in pack.members}))
 
     pool.run(on_turn)
-    assert levels and all(len(x) == 1 for x in levels), levels
-    assert {next(iter(x)) for x in levels} >= {0, 1}
+    assert pool.stats.promoted > 0
+    # a kept sub-pack holds members of its level only (they move on at their next rung)
+    assert all(seen <= {kept} for kept, seen in levels if kept is not None), levels
+    assert {kept for kept, _ in levels} >= {None, 1}
+    # moved members end with the weights of their configuration trained alone
+    moved = [(n, best) for _, n, best in pool.best_members if best["steps"] > 90]
+    assert moved
+    records = run.records()
+    for number, best in moved[:2]:
+        config = scored_config(run.space, records[number], run.n_rows)
+        assert config.steps == best["steps"]
+        lone = train(config, data, device="cpu")
+        assert _max_diff(best["G"], lone.generator.state_dict()) < WEIGHT_TOL
 
 
 def test_reports_csv_has_a_line_per_report(pruned_run):
