@@ -12,27 +12,23 @@ Time (`run`): turns go to the sub-pack that has had the least of the worker so f
 scheduling), counted in the cost model's units (below) over its weight: PROMOTE ** (rungs passed)
 summed over its members. So every member is due the same share, times PROMOTE for each rung it
 survived: with about 1 / PROMOTE as many members at each rung as at the one below, each rung gets
-about the same compute (as in ASHA), and survivors of successive halving finish sooner. Members of a
-sub-pack step together, so a member that passes a rung moves (exactly, `member_state`) to a sub-pack
-kept for promoted members of its new level (`_promote`), so that its share speeds it and not the
-newer members it was packed with, where those cost more per step than a sub-pack's overhead. A turn
-is TURN_STEPS at the mean step cost (fewer steps for a costlier sub-pack); free slots are refilled
-after every turn. Under a time budget a freed slot stays empty once a new member could not reach its
-first score before the end (`_too_late`, with a margin of WAIT_MARGIN).
+about the same compute (as in ASHA), and survivors of successive halving finish sooner. A turn is
+TURN_STEPS at the mean step cost (fewer steps for a costlier sub-pack); free slots are refilled
+after every turn. Under a time budget a freed slot stays empty once a new member could not reach
+its first score before the end (`_too_late`, with a margin of WAIT_MARGIN).
 
-Shapes (`place`): members of a sub-pack share batch size (and level, in sub-packs kept for promoted
-members) and are padded to one shape (noise_dim, widths and depths: every width rounded up to a
-power of two, `shape_of`, then the union over the members). A step of a sub-pack costs a fixed
-overhead (op dispatch, autograd, the optimiser: ~the same for 1 or 64 members) plus compute that
-grows with members x padded size. The rule: while a worker has fewer than MAX_PACKS sub-packs, a
-member joins the sub-pack where it adds the least padded compute among those whose padded cost stays
-within TIGHT_WASTE (2x) of their members' own, and opens a sub-pack of its own when none does; with
-MAX_PACKS open, it joins where it adds the least padded compute within MAX_WASTE, and, failing that,
-where it adds the least at all (a worker never runs more than MAX_PACKS sub-packs of one batch size:
-each costs a fixed overhead per step, measured as `OVERHEAD_ROW_MACS`; a promoted member may open
-one more per level). A pack that widens to take a member is rebuilt with its members' exact states
-(`PackedTrainer.member_state`), so nothing about them changes. Every member keeps its own step
-count, stream and Adam state, and ends with exactly the weights `gantune train --config` of its
+Shapes (`place`): members of a sub-pack share batch size and are padded to one shape (noise_dim,
+widths and depths: every width rounded up to a power of two, `shape_of`, then the union over the
+members). A step of a sub-pack costs a fixed overhead (op dispatch, autograd, the optimiser: ~the
+same for 1 or 64 members) plus compute that grows with members x padded size. The rule: while a
+worker has fewer than MAX_PACKS sub-packs, a member joins the sub-pack where it adds the least
+padded compute among those whose padded cost stays within TIGHT_WASTE (2x) of their members' own,
+and opens a sub-pack of its own when none does; with MAX_PACKS open, it joins where it adds the
+least padded compute within MAX_WASTE, and, failing that, where it adds the least at all (a
+worker never runs more than MAX_PACKS sub-packs of one batch size: each costs a fixed overhead
+per step, measured as `OVERHEAD_ROW_MACS`). A pack that widens to take a member is rebuilt with its members' exact states
+(`PackedTrainer.member_state`), so nothing about them changes. Every member keeps its own step count,
+stream and Adam state, and ends with exactly the weights `gantune train --config` of its
 configuration gives (gan.packed's exactness contract).
 
 The `Pool` class has no Ray in it (the benchmarks drive it in-process); `pool_trainable` is the
@@ -96,9 +92,6 @@ TURN_STEPS = 256
 # the most advanced member at 8,144 steps against 2,816 (seed 1); 5 was worse (0.0791: the top
 # sub-pack held wide members and ran slowly).
 PROMOTE = 3
-# A member that passes a rung moves to a sub-pack kept for its new level where the members it
-# leaves cost more per step than a sub-pack's overhead (`Pool._promote`).
-PROMOTE_APART = True
 # Live members at the start, per worker: a slot opens for each member told after that (two per
 # member, up to `slots`). The first rung's results then arrive after a few members' steps, not
 # after every slot's, so the sampler learns sooner (since the pool's first version, commit 2cb6c4b).
@@ -201,7 +194,6 @@ class PoolStats:
     member_steps: int = 0
     waste: list[float] = field(default_factory=list)  # padded / own cost per placed member
     widened: int = 0  # packs rebuilt in a wider shape
-    promoted: int = 0  # promoted members moved to a sub-pack of their level (`Pool._promote`)
     best: float = math.inf  # best wd_mean that passed the guard, among this pool's reports
 
 
@@ -231,9 +223,6 @@ class Pool:
         self.node_id = node_id
         self.packs: list[PackedTrainer] = []
         self.shapes: dict[int, Shape] = {}  # id(pack) -> its padded shape
-        # id(pack) -> the level (rungs passed) of the promoted members it is kept for (`_promote`),
-        # None for a sub-pack any member may join
-        self._levels: dict[int, int | None] = {}
         # Stride scheduling (`run`): id(pack) -> the worker's time it has had, in the cost
         # model's units over its weight; _clock: that of the sub-pack whose turn it is.
         self._vtime: dict[int, float] = {}
@@ -271,25 +260,6 @@ class Pool:
 
     def _place(self, number: int, params: dict[str, Any], state: dict[str, Any] | None) -> None:
         config = self.space.to_config(params)
-        pack = self._target(config, None)
-        pack.add(config, number, state=state)
-        self.stats.waste.append(shape_cost(self.shapes[id(pack)], self.data.width, pack.pac) / member_cost(config, self.data.width))
-        self.live[number] = _Live(number, dict(params), pack, time.monotonic(), len(self.live) + 1)
-
-    def moves_apart(self, pack: PackedTrainer) -> bool:
-        """Does a promoted member of `pack` leave it (`_promote`)? Where its other members'
-        compute per step is at least a sub-pack's fixed overhead."""
-        own = shape_cost(self.shapes[id(pack)], self.data.width, pack.pac) * pack.batch_size
-        return len(pack) > 1 and self._compute(pack) - own >= self.overhead
-
-    def _level(self, steps: int) -> int:
-        """Pruning rungs a member at `steps` has passed."""
-        return sum(steps >= r for r in self.rungs)
-
-    def _target(self, config: GANConfig, level: int | None) -> PackedTrainer:
-        """The sub-pack a member joins (widened if need be) or opens (see the module docstring):
-        with `level` None (a new or restored member) among the sub-packs any member may join,
-        else among those kept for promoted members of that level (`_promote`)."""
         w = self.data.width
         own = member_cost(config, w)
         mine = shape_of(config)
@@ -299,75 +269,46 @@ class Pool:
         # TIGHT_WASTE of its members' own while packs are few (MAX_PACKS), MAX_WASTE after.
         opening = (self.overhead / config.batch_size + shape_cost(mine, w, config.pac), None, mine)
         bound = TIGHT_WASTE if len(self.packs) < MAX_PACKS else self.max_waste
-        candidates = self._joins(config, mine, level)
+        candidates = self._joins(config, mine)
         joins = [(cost, pack, shape) for cost, pack, shape in candidates
                  if shape_cost(shape, w, config.pac) * (len(pack) + 1) <= bound * (sum(member_cost(m.config, w) for m in pack.members) + own)]
         if joins:
             chosen = min(joins, key=lambda o: o[0])
-        elif len(self.packs) < MAX_PACKS + (level or 0) or not candidates:
-            # A promoted member may open a pack past MAX_PACKS (one more per rung level): it
-            # must not wait among lower levels' members.
+        elif len(self.packs) < MAX_PACKS or not self.packs:
             chosen = opening
         else:  # every pack is open and none takes it within MAX_WASTE: the cheapest join anyway
-            chosen = min(candidates, key=lambda o: o[0])
+            chosen = min(candidates, key=lambda o: o[0], default=opening)
         _, pack, shape = chosen
         if pack is None:
-            return self._open(config, mine, level)
-        if shape != self.shapes[id(pack)]:
-            return self._widen(pack, config, shape)
-        return pack
+            pack = self._open(config, mine)
+        elif shape != self.shapes[id(pack)]:
+            pack = self._widen(pack, config, shape)
+        pack.add(config, number, state=state)
+        self.stats.waste.append(shape_cost(self.shapes[id(pack)], w, pack.pac) / own)
+        self.live[number] = _Live(number, dict(params), pack, time.monotonic(), len(self.live) + 1)
 
-    def _promote(self, pack: PackedTrainer, numbers: list[int]) -> None:
-        """Members of `pack` that passed a pruning rung leave it for a sub-pack kept for
-        promoted members of their new level, continuing exactly (`member_state`), so that the
-        share PROMOTE gives them (`weight`) speeds them and not the newer members they were
-        packed with -- where the other members' compute per step is at least a sub-pack's fixed
-        overhead (else a sub-pack of its own would cost it more than the company it leaves).
-
-        Why: in a mixed sub-pack every member steps together, so a promoted member went at the
-        pace of the unpromoted ones beside it. On tables of thousands of rows, where a member's
-        step is arithmetic and packing saves little, moving told 18 % more configurations in 2
-        minutes at the same best (in-process, one worker, t151 and t157 seeds 0-5: 39.8 against
-        33.8, mean best 0.0270 against 0.0274, better in 7 of 12, worse in 3); on iris-setosa,
-        where 64 members cost less than one overhead, moving every promoted member halved the
-        configurations told (211 against 447, seed 0) and was worse in 3 of 3, hence the
-        overhead test."""
-        for number in numbers:
-            if not self.moves_apart(pack):
-                continue
-            m = pack.members[pack._slot(number)]
-            state, metrics = pack.member_state(number), m.result.metrics
-            pack.drop([number], status="moved")
-            pack.results = [x for x in pack.results if x.index != number]
-            target = self._target(m.config, self._level(m.steps))
-            target.add(m.config, number, state=state).metrics = metrics
-            self.live[number].pack = target
-            self.stats.promoted += 1
-
-    def _joins(self, config: GANConfig, mine: Shape, level: int | None = None) -> list[tuple[float, PackedTrainer, Shape]]:
-        """Every pack of `level` (`_target`) `config` could join, with the padded compute per row
-        the join adds (all of the pack's members counted when it widens) and the pack's shape
-        after it."""
+    def _joins(self, config: GANConfig, mine: Shape) -> list[tuple[float, PackedTrainer, Shape]]:
+        """Every pack `config` could join, with the padded compute per row the join adds (all of
+        the pack's members counted when it widens) and the pack's shape after it."""
         w = self.data.width
         out: list[tuple[float, PackedTrainer, Shape]] = []
         for pack in self.packs:
-            if pack.shares(config) and self._levels[id(pack)] == level:
+            if pack.shares(config):
                 shape = union(self.shapes[id(pack)], mine)
                 out.append((shape_cost(shape, w, config.pac) * (len(pack) + 1) - shape_cost(self.shapes[id(pack)], w, config.pac) * len(pack), pack, shape))
         return out
 
-    def _open(self, config: GANConfig, shape: Shape, level: int | None = None) -> PackedTrainer:
+    def _open(self, config: GANConfig, shape: Shape) -> PackedTrainer:
         pack = PackedTrainer([], self.data, self.device, envelope=shape_config(config, shape))
         self.packs.append(pack)
         self.shapes[id(pack)] = shape
-        self._levels[id(pack)] = level
         self._vtime[id(pack)] = self._clock  # it starts level with the sub-pack whose turn it is
         return pack
 
     def _widen(self, pack: PackedTrainer, config: GANConfig, shape: Shape) -> PackedTrainer:
         """Rebuild `pack` in a wider shape; its members continue exactly (weights, Adam moments,
         streams and step counts move with them)."""
-        new = self._open(config, shape, self._levels[id(pack)])
+        new = self._open(config, shape)
         for m in list(pack.members):
             number = m.result.index
             result = new.add(m.config, number, state=pack.member_state(number))
@@ -382,7 +323,6 @@ class Pool:
         self.packs.remove(pack)
         del self.shapes[id(pack)]
         del self._vtime[id(pack)]
-        del self._levels[id(pack)]
 
     @property
     def open_slots(self) -> int:
@@ -510,11 +450,6 @@ class Pool:
                 pack.drop(numbers, status=status)
                 for n in numbers:
                     self._finished(n, pack)
-        stopped = set(stop_done) | set(stop_pruned)
-        promoted = [m.result.index for m in members if m.steps in self.rungs and m.result.index not in stopped
-                    and any(x.result.index == m.result.index for x in pack.members)]
-        if promoted and PROMOTE_APART:
-            self._promote(pack, promoted)
 
     def _diverged(self, pack: PackedTrainer, number: int, steps: int) -> None:
         """A member whose loss or output went non-finite: told the worst value, slot freed."""

@@ -128,12 +128,10 @@ def _stop_at_steps(pool, steps: int):
 def even_turns(monkeypatch):
     """Every sub-pack costs the same and is due the same (Pool.step_cost, Pool.weight), so turns go
     round the sub-packs in order and each trains TURN_STEPS, and every slot is filled at once (no
-    SATURATED bound), and members that pass a rung stay in their sub-pack (no PROMOTE_APART move
-    ending a turn early), for tests that stop a pool after a known number of steps."""
+    SATURATED bound), for tests that stop a pool after a known number of steps."""
     monkeypatch.setattr(Pool, "step_cost", lambda self, pack: 1.0)
     monkeypatch.setattr(Pool, "weight", lambda self, pack: 1.0)
     monkeypatch.setattr(pool_module, "SATURATED", math.inf)
-    monkeypatch.setattr(pool_module, "PROMOTE_APART", False)
 
 
 def _checkpoint_roundtrip(state: dict) -> dict:
@@ -194,41 +192,6 @@ def test_members_are_pruned_by_the_shared_pruner_at_the_rungs(pruned_run):
     for t in complete:
         assert {10, 30, 90, 180} <= set(t.intermediate_values) and t.user_attrs["record"]["steps"] == 270
         assert math.isfinite(t.value) and t.value == t.user_attrs["record"]["wd_mean"]
-
-
-def test_a_promoted_member_moves_apart_where_its_company_costs_more_than_an_overhead(pruned_run, tmp_path, data, monkeypatch):
-    """A member promoted at a rung leaves its sub-pack for one kept for its new level
-    (PROMOTE_APART) where the members it leaves cost more per step than a sub-pack's fixed
-    overhead, so that its larger share (`weight`) is not spent on them; it continues exactly."""
-    run, pool = pruned_run
-    assert pool.stats.promoted == 0  # tiny members: their company costs less than an overhead
-    opts = _opts(tmp_path, num_samples=10)
-    run = InProcessRun(opts, data, rungs=[10, 30, 90])
-    pool = run.pool(slots=4)
-    # as if every member's company cost more than a sub-pack's overhead (a table of thousands of rows)
-    monkeypatch.setattr(Pool, "moves_apart", lambda self, pack: len(pack) > 1)
-    monkeypatch.setattr(pool_module, "TIGHT_WASTE", math.inf)  # members share sub-packs whatever their shapes
-    levels = []
-
-    def on_turn(p):
-        for pack in p.packs:
-            kept = p._levels[id(pack)]
-            levels.append((kept, {sum(m.steps >= r for r in p.rungs) for m in pack.members}))
-
-    pool.run(on_turn)
-    assert pool.stats.promoted > 0
-    # a kept sub-pack holds members of its level only (they move on at their next rung)
-    assert all(seen <= {kept} for kept, seen in levels if kept is not None), levels
-    assert {kept for kept, _ in levels} >= {None, 1}
-    # moved members end with the weights of their configuration trained alone
-    moved = [(n, best) for _, n, best in pool.best_members if best["steps"] > 90]
-    assert moved
-    records = run.records()
-    for number, best in moved[:2]:
-        config = scored_config(run.space, records[number], run.n_rows)
-        assert config.steps == best["steps"]
-        lone = train(config, data, device="cpu")
-        assert _max_diff(best["G"], lone.generator.state_dict()) < WEIGHT_TOL
 
 
 def test_reports_csv_has_a_line_per_report(pruned_run):
