@@ -86,8 +86,13 @@ class ColumnSpec:
     # date columns written day first ("13.02.2021", "01/02/2021" for 1 February): see `day_first`
     day_first: bool = False
     # a date column's form in the file ("%d.%m.%Y"), where one form reads every value: generated
-    # rows are written the same way (`written_dates`); None: ISO
+    # rows are written the same way (`written_values`); None: ISO
     date_format: str | None = None
+    # numbers read from text with a currency or percent sign ("$1,234.50", "15%"): the sign
+    # before and after the number, and whether thousands were grouped; written back so
+    prefix: str = ""
+    suffix: str = ""
+    grouped: bool = False
 
     @property
     def is_numeric(self) -> bool:
@@ -107,6 +112,8 @@ class ColumnSpec:
                 out["date_format"] = self.date_format
         else:
             out["categories"] = list(self.categories)
+        if self.prefix or self.suffix:
+            out.update(prefix=self.prefix, suffix=self.suffix, grouped=self.grouped)
         return out
 
     @classmethod
@@ -130,9 +137,23 @@ class ColumnSpec:
         else:
             shown = ", ".join(map(str, self.categories[:4])) + (", ..." if len(self.categories) > 4 else "")
             parts = [f"categorical, {len(self.categories)} labels ({shown})"]
+        if self.prefix or self.suffix:
+            parts.append(f"written {self.written(self.high if self.is_numeric else self.categories[-1])}")
         if self.missing:
             parts.append(f"{100 * self.missing:.1f}% missing")
         return ", ".join(parts)
+
+    def written(self, value: Any, decimal: str = ".") -> str:
+        """`value` as the table wrote this column's numbers: "$1,234.50", "-$5.00", "15%"
+        (`decimal` ",": "1.234,50 €")."""
+        x = float(value)
+        digits = self.decimals if self.decimals is not None else MAX_DECIMALS
+        text = f"{abs(x):{',' if self.grouped else ''}.{digits}f}"
+        if self.decimals is None and "." in text:
+            text = text.rstrip("0").rstrip(".")
+        if decimal == ",":
+            text = text.translate(str.maketrans(",.", ".,"))
+        return f"{'-' if x < 0 else ''}{self.prefix}{text}{self.suffix}"
 
 
 def _fmt(x: float | None) -> str:
@@ -337,15 +358,20 @@ def date_format(col: pd.Series, stamps: pd.Series, day_first: bool = False) -> s
     return None
 
 
-def written_dates(frame: pd.DataFrame, specs: Sequence[ColumnSpec]) -> pd.DataFrame:
-    """`frame` with each date column that has a `date_format` as text in that form (as the
-    table it was fitted on wrote it; missing cells stay missing); others as they are."""
-    out = frame
+def written_values(frame: pd.DataFrame, specs: Sequence[ColumnSpec], decimal: str = ".") -> pd.DataFrame:
+    """`frame` as the table it was fitted on wrote its cells: each date column that has a
+    `date_format` in that form, numbers read with a currency or percent sign with it again
+    (`ColumnSpec.written`, `decimal` the file's decimal mark); missing cells stay missing, other
+    columns as they are."""
+    out = frame.copy()
     for s in specs:
-        if s.date_format and s.name in frame.columns and pd.api.types.is_datetime64_any_dtype(frame[s.name].dtype):
-            if out is frame:
-                out = frame.copy()
-            out[s.name] = frame[s.name].dt.strftime(s.date_format)
+        if s.name not in frame.columns:
+            continue
+        col = frame[s.name]
+        if s.date_format and pd.api.types.is_datetime64_any_dtype(col.dtype):
+            out[s.name] = col.dt.strftime(s.date_format)
+        elif s.prefix or s.suffix:
+            out[s.name] = pd.Series([None if pd.isna(v) else s.written(v, decimal) for v in col], index=col.index, dtype=object)
     return out
 
 
@@ -542,5 +568,5 @@ __all__ = [
     "day_first",
     "parse_dates",
     "recorded_decimals",
-    "written_dates",
+    "written_values",
 ]

@@ -11,7 +11,7 @@ import codecs
 import csv
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -207,6 +207,9 @@ _COMMA_DECIMAL = re.compile(r"\s*[+-]?\d*,(?:\d{1,2}|\d{4,})\s*")
 DECIMAL_SNIFF_LINES = 1000
 
 
+_SIGNS = re.compile(r"[$\u20ac\u00a3\u00a5%\s]")  # currency and percent signs, spaces: "12,50 €" is a decimal comma too
+
+
 def _decimal_mark(path: Path, sep: str, encoding: str = "utf-8") -> str:
     """',' when the file (judged on its first DECIMAL_SNIFF_LINES lines) writes decimal commas,
     else '.'."""
@@ -216,7 +219,7 @@ def _decimal_mark(path: Path, sep: str, encoding: str = "utf-8") -> str:
     try:
         with path.open(newline="", encoding=encoding) as fh:
             for i, row in enumerate(csv.reader(fh, delimiter=sep)):
-                if i and any(pattern.fullmatch(cell) for cell in row):
+                if i and any(pattern.fullmatch(cell) or pattern.fullmatch(_SIGNS.sub("", cell)) for cell in row):
                     return ","
                 if i >= DECIMAL_SNIFF_LINES:
                     break
@@ -287,14 +290,53 @@ def _number_kinds(text: pd.Series, decimal: str = ".") -> pd.Series | None:
     return grouped if bool((grouped | text.str.fullmatch(plain_form.pattern)).all()) else None
 
 
+# Numbers written with a currency or percent sign ("$1,234.50", "-$5.00", "12,50 €", "15%"), as
+# spreadsheets export formatted cells, are text to pandas: a money column was left out as free
+# text ("text with 2734 distinct values"). Read as numbers where every value carries the same
+# sign in the same place; the sign is kept (ColumnSpec.prefix / suffix, frame.attrs["affixes"]),
+# so that generated rows are written the same way (gan.columns.written_values).
+_AFFIXED = re.compile(r"(?P<neg>[-\u2212]?)(?P<pre>[$\u20ac\u00a3\u00a5]?)\s?(?P<num>[-+]?[\d.,]+)(?P<suf>\s?[%\u20ac]?)")
+
+
+def _affixed_numbers(text: pd.Series, decimal: str = ".") -> tuple[pd.Series, dict[str, Any]] | None:
+    """The numbers of `text` (str values, none missing) and how they were written ({"prefix",
+    "suffix", "grouped"}), where every value is a number with the same currency or percent sign;
+    else None."""
+    if not all(isinstance(v, str) for v in text):
+        return None
+    parts = text.str.strip().str.extract(f"^{_AFFIXED.pattern}$")
+    if parts["num"].isna().any():
+        return None
+    pre, suf = set(parts["pre"]), set(parts["suf"])
+    if len(pre) != 1 or len(suf) != 1 or pre == suf == {""}:
+        return None
+    kinds = _number_kinds(parts["num"], decimal)
+    if kinds is None:
+        return None
+    group = "," if decimal == "." else "."
+    plain = parts["num"].str.replace(group, "", regex=False)
+    if decimal == ",":
+        plain = plain.str.replace(",", ".", regex=False)
+    numbers = pd.to_numeric(plain)
+    numbers[parts["neg"] != ""] *= -1
+    return numbers, {"prefix": pre.pop(), "suffix": suf.pop(), "grouped": bool(kinds.any())}
+
+
 def _grouped_numbers(frame: pd.DataFrame, decimal: str = ".") -> pd.DataFrame:
-    """`frame` with its text columns of thousands-grouped numbers read as numbers."""
+    """`frame` with its text columns of thousands-grouped numbers, or numbers with a currency or
+    percent sign, read as numbers (the signs kept in frame.attrs["affixes"])."""
     group = "," if decimal == "." else "."
     for name in frame.columns:
         col = frame[name]
         if col.dtype.kind in "biufcmM":
             continue
         text = col.dropna()
+        if len(text) and _affixed_numbers(text.iloc[:1000], decimal) is not None:
+            got = _affixed_numbers(text, decimal)
+            if got is not None:
+                frame[name] = pd.Series(np.nan, index=frame.index).where(col.isna(), got[0].reindex(frame.index))
+                frame.attrs.setdefault("affixes", {})[name] = got[1]
+                continue
         if not len(text) or _number_kinds(text.iloc[:1000], decimal) is None:  # most text columns fail on their first rows
             continue
         kinds = _number_kinds(text, decimal)
@@ -421,9 +463,14 @@ def select_columns(frame: pd.DataFrame, where: str, columns: Sequence[str] | Non
 
 
 def plan_columns(frame: pd.DataFrame, where: str, metadata: str | Path | None = None) -> ColumnPlan:
-    """Column types of `frame` (inferred, overridden by a metadata file); left-out columns noted."""
+    """Column types of `frame` (inferred, overridden by a metadata file); left-out columns noted.
+    Numbers read from text with a currency or percent sign keep that sign in their spec."""
     meta = load_metadata(metadata, list(frame.columns), where) if metadata else None
-    return infer_columns(frame, where, meta)
+    plan = infer_columns(frame, where, meta)
+    affixes = frame.attrs.get("affixes") or {}
+    plan.specs = [replace(s, prefix=affixes[s.name]["prefix"], suffix=affixes[s.name]["suffix"],
+                                      grouped=affixes[s.name]["grouped"]) if s.name in affixes else s for s in plan.specs]
+    return plan
 
 
 def load_data(

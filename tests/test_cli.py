@@ -422,10 +422,12 @@ def test_a_semicolon_decimal_comma_table_trains_and_samples_in_its_own_format(tm
 
 def test_an_excel_utf8_table_samples_rows_excel_reads_alike(tmp_path, capsys):
     """Excel's "CSV UTF-8" starts with a byte-order mark (without one, Excel reads the umlauts of
-    generated rows as Windows-1252) and writes dates day first: the sample keeps both."""
+    generated rows as Windows-1252), writes dates day first and money as "1.234,50 €": the sample
+    keeps all three."""
     frame = make_frame(120, 2).round(2).assign(
         stadt=["Köln", "München", "Bonn"] * 40,
         seit=[f"{1 + i % 28:02d}.{1 + i % 12:02d}.{1990 + i % 30}" for i in range(120)],
+        preis=[f"{v:,.2f} €".translate(str.maketrans(",.", ".,")) for v in np.linspace(-20, 2500, 120)],
     )
     real = tmp_path / "excel.csv"
     frame.to_csv(real, index=False, sep=";", decimal=",", encoding="utf-8-sig")
@@ -434,6 +436,8 @@ def test_an_excel_utf8_table_samples_rows_excel_reads_alike(tmp_path, capsys):
     assert main(["train", "--data", str(real), "--config", str(_tiny_config(tmp_path)), "--out", str(out), "-q"]) == 0
     spec = {s.name: s for s in load_bundle(out).transformer.specs}["seit"]
     assert (spec.dtype, spec.date_format) == ("date", "%d.%m.%Y")
+    money = {s.name: s for s in load_bundle(out).transformer.specs}["preis"]
+    assert (money.kind, money.suffix, money.decimals) == ("numeric", " €", 2)
     capsys.readouterr()
     rows = tmp_path / "rows.csv"
     assert main(["sample", str(out), "-n", "300", "-o", str(rows)]) == 0
@@ -443,6 +447,7 @@ def test_an_excel_utf8_table_samples_rows_excel_reads_alike(tmp_path, capsys):
     back = pd.read_csv(rows, sep=";", encoding="utf-8-sig", dtype=str)
     assert list(back.columns) == list(frame.columns)
     assert back["seit"].dropna().str.fullmatch(r"\d\d\.\d\d\.\d{4}").all()
+    assert back["preis"].dropna().str.fullmatch(r"-?\d{1,3}(\.\d{3})*,\d\d €").all()
     assert set(back["stadt"].dropna()) <= {"Köln", "München", "Bonn"}
     # and gantune reads its own sample as the table it came from
     assert main(["evaluate", "--data", str(real), str(rows)]) == 0

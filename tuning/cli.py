@@ -122,16 +122,16 @@ def cmd_train(args: argparse.Namespace) -> int:
 # -- sample ------------------------------------------------------------------------------------
 def cmd_sample(args: argparse.Namespace) -> int:
     from gan.bundle import load_bundle
-    from gan.columns import written_dates
+    from gan.columns import written_values
     from gan.data import csv_format_text
     from gan.io import write_text_atomic
 
     bundle = load_bundle(args.bundle)
     # Written as the training table was: ';', decimal commas and Windows-1252 for a spreadsheet's
-    # file, dates in its form (14.10.2022).
-    frame = written_dates(bundle.sample(args.n, seed=args.seed), bundle.transformer.specs)
+    # file, dates in its form (14.10.2022), money with its sign ($1,234.50).
     fmt = bundle.data.get("csv_format") or {}
     csv_args = {"sep": fmt.get("sep", ","), "decimal": fmt.get("decimal", ".")}
+    frame = written_values(bundle.sample(args.n, seed=args.seed), bundle.transformer.specs, csv_args["decimal"])
     encoding = fmt.get("encoding", "utf-8")
     if args.out == "-":
         frame.to_csv(sys.stdout, index=False, **csv_args)

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from gan.columns import (
-    written_dates,
+    written_values,
     MAX_INT_LEVELS,
     ColumnSpec,
     date_values,
@@ -395,7 +395,7 @@ def test_a_date_column_keeps_the_form_it_was_written_in(tmp_path):
     assert ColumnSpec.from_dict(specs["us"].to_dict()).date_format == "%m/%d/%Y %H:%M"
     # the rows read back, written in those forms, are the file's own text
     back = data.transformer.to_frame(data.values[:4])
-    written = written_dates(back, data.specs)
+    written = written_values(back, data.specs)
     assert written["de"].tolist()[:2] == ["01.02.2021", "13.02.2021"] and pd.isna(written["de"].iloc[2])
     assert written["us"].tolist() == frame["us"].tolist()[:4]
     assert written["t"].tolist() == frame["t"].tolist()[:4]

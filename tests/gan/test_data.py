@@ -4,6 +4,7 @@ the transformer: test_transform.py, bad inputs: tests/reliability)."""
 from __future__ import annotations
 
 import logging
+import math
 import warnings
 
 import numpy as np
@@ -309,3 +310,27 @@ def test_a_spreadsheet_format_is_announced_once_per_run(tmp_path, caplog):
         load_data(tmp_path / "s.csv", quiet=True)
     said = [r.getMessage() for r in caplog.records if "read as" in r.getMessage()]
     assert said == [f"{tmp_path / 's.csv'}: read as ';'-separated, decimal commas"]
+
+
+def test_numbers_with_a_currency_or_percent_sign_are_read_as_numbers_and_keep_the_sign(tmp_path):
+    """Spreadsheets export formatted cells as "$1,234.50" or "12,50 €": such a money column was
+    left out as free text. Read as numbers where every value carries the same sign; the sign is
+    kept for writing generated rows (ColumnSpec.written)."""
+    (tmp_path / "us.csv").write_text(
+        'amount,share,mixed,word\n"$1,234.50",15%,$5,$5\n-$5.00,7.5%,€5,abc\n$0.99,,$1,$2\n,100%,$2,$3\n')
+    frame, _ = read_frame(tmp_path / "us.csv")
+    assert frame["amount"].tolist()[:3] == [1234.5, -5.0, 0.99] and math.isnan(frame["amount"].iloc[3])
+    assert frame["share"].tolist()[:2] == [15.0, 7.5] and frame["share"].iloc[3] == 100.0
+    assert frame["mixed"].tolist() == ["$5", "€5", "$1", "$2"] and frame["word"].tolist()[1] == "abc"  # not one sign / not numbers
+    assert frame.attrs["affixes"] == {"amount": {"prefix": "$", "suffix": "", "grouped": True},
+                                      "share": {"prefix": "", "suffix": "%", "grouped": False}}
+    (tmp_path / "de.csv").write_text("preis;n\n12,50 €;1\n1.234,00 €;2\n-3,10 €;3\n", encoding="utf-8")
+    frame, _ = read_frame(tmp_path / "de.csv")
+    assert frame["preis"].tolist() == [12.5, 1234.0, -3.1]
+    rows = pd.DataFrame({"amount": np.round(np.linspace(-50, 5000, 60), 2), "x": np.arange(60) * 1.5})
+    rows.assign(amount=[f"-${-v:,.2f}" if v < 0 else f"${v:,.2f}" for v in rows["amount"]]).to_csv(tmp_path / "m.csv", index=False)
+    data = load_data(tmp_path / "m.csv", quiet=True)
+    spec = data.specs[0]
+    assert (spec.kind, spec.decimals, spec.prefix, spec.grouped) == ("numeric", 2, "$", True)
+    assert [spec.written(v) for v in (1234.5, -5, 0.5)] == ["$1,234.50", "-$5.00", "$0.50"]
+    assert spec.written(1234.5, decimal=",") == "$1.234,50" and "written $5,000.00" in spec.describe()
