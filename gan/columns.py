@@ -346,16 +346,20 @@ def date_format(col: pd.Series, stamps: pd.Series, day_first: bool = False) -> s
         return None
     import warnings
 
-    for first in (day_first, not day_first):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            form = guess_datetime_format(text.iloc[0], dayfirst=first)
-            if form is None:
-                continue
-            parsed = pd.to_datetime(text, format=form, errors="coerce")
-        if bool((parsed == stamps[text.index]).all()):
-            return form
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        guesses = [guess_datetime_format(text.iloc[0], dayfirst=first) for first in (day_first, not day_first)]
+        for form in dict.fromkeys([g for g in guesses if g] + list(_TWELVE_HOUR_FORMS)):
+            # on the first values first: most forms fail there, and a million rows parse slowly
+            if all(bool((pd.to_datetime(t, format=form, errors="coerce") == stamps[t.index]).all()) for t in (text.iloc[:1000], text)):
+                return form
     return None
+
+
+# pandas guesses no form for times on a 12-hour clock ("09/02/2023 08:07 PM", as US spreadsheets
+# write them): tried after its guesses (each still has to read every value as it was read).
+_TWELVE_HOUR_FORMS = tuple(f"{d} {t}" for d in ("%m/%d/%Y", "%d/%m/%Y", "%Y-%m-%d", "%d.%m.%Y")
+                           for t in ("%I:%M %p", "%I:%M:%S %p"))
 
 
 def written_values(frame: pd.DataFrame, specs: Sequence[ColumnSpec], decimal: str = ".") -> pd.DataFrame:

@@ -382,6 +382,7 @@ def test_a_date_column_keeps_the_form_it_was_written_in(tmp_path):
     frame = pd.DataFrame({
         "de": ["01.02.2021", "13.02.2021", None, "31.12.2020"] * 10,
         "us": ["02/01/2021 13:45", "02/13/2021 08:00", "03/05/2021 00:30", "12/31/2020 23:59"] * 10,
+        "pm": ["09/02/2023 08:07 PM", "10/21/2023 07:49 AM", "01/09/2023 12:26 PM", "12/31/2020 11:59 PM"] * 10,
         "iso": ["2021-02-01", "2021-02-13", "2021-03-05", "2020-12-31"] * 10,
         "t": ["2021-03-04T10:00:00", "2021-03-05T11:30:00", "2021-04-01T00:00:00", "2021-05-02T09:15:00"] * 10,
         "both": ["01.02.2021", "2021-02-13", "05.03.2021", "2020-12-31"] * 10,
@@ -390,14 +391,16 @@ def test_a_date_column_keeps_the_form_it_was_written_in(tmp_path):
     frame.to_csv(tmp_path / "d.csv", index=False)
     data = load_data(tmp_path / "d.csv", quiet=True)
     specs = {s.name: s for s in data.specs}
-    forms = {c: specs[c].date_format for c in ("de", "us", "iso", "t", "both")}
-    assert forms == {"de": "%d.%m.%Y", "us": "%m/%d/%Y %H:%M", "iso": "%Y-%m-%d", "t": "%Y-%m-%dT%H:%M:%S", "both": None}
+    forms = {c: specs[c].date_format for c in ("de", "us", "pm", "iso", "t", "both")}
+    assert forms == {"de": "%d.%m.%Y", "us": "%m/%d/%Y %H:%M", "pm": "%m/%d/%Y %I:%M %p", "iso": "%Y-%m-%d",
+                     "t": "%Y-%m-%dT%H:%M:%S", "both": None}
     assert ColumnSpec.from_dict(specs["us"].to_dict()).date_format == "%m/%d/%Y %H:%M"
     # the rows read back, written in those forms, are the file's own text
     back = data.transformer.to_frame(data.values[:4])
     written = written_values(back, data.specs)
     assert written["de"].tolist()[:2] == ["01.02.2021", "13.02.2021"] and pd.isna(written["de"].iloc[2])
     assert written["us"].tolist() == frame["us"].tolist()[:4]
+    assert written["pm"].tolist() == frame["pm"].tolist()[:4]
     assert written["t"].tolist() == frame["t"].tolist()[:4]
     assert pd.api.types.is_datetime64_any_dtype(written["both"]) and written["x"].equals(back["x"])
     assert pd.api.types.is_datetime64_any_dtype(back["de"])  # the frame itself keeps timestamps
