@@ -7,13 +7,18 @@ column and the fix.
 
 from __future__ import annotations
 
+import bz2
 import codecs
 import csv
+import gzip
+import io
+import lzma
 import logging
 import re
+import zipfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import IO, Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -179,12 +184,36 @@ class TabularData:
 SEPARATORS = (",", ";", "\t", "|")
 
 
+# Compressed CSV files, as large tables are often kept ("orders.csv.gz"): pandas reads them by
+# their suffix; the sniffing below reads them through the same decompression.
+COMPRESSED_SUFFIXES = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
+
+
+def _open_raw(path: Path) -> IO[bytes]:
+    """`path`'s bytes, decompressed by its suffix (.gz, .bz2, .xz, or a .zip of one file)."""
+    suffix = path.suffix.lower()
+    if suffix in COMPRESSED_SUFFIXES:
+        return COMPRESSED_SUFFIXES[suffix](path, "rb")
+    if suffix == ".zip":
+        archive = zipfile.ZipFile(path)
+        names = [n for n in archive.namelist() if not n.endswith("/")]
+        if len(names) != 1:
+            archive.close()
+            raise GanTuneError(f"{path}: a .zip archive of {len(names)} files; it must hold exactly one CSV file")
+        return archive.open(names[0])
+    return path.open("rb")
+
+
+def _open_text(path: Path, encoding: str) -> IO[str]:
+    return io.TextIOWrapper(_open_raw(path), encoding=encoding, newline="")
+
+
 def _separator(path: Path, encoding: str = "utf-8") -> str:
     """The separator that splits the header line into the most fields (quotes honoured, so a
     ';' header with a comma inside a quoted name is still ';'); ',' on a tie or a header of
     one field."""
     try:
-        with path.open(newline="", encoding=encoding) as fh:
+        with _open_text(path, encoding) as fh:
             header = fh.readline()
     except (UnicodeDecodeError, OSError):
         return ","  # reported by the parser
@@ -217,7 +246,7 @@ def _decimal_mark(path: Path, sep: str, encoding: str = "utf-8") -> str:
         return "."
     pattern = _COMMA_NUMBER if sep == ";" else _COMMA_DECIMAL
     try:
-        with path.open(newline="", encoding=encoding) as fh:
+        with _open_text(path, encoding) as fh:
             for i, row in enumerate(csv.reader(fh, delimiter=sep)):
                 if i and any(pattern.fullmatch(cell) or pattern.fullmatch(_SIGNS.sub("", cell)) for cell in row):
                     return ","
@@ -244,7 +273,7 @@ ENCODING_NAMES = {"utf-8": "UTF-8 text", "utf-8-sig": "UTF-8 text with a byte-or
 
 def _text_encoding(path: Path) -> str:
     """The encoding to read `path` in, judged on its first MiB; GanTuneError for binary content."""
-    with path.open("rb") as fh:
+    with _open_raw(path) as fh:
         head = fh.read(1 << 20)
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"
@@ -349,7 +378,7 @@ def _grouped_numbers(frame: pd.DataFrame, decimal: str = ".") -> pd.DataFrame:
 def _check_duplicate_header(path: Path, sep: str = ",", encoding: str = "utf-8") -> None:
     # pandas renames duplicated CSV headers to "a.1"; read the raw header to catch them.
     try:
-        with path.open(newline="", encoding=encoding) as fh:
+        with _open_text(path, encoding) as fh:
             header = next(csv.reader(fh, delimiter=sep), [])
     except (UnicodeDecodeError, csv.Error):
         return  # reported by the parser below
@@ -383,6 +412,9 @@ def read_frame(source: str | Path | pd.DataFrame, *, na_values: Sequence[str] | 
         )
     if path.is_dir():
         raise GanTuneError(f"data {name!r}: is a directory; pass a CSV or Parquet file")
+    if not path.is_file():  # a pipe (`--data <(zcat t.csv.gz)`) reads as empty and cannot be read twice
+        raise GanTuneError(f"{path}: not a regular file (a pipe or a device?); save the table to a file and pass its path "
+                           "(.csv.gz, .bz2, .xz and .zip files are read as they are)")
     if path.stat().st_size == 0:
         raise GanTuneError(f"{path}: file is empty; it needs a header row and data rows")
     try:

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from gan.data import BUILTIN_DATASETS, load_data, read_frame
+from gan.errors import GanTuneError
 from tests.conftest import make_frame
 
 
@@ -334,3 +335,29 @@ def test_numbers_with_a_currency_or_percent_sign_are_read_as_numbers_and_keep_th
     assert (spec.kind, spec.decimals, spec.prefix, spec.grouped) == ("numeric", 2, "$", True)
     assert [spec.written(v) for v in (1234.5, -5, 0.5)] == ["$1,234.50", "-$5.00", "$0.50"]
     assert spec.written(1234.5, decimal=",") == "$1.234,50" and "written $5,000.00" in spec.describe()
+
+
+def test_compressed_csv_files_are_read_as_the_plain_file(tmp_path):
+    """Large tables are often kept compressed: .csv.gz, .bz2, .xz and a .zip of one file are read
+    as the plain file (its separator, decimal commas and encoding sniffed through the
+    decompression); a .zip of several files is one clear error."""
+    import bz2, gzip, lzma, zipfile
+
+    frame = make_frame(60, 2).round(3).assign(stadt=["Köln", "Bonn", None] * 20)
+    text = frame.to_csv(index=False, sep=";", decimal=",").encode("cp1252")
+    (tmp_path / "plain.csv").write_bytes(text)
+    want, _ = read_frame(tmp_path / "plain.csv")
+    assert want.attrs["csv_format"] == {"sep": ";", "decimal": ",", "encoding": "cp1252"}
+    (tmp_path / "t.csv.gz").write_bytes(gzip.compress(text))
+    (tmp_path / "t.csv.bz2").write_bytes(bz2.compress(text))
+    (tmp_path / "t.csv.xz").write_bytes(lzma.compress(text))
+    with zipfile.ZipFile(tmp_path / "t.zip", "w") as z:
+        z.writestr("export/t.csv", text)
+    for name in ("t.csv.gz", "t.csv.bz2", "t.csv.xz", "t.zip"):
+        got, where = read_frame(tmp_path / name)
+        assert got.equals(want) and got.attrs["csv_format"] == want.attrs["csv_format"], name
+    with zipfile.ZipFile(tmp_path / "two.zip", "w") as z:
+        z.writestr("a.csv", text)
+        z.writestr("b.csv", text)
+    with pytest.raises(GanTuneError, match=r"two.zip: a .zip archive of 2 files; it must hold exactly one CSV file"):
+        read_frame(tmp_path / "two.zip")

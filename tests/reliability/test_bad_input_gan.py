@@ -12,6 +12,7 @@ line `gantune: error: ...` and writes no output directory.
 from __future__ import annotations
 
 import gzip
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -56,6 +57,10 @@ def nan_table(path: Path) -> None:
 
 def gz_csv(path: Path) -> None:
     path.write_bytes(gzip.compress(make_frame(40, 2).to_csv(index=False).encode()))
+
+
+def truncated_gz(path: Path) -> None:
+    path.write_bytes(gzip.compress(make_frame(400, 2).to_csv(index=False).encode())[:300])
 
 
 def parquet_garbage(path: Path) -> None:
@@ -139,6 +144,8 @@ CASES = [
     Case("binary-garbage", write("garbage.csv", BINARY), ["not a text CSV"]),
     Case("undecodable-text", write("odd.csv", b"a,b\n\x81\x8d,1\nx,2\n"), ["neither UTF-8 nor Windows-1252 text", "save it as UTF-8"]),
     Case("gzip-named-csv", write("packed.csv", gz_csv), ["not a text CSV"]),
+    Case("truncated-gzip", write("cut.csv.gz", truncated_gz), ["cannot be read as CSV", "end-of-stream"]),
+    Case("a-pipe", write("fifo.csv", lambda p: os.mkfifo(p)), ["not a regular file", "save the table to a file"]),
     Case("garbage-parquet", write("garbage.parquet", parquet_garbage), ["cannot be read as Parquet"]),
     Case("named-column-missing", write("mixed.csv", mixed), ["'q'", "not found", "x0, x1, c"], ["--columns", "x0,q"]),
     Case("holdout-too-large", write("small.csv", "a,b\n1,2\n3,4\n5,6\n"), ["holdout", "--holdout"], ["--holdout", "0.5"]),
