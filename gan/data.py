@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 DEFAULT_DATA = "iris-setosa"
 BUILTIN_DATASETS = ("iris-setosa", "iris", "wine", "breast-cancer", "penguins")
 PARQUET_SUFFIXES = (".parquet", ".pq")
+WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods", ".numbers")
 
 
 def _load_builtin(name: str) -> pd.DataFrame:
@@ -412,6 +413,9 @@ def read_frame(source: str | Path | pd.DataFrame, *, na_values: Sequence[str] | 
         )
     if path.is_dir():
         raise GanTuneError(f"data {name!r}: is a directory; pass a CSV or Parquet file")
+    if path.suffix.lower() in WORKBOOK_SUFFIXES:  # a zip of XML to the sniffers: "no data rows", misleadingly
+        raise GanTuneError(f"{path}: a spreadsheet workbook, not a CSV file; save the sheet as CSV (Excel: File > Save As > "
+                           "CSV UTF-8) and pass that file")
     if not path.is_file():  # a pipe (`--data <(zcat t.csv.gz)`) reads as empty and cannot be read twice
         raise GanTuneError(f"{path}: not a regular file (a pipe or a device?); save the table to a file and pass its path "
                            "(.csv.gz, .bz2, .xz and .zip files are read as they are)")

@@ -145,6 +145,7 @@ CASES = [
     Case("undecodable-text", write("odd.csv", b"a,b\n\x81\x8d,1\nx,2\n"), ["neither UTF-8 nor Windows-1252 text", "save it as UTF-8"]),
     Case("gzip-named-csv", write("packed.csv", gz_csv), ["not a text CSV"]),
     Case("truncated-gzip", write("cut.csv.gz", truncated_gz), ["cannot be read as CSV", "end-of-stream"]),
+    Case("excel-workbook", write("sales.xlsx", b"PK\x03\x04" + BINARY), ["a spreadsheet workbook", "Save As > CSV UTF-8"]),
     Case("a-pipe", write("fifo.csv", lambda p: os.mkfifo(p)), ["not a regular file", "save the table to a file"]),
     Case("garbage-parquet", write("garbage.parquet", parquet_garbage), ["cannot be read as Parquet"]),
     Case("named-column-missing", write("mixed.csv", mixed), ["'q'", "not found", "x0, x1, c"], ["--columns", "x0,q"]),
