@@ -504,8 +504,7 @@ def plan_columns(frame: pd.DataFrame, where: str, metadata: str | Path | None = 
     meta = load_metadata(metadata, list(frame.columns), where) if metadata else None
     plan = infer_columns(frame, where, meta)
     affixes = frame.attrs.get("affixes") or {}
-    plan.specs = [replace(s, prefix=affixes[s.name]["prefix"], suffix=affixes[s.name]["suffix"],
-                                      grouped=affixes[s.name]["grouped"]) if s.name in affixes else s for s in plan.specs]
+    plan.specs = [replace(s, **affixes[s.name]) if s.name in affixes else s for s in plan.specs]
     return plan
 
 
