@@ -237,7 +237,9 @@ _COMMA_DECIMAL = re.compile(r"\s*[+-]?\d*,(?:\d{1,2}|\d{4,})\s*")
 DECIMAL_SNIFF_LINES = 1000
 
 
-_SIGNS = re.compile(r"[$\u20ac\u00a3\u00a5%\s]")  # currency and percent signs, spaces: "12,50 €" is a decimal comma too
+# A currency or percent sign and the space beside it: "12,50 €" is a decimal comma too (other
+# spaces stay: "1, 2" is not one).
+_SIGNS = re.compile(r"\s?[$\u20ac\u00a3\u00a5%]\s?")
 
 
 def _decimal_mark(path: Path, sep: str, encoding: str = "utf-8") -> str:

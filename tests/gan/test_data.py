@@ -361,3 +361,12 @@ def test_compressed_csv_files_are_read_as_the_plain_file(tmp_path):
         z.writestr("b.csv", text)
     with pytest.raises(GanTuneError, match=r"two.zip: a .zip archive of 2 files; it must hold exactly one CSV file"):
         read_frame(tmp_path / "two.zip")
+
+
+def test_a_list_in_a_semicolon_file_does_not_make_its_numbers_decimal_commas(tmp_path):
+    """Only a currency or percent sign (and the space beside it) is looked through when sniffing
+    decimal commas: "1, 2" (a list written in one cell) is not the number 1,2."""
+    (tmp_path / "l.csv").write_text("a;tags\n1.5;1, 2\n2.5;3, 4\n")
+    frame, _ = read_frame(tmp_path / "l.csv")
+    assert frame["a"].tolist() == [1.5, 2.5] and frame["tags"].tolist() == ["1, 2", "3, 4"]
+    assert frame.attrs.get("csv_format", {}).get("decimal", ".") == "."
