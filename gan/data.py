@@ -431,10 +431,12 @@ def read_frame(source: str | Path | pd.DataFrame, *, na_values: Sequence[str] | 
             try:
                 frame, fmt = _read_csv(path, encoding, na_values)
             except UnicodeDecodeError:
-                if encoding != "utf-8":
+                if encoding not in ("utf-8", "utf-8-sig"):
                     raise
                 # Not UTF-8 past the first MiB that _text_encoding judged.
                 frame, fmt = _read_csv(path, "cp1252", na_values)
+                if encoding == "utf-8-sig":  # its byte-order mark read as Windows-1252 text
+                    frame = frame.rename(columns={frame.columns[0]: str(frame.columns[0]).removeprefix("\u00ef\u00bb\u00bf")})
             if fmt != {"sep": ",", "decimal": ".", "encoding": "utf-8"}:
                 if not quiet:
                     log.info("%s: read as %s", path, csv_format_text(**fmt))

@@ -300,6 +300,10 @@ def test_a_file_not_utf8_past_its_first_mebibyte_is_read_as_windows_1252(tmp_pat
     assert path.stat().st_size > 1 << 20
     frame, _ = read_frame(path)
     assert frame["word"].iloc[-1] == "Köln" and frame["x"].iloc[-1] == 1.5 and frame.attrs["csv_format"]["encoding"] == "cp1252"
+    # the same with a UTF-8 byte-order mark in front (read as UTF-8 first, then as Windows-1252)
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    frame, _ = read_frame(path)
+    assert list(frame.columns) == ["n", "x", "word"] and frame["word"].iloc[-1] == "Köln"
 
 
 def test_a_spreadsheet_format_is_announced_once_per_run(tmp_path, caplog):
