@@ -93,6 +93,7 @@ class ColumnSpec:
     prefix: str = ""
     suffix: str = ""
     grouped: bool = False
+    decimal_mark: str = "."  # "," where the file wrote 1.234,50 €
 
     @property
     def is_numeric(self) -> bool:
@@ -113,7 +114,7 @@ class ColumnSpec:
         else:
             out["categories"] = list(self.categories)
         if self.prefix or self.suffix:
-            out.update(prefix=self.prefix, suffix=self.suffix, grouped=self.grouped)
+            out.update(prefix=self.prefix, suffix=self.suffix, grouped=self.grouped, decimal_mark=self.decimal_mark)
         return out
 
     @classmethod
@@ -143,9 +144,10 @@ class ColumnSpec:
             parts.append(f"{100 * self.missing:.1f}% missing")
         return ", ".join(parts)
 
-    def written(self, value: Any, decimal: str = ".") -> str:
-        """`value` as the table wrote this column's numbers: "$1,234.50", "-$5.00", "15%"
-        (`decimal` ",": "1.234,50 €")."""
+    def written(self, value: Any, decimal: str | None = None) -> str:
+        """`value` as the table wrote this column's numbers: "$1,234.50", "-$5.00", "15%",
+        "1.234,50 €" (with `decimal`, that decimal mark instead of the file's)."""
+        decimal = decimal or self.decimal_mark
         x = float(value)
         digits = self.decimals if self.decimals is not None else MAX_DECIMALS
         text = f"{abs(x):{',' if self.grouped else ''}.{digits}f}"
@@ -362,7 +364,7 @@ _TWELVE_HOUR_FORMS = tuple(f"{d} {t}" for d in ("%m/%d/%Y", "%d/%m/%Y", "%Y-%m-%
                            for t in ("%I:%M %p", "%I:%M:%S %p"))
 
 
-def written_values(frame: pd.DataFrame, specs: Sequence[ColumnSpec], decimal: str = ".") -> pd.DataFrame:
+def written_values(frame: pd.DataFrame, specs: Sequence[ColumnSpec], decimal: str | None = None) -> pd.DataFrame:
     """`frame` as the table it was fitted on wrote its cells: each date column that has a
     `date_format` in that form, numbers read with a currency or percent sign with it again
     (`ColumnSpec.written`, `decimal` the file's decimal mark); missing cells stay missing, other

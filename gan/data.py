@@ -351,7 +351,7 @@ def _affixed_numbers(text: pd.Series, decimal: str = ".") -> tuple[pd.Series, di
         plain = plain.str.replace(",", ".", regex=False)
     numbers = pd.to_numeric(plain)
     numbers[parts["neg"] != ""] *= -1
-    return numbers, {"prefix": pre.pop(), "suffix": suf.pop(), "grouped": bool(kinds.any())}
+    return numbers, {"prefix": pre.pop(), "suffix": suf.pop(), "grouped": bool(kinds.any()), "decimal_mark": decimal}
 
 
 def _grouped_numbers(frame: pd.DataFrame, decimal: str = ".") -> pd.DataFrame:

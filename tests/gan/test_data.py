@@ -327,11 +327,13 @@ def test_numbers_with_a_currency_or_percent_sign_are_read_as_numbers_and_keep_th
     assert frame["amount"].tolist()[:3] == [1234.5, -5.0, 0.99] and math.isnan(frame["amount"].iloc[3])
     assert frame["share"].tolist()[:2] == [15.0, 7.5] and frame["share"].iloc[3] == 100.0
     assert frame["mixed"].tolist() == ["$5", "€5", "$1", "$2"] and frame["word"].tolist()[1] == "abc"  # not one sign / not numbers
-    assert frame.attrs["affixes"] == {"amount": {"prefix": "$", "suffix": "", "grouped": True},
-                                      "share": {"prefix": "", "suffix": "%", "grouped": False}}
-    (tmp_path / "de.csv").write_text("preis;n\n12,50 €;1\n1.234,00 €;2\n-3,10 €;3\n", encoding="utf-8")
+    assert frame.attrs["affixes"] == {"amount": {"prefix": "$", "suffix": "", "grouped": True, "decimal_mark": "."},
+                                      "share": {"prefix": "", "suffix": "%", "grouped": False, "decimal_mark": "."}}
+    (tmp_path / "de.csv").write_text("preis;n\n12,55 €;1\n1.234,01 €;2\n-3,15 €;3\n", encoding="utf-8")
     frame, _ = read_frame(tmp_path / "de.csv")
-    assert frame["preis"].tolist() == [12.5, 1234.0, -3.1]
+    assert frame["preis"].tolist() == [12.55, 1234.01, -3.15]
+    preis = load_data(tmp_path / "de.csv", quiet=True).specs[0]
+    assert preis.written(1234.5) == "1.234,50 €" and "written 1.234,01 €" in preis.describe()
     rows = pd.DataFrame({"amount": np.round(np.linspace(-50, 5000, 60), 2), "x": np.arange(60) * 1.5})
     rows.assign(amount=[f"-${-v:,.2f}" if v < 0 else f"${v:,.2f}" for v in rows["amount"]]).to_csv(tmp_path / "m.csv", index=False)
     data = load_data(tmp_path / "m.csv", quiet=True)
