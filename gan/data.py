@@ -237,9 +237,11 @@ _COMMA_DECIMAL = re.compile(r"\s*[+-]?\d*,(?:\d{1,2}|\d{4,})\s*")
 DECIMAL_SNIFF_LINES = 1000
 
 
+# Currency signs a number may carry before it ("$1,234.50"; "€" also after it, "12,50 €").
+_CURRENCY = "$\u20ac\u00a3\u00a5"
 # A currency or percent sign and the space beside it: "12,50 €" is a decimal comma too (other
 # spaces stay: "1, 2" is not one).
-_SIGNS = re.compile(r"\s?[$\u20ac\u00a3\u00a5%]\s?")
+_SIGNS = re.compile(rf"\s?[{_CURRENCY}%]\s?")
 
 
 def _decimal_mark(path: Path, sep: str, encoding: str = "utf-8") -> str:
@@ -251,7 +253,7 @@ def _decimal_mark(path: Path, sep: str, encoding: str = "utf-8") -> str:
     try:
         with _open_text(path, encoding) as fh:
             for i, row in enumerate(csv.reader(fh, delimiter=sep)):
-                if i and any(pattern.fullmatch(cell) or pattern.fullmatch(_SIGNS.sub("", cell)) for cell in row):
+                if i and any(pattern.fullmatch(_SIGNS.sub("", cell)) for cell in row):
                     return ","
                 if i >= DECIMAL_SNIFF_LINES:
                     break
@@ -327,7 +329,7 @@ def _number_kinds(text: pd.Series, decimal: str = ".") -> pd.Series | None:
 # text ("text with 2734 distinct values"). Read as numbers where every value carries the same
 # sign in the same place; the sign is kept (ColumnSpec.prefix / suffix, frame.attrs["affixes"]),
 # so that generated rows are written the same way (gan.columns.written_values).
-_AFFIXED = re.compile(r"(?P<neg>[-\u2212]?)(?P<pre>[$\u20ac\u00a3\u00a5]?)\s?(?P<num>[-+]?[\d.,]+)(?P<suf>\s?[%\u20ac]?)")
+_AFFIXED = re.compile(rf"(?P<neg>[-\u2212]?)(?P<pre>[{_CURRENCY}]?)\s?(?P<num>[-+]?[\d.,]+)(?P<suf>\s?[%\u20ac]?)")
 
 
 def _affixed_numbers(text: pd.Series, decimal: str = ".") -> tuple[pd.Series, dict[str, Any]] | None:
@@ -345,19 +347,21 @@ def _affixed_numbers(text: pd.Series, decimal: str = ".") -> tuple[pd.Series, di
     kinds = _number_kinds(parts["num"], decimal)
     if kinds is None:
         return None
-    group = "," if decimal == "." else "."
-    plain = parts["num"].str.replace(group, "", regex=False)
-    if decimal == ",":
-        plain = plain.str.replace(",", ".", regex=False)
-    numbers = pd.to_numeric(plain)
+    numbers = _plain_numbers(parts["num"], decimal)
     numbers[parts["neg"] != ""] *= -1
     return numbers, {"prefix": pre.pop(), "suffix": suf.pop(), "grouped": bool(kinds.any()), "decimal_mark": decimal}
+
+
+def _plain_numbers(text: pd.Series, decimal: str) -> pd.Series:
+    """Numbers of `text` whose values `_number_kinds` accepted: thousands groupings dropped,
+    a decimal comma read as a point."""
+    plain = text.str.strip().str.replace("," if decimal == "." else ".", "", regex=False)
+    return pd.to_numeric(plain.str.replace(",", ".", regex=False) if decimal == "," else plain)
 
 
 def _grouped_numbers(frame: pd.DataFrame, decimal: str = ".") -> pd.DataFrame:
     """`frame` with its text columns of thousands-grouped numbers, or numbers with a currency or
     percent sign, read as numbers (the signs kept in frame.attrs["affixes"])."""
-    group = "," if decimal == "." else "."
     for name in frame.columns:
         col = frame[name]
         if col.dtype.kind in "biufcmM":
@@ -373,8 +377,7 @@ def _grouped_numbers(frame: pd.DataFrame, decimal: str = ".") -> pd.DataFrame:
             continue
         kinds = _number_kinds(text, decimal)
         if kinds is not None and kinds.any():
-            plain = col.str.strip().str.replace(group, "", regex=False)
-            frame[name] = pd.to_numeric(plain.str.replace(",", ".", regex=False) if decimal == "," else plain)
+            frame[name] = _plain_numbers(col, decimal)
     return frame
 
 
