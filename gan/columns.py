@@ -41,7 +41,7 @@ KINDS = ("numeric", "integer", "categorical")
 # Dates and timestamps: integer columns with these dtypes (days / seconds since _EPOCH).
 DATE_TYPES = ("date", "datetime")
 _EPOCH = pd.Timestamp("1970-01-01")
-_DATE_UNITS = {"date": pd.Timedelta(days=1), "datetime": pd.Timedelta(seconds=1)}
+DATE_UNITS = {"date": pd.Timedelta(days=1), "datetime": pd.Timedelta(seconds=1)}
 # Types a metadata file may give: the three modelled kinds, date / datetime, or "ignore" to leave
 # a column out.
 METADATA_TYPES = (*KINDS, *DATE_TYPES, "ignore")
@@ -288,7 +288,7 @@ def parse_dates(col: pd.Series, day_first: bool = False) -> pd.Series:
 def date_numbers(stamps: pd.Series, dtype: str) -> np.ndarray:
     """Days ("date") or seconds ("datetime") since 1970-01-01 of time-zone-naive timestamps; NaN
     for NaT."""
-    return ((stamps - _EPOCH) / _DATE_UNITS[dtype]).to_numpy(dtype=np.float64, na_value=np.nan)
+    return ((stamps - _EPOCH) / DATE_UNITS[dtype]).to_numpy(dtype=np.float64, na_value=np.nan)
 
 
 def date_values(numbers: np.ndarray, dtype: str) -> pd.Series:
@@ -364,11 +364,11 @@ _TWELVE_HOUR_FORMS = tuple(f"{d} {t}" for d in ("%m/%d/%Y", "%d/%m/%Y", "%Y-%m-%
                            for t in ("%I:%M %p", "%I:%M:%S %p"))
 
 
-def written_values(frame: pd.DataFrame, specs: Sequence[ColumnSpec], decimal: str | None = None) -> pd.DataFrame:
+def written_values(frame: pd.DataFrame, specs: Sequence[ColumnSpec]) -> pd.DataFrame:
     """`frame` as the table it was fitted on wrote its cells: each date column that has a
     `date_format` in that form, numbers read with a currency or percent sign with it again
-    (`ColumnSpec.written`, `decimal` the file's decimal mark); missing cells stay missing, other
-    columns as they are."""
+    (`ColumnSpec.written`, in the file's decimal mark); missing cells stay missing, other columns
+    as they are."""
     out = frame.copy()
     for s in specs:
         if s.name not in frame.columns:
@@ -377,7 +377,7 @@ def written_values(frame: pd.DataFrame, specs: Sequence[ColumnSpec], decimal: st
         if s.date_format and pd.api.types.is_datetime64_any_dtype(col.dtype):
             out[s.name] = col.dt.strftime(s.date_format)
         elif s.prefix or s.suffix:
-            out[s.name] = pd.Series([None if pd.isna(v) else s.written(v, decimal) for v in col], index=col.index, dtype=object)
+            out[s.name] = pd.Series([None if pd.isna(v) else s.written(v) for v in col], index=col.index, dtype=object)
     return out
 
 
@@ -561,6 +561,7 @@ __all__ = [
     "ColumnPlan",
     "ColumnSpec",
     "DATE_TYPES",
+    "DATE_UNITS",
     "KINDS",
     "MAX_CATEGORIES",
     "MAX_INT_LEVELS",

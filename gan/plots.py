@@ -7,6 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
+
+from gan.columns import DATE_UNITS
 
 
 def _pyplot():
@@ -18,9 +21,9 @@ def _pyplot():
     return plt
 
 
-# Date columns are held as days ("date") or seconds ("datetime") since 1970-01-01; matplotlib's
-# date numbers are days since its epoch, 1970-01-01 by default.
-_DAYS_PER_UNIT = {"date": 1.0, "datetime": 1.0 / 86400.0}
+# Date columns are held as days ("date") or seconds ("datetime") since 1970-01-01 (gan.columns
+# DATE_UNITS); matplotlib's date numbers are days since its epoch, 1970-01-01 by default.
+_DAYS_PER_UNIT = {dtype: unit / pd.Timedelta(days=1) for dtype, unit in DATE_UNITS.items()}
 
 
 def histograms(transformer: Any, real: np.ndarray, fake: np.ndarray, path: str | Path, title: str = "", max_labels: int = 12) -> Path:

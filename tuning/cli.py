@@ -131,7 +131,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     # file, dates in its form (14.10.2022), money with its sign ($1,234.50).
     fmt = bundle.data.get("csv_format") or {}
     csv_args = {"sep": fmt.get("sep", ","), "decimal": fmt.get("decimal", ".")}
-    frame = written_values(bundle.sample(args.n, seed=args.seed), bundle.transformer.specs, csv_args["decimal"])
+    frame = written_values(bundle.sample(args.n, seed=args.seed), bundle.transformer.specs)
     encoding = fmt.get("encoding", "utf-8")
     if args.out == "-":
         frame.to_csv(sys.stdout, index=False, **csv_args)
