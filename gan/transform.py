@@ -30,16 +30,6 @@ Numeric encodings (`encoding`, per column):
   column has near -1 and 1, where tanh's gradient vanishes; on a 10,000-row table trained past its
   best, half of such a slot's generated values sat at |z| > 0.98 (real: 2 %) and the score drifted
   from 0.048 to 0.19 by step 5,000. A linear slot cannot saturate (README, "Model");
-* ``mode``: CTGAN's mode-specific normalisation (Xu et al. 2019, sdv-dev/CTGAN's
-  ClusterBasedNormalizer): a Gaussian mixture (scikit-learn's, its number of components by
-  BIC, see MODE_COMPONENTS) finds the column's modes; a value is encoded as a
-  one-hot of a mode drawn from its posterior (a softmax block in G's head) and its standard score
-  within that mode, (x - mean_k) / std_k. Why: a column made of clusters that another column picks
-  (a price set by the product) is one smooth normal score under ``normal``, and G must hit each
-  cluster's narrow band with a scalar; here it picks the mode as it picks a label, which it
-  couples to other labels easily. Unlike CTGAN the within-mode score is not divided by 4, not
-  clipped to +-0.99 and G's slot for it is linear (as for ``normal``): an outlier keeps its value
-  (exact round trip) and the slot cannot saturate;
 * ``auto`` (the default): normal for a column with at least AUTO_CDF_DISTINCT distinct
   values, minmax for one with fewer. On a column of few recorded values the quantile inverse
   reproduces the real value frequencies exactly, and whole generated rows then coincide with
@@ -71,11 +61,9 @@ from gan.columns import DATE_TYPES, ColumnSpec, date_numbers, date_values, parse
 from gan.errors import GanTuneError
 from gan.models import OutputLayout
 
-ENCODINGS = ("auto", "minmax", "quantile", "normal", "mode")
+ENCODINGS = ("auto", "minmax", "quantile", "normal")
 # The encodings that go through the column's empirical CDF (stored in `quantiles`).
 CDF_ENCODINGS = ("quantile", "normal")
-# The encodings whose slot in G's head is linear (unbounded scores), not tanh.
-LINEAR_ENCODINGS = ("normal", "mode")
 # `auto`: normal for columns with at least this many distinct values (see the module docstring).
 AUTO_CDF_DISTINCT = 50
 # Dequantisation spreads a value over this share of its cell, not all of it: at the very edge,
@@ -91,15 +79,6 @@ N_QUANTILES = 1000
 # +-5.2, so a level of exactly 0 or 1 (the column's extremes) maps to a finite value, and levels
 # apart by more than ~1e-7 (the rows of a 10M-row table) stay apart after float32 rounding.
 NORMAL_EPS = 1e-7
-# The mode encoding's mixture: scikit-learn's GaussianMixture with 1..MODE_COMPONENTS components,
-# the count of the lowest BIC; components of weight under MODE_MIN_WEIGHT dropped (CTGAN's 10 and
-# 0.005). Not CTGAN's BayesianGaussianMixture: with its 100 iterations it splits one normal
-# column of 5,000 values into 10 modes and a bimodal one into 6, where BIC picks 1 and 2 (and
-# fits in 0.2 s against 0.4 s; 1,000 iterations still leave 4 and 2, at 3 s). Fitted on at most
-# MODE_FIT_ROWS values (a seeded subsample): every pool worker refits the transformer.
-MODE_COMPONENTS = 10
-MODE_MIN_WEIGHT = 0.005
-MODE_FIT_ROWS = 5000
 
 
 @dataclass(frozen=True)
@@ -107,7 +86,7 @@ class Block:
     """A slice of the encoded row: `role` value (1 wide, tanh or linear), missing (2 wide) or category."""
 
     column: int  # index into the transformer's specs
-    role: str  # "value", "mode" (a numeric column's mode one-hot), "missing" or "category"
+    role: str  # "value", "missing" or "category"
     start: int
     width: int
 
@@ -129,7 +108,6 @@ class TableTransformer:
         bounds: Mapping[str, tuple[float, float]] | None = None,
         quantiles: Mapping[str, Sequence[float]] | None = None,
         column_encoding: Mapping[str, str] | None = None,
-        modes: Mapping[str, Mapping[str, Sequence[float]]] | None = None,
     ) -> None:
         if encoding not in ENCODINGS:
             raise GanTuneError(f"numeric encoding {encoding!r} is unknown; use one of {', '.join(ENCODINGS)}")
@@ -142,9 +120,6 @@ class TableTransformer:
         self.round_values = bool(round_values)
         self.bounds = {k: (float(a), float(b)) for k, (a, b) in (bounds or {}).items()}
         self.quantiles = {k: np.asarray(v, dtype=np.float64) for k, v in (quantiles or {}).items()}
-        # Per mode-encoded column: the kept mixture components' weights, means and standard
-        # deviations, sorted by mean (plain lists in to_dict: no pickled scikit-learn object).
-        self.modes = {k: {f: np.asarray(m[f], dtype=np.float64) for f in ("weights", "means", "stds")} for k, m in (modes or {}).items()}
         # Layout: every numeric value slot first (G's tanh or linear outputs, one contiguous slice), then
         # the one-hot blocks (softmax outputs), each group in column order.
         self.blocks: list[Block] = []
@@ -153,13 +128,7 @@ class TableTransformer:
             if s.is_numeric:
                 self.blocks.append(Block(j, "value", pos, 1))
                 pos += 1
-        self._mode_block: dict[int, Block] = {}
         for j, s in enumerate(self.specs):
-            k = len(self.modes[s.name]["means"]) if s.is_numeric and s.name in self.modes else 0
-            if k > 1:
-                self.blocks.append(Block(j, "mode", pos, k))
-                self._mode_block[j] = self.blocks[-1]
-                pos += k
             if s.is_numeric and s.has_missing:
                 self.blocks.append(Block(j, "missing", pos, 2))
                 pos += 2
@@ -168,7 +137,6 @@ class TableTransformer:
                 self.blocks.append(Block(j, "category", pos, width))
                 pos += width
         self.width = pos
-        self.modes_by_column = {j: self.modes[s.name] for j, s in enumerate(self.specs) if s.is_numeric and s.name in self.modes}
         self._lookup = [self._label_lookup(s) if not s.is_numeric else None for s in self.specs]
 
     # -- fitting -------------------------------------------------------------------------------
@@ -178,7 +146,7 @@ class TableTransformer:
         """Fit numeric bounds (and CDFs) on `values` (the training rows' value matrix)."""
         if encoding not in ENCODINGS:
             raise GanTuneError(f"numeric encoding {encoding!r} is unknown; use one of {', '.join(ENCODINGS)}")
-        bounds, quantiles, per_column, modes = {}, {}, {}, {}
+        bounds, quantiles, per_column = {}, {}, {}
         for j, s in enumerate(specs):
             if not s.is_numeric:
                 continue
@@ -192,17 +160,13 @@ class TableTransformer:
             if chosen in CDF_ENCODINGS:
                 levels = np.linspace(0.0, 1.0, min(N_QUANTILES, len(present)))
                 quantiles[s.name] = np.quantile(present, levels, method="linear")
-            elif chosen == "mode":
-                modes[s.name] = _fit_modes(present)
         return cls(specs, encoding=encoding, margin=margin, round_values=round_values, bounds=bounds, quantiles=quantiles,
-                   column_encoding=per_column, modes=modes)
+                   column_encoding=per_column)
 
     def encoding_of(self, j: int) -> str:
         """Column j's numeric encoding (minmax, quantile or normal)."""
         name = self.specs[j].name
-        if name in self.column_encoding:
-            return self.column_encoding[name]
-        return "quantile" if name in self.quantiles else "mode" if name in self.modes else "minmax"
+        return self.column_encoding.get(name, "quantile" if name in self.quantiles else "minmax")
 
     @property
     def columns(self) -> list[str]:
@@ -224,7 +188,7 @@ class TableTransformer:
         """What G's output head needs: the numeric slice (which of its slots are linear) and the
         one-hot blocks."""
         values = [b for b in self.blocks if not b.softmax]
-        linear = tuple(i for i, b in enumerate(values) if self.encoding_of(b.column) in LINEAR_ENCODINGS)
+        linear = tuple(i for i, b in enumerate(values) if self.encoding_of(b.column) == "normal")
         return OutputLayout(self.width, len(values), tuple(b.width for b in self.blocks if b.softmax), linear)
 
     # -- frame <-> values ----------------------------------------------------------------------
@@ -337,15 +301,7 @@ class TableTransformer:
                 if na.any():
                     observed = col[~na]
                     x[na] = observed[rng.integers(0, len(observed), size=int(na.sum()))]
-                if b.column in self.modes_by_column:
-                    out[:, b.start], k = self._to_mode(b.column, x, rng)
-                    mb = self._mode_block.get(b.column)
-                    if mb is not None:
-                        out[np.arange(n), mb.start + k] = 1.0
-                else:
-                    out[:, b.start] = self._to_unit(b.column, x, rng)
-            elif b.role == "mode":
-                continue  # filled with its value slot
+                out[:, b.start] = self._to_unit(b.column, x, rng)
             elif b.role == "missing":
                 out[np.arange(n), b.start + na.astype(np.int64)] = 1.0
             else:
@@ -391,30 +347,6 @@ class TableTransformer:
             x = np.clip(x + rng.uniform(-cell, cell, size=len(x)), lo, hi)
         return (x - lo) / (hi - lo) * 2.0 - 1.0
 
-    def _to_mode(self, j: int, x: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """Mode-encoded column j: (the standard score within the drawn mode, the mode's index).
-        Dequantised as minmax is (uniform within the recording cell); the mode is drawn from the
-        value's posterior over the modes (seeded), as CTGAN does."""
-        m = self.modes[self.specs[j].name]
-        lo, hi = self.range(j)
-        cell = self._cell(j) * _JITTER_SHARE
-        if cell:
-            x = np.round(x, self.specs[j].decimals)
-            if hi > lo and 2.0 * cell / (hi - lo) >= _MIN_CELL:
-                x = x + rng.uniform(-cell, cell, size=len(x))
-        means, stds = m["means"], m["stds"]
-        if len(means) == 1:
-            return (x - means[0]) / stds[0], np.zeros(len(x), dtype=np.int64)
-        # Posterior over the modes, in logs (a value far from every mode has densities that
-        # underflow to 0 in plain form).
-        logp = np.log(m["weights"]) - np.log(stds) - 0.5 * ((x[:, None] - means) / stds) ** 2
-        logp -= logp.max(axis=1, keepdims=True)
-        p = np.exp(logp)
-        p /= p.sum(axis=1, keepdims=True)
-        k = (rng.random(len(x))[:, None] > np.cumsum(p, axis=1)).sum(axis=1)
-        k = np.minimum(k, len(means) - 1)
-        return (x - means[k]) / stds[k], k
-
     def _from_unit(self, j: int, z: np.ndarray) -> np.ndarray:
         lo, hi = self.range(j)
         enc = self.encoding_of(j)
@@ -442,20 +374,12 @@ class TableTransformer:
             j = b.column
             if b.role == "value":
                 s = self.specs[j]
-                if j in self.modes_by_column:
-                    m = self.modes_by_column[j]
-                    mb = self._mode_block.get(j)
-                    k = enc[:, mb.start : mb.start + mb.width].argmax(axis=1) if mb is not None else np.zeros(n, dtype=np.int64)
-                    x = m["means"][k] + m["stds"][k] * enc[:, b.start]
-                else:
-                    x = self._from_unit(j, enc[:, b.start])
+                x = self._from_unit(j, enc[:, b.start])
                 lo, hi = self.range(j)
                 x = np.clip(x, lo, hi)
                 if self.round_values and s.decimals is not None:
                     x = np.round(x, s.decimals)
                 out[:, j] = x
-            elif b.role == "mode":
-                continue  # read with its value slot
             elif b.role == "missing":
                 missing = enc[:, b.start + 1] > enc[:, b.start]
                 out[missing, j] = np.nan
@@ -476,7 +400,6 @@ class TableTransformer:
             "bounds": {k: list(v) for k, v in self.bounds.items()},
             "quantiles": {k: v.tolist() for k, v in self.quantiles.items()},
             "column_encoding": dict(self.column_encoding),
-            "modes": {k: {f: v.tolist() for f, v in m.items()} for k, m in self.modes.items()},
         }
 
     @classmethod
@@ -484,48 +407,13 @@ class TableTransformer:
         specs = [ColumnSpec.from_dict(c) for c in d["columns"]]
         return cls(specs, encoding=d.get("encoding", "minmax"), margin=float(d.get("margin", 0.0)),
                    round_values=bool(d.get("round_values", True)), bounds=d.get("bounds"), quantiles=d.get("quantiles"),
-                   column_encoding=d.get("column_encoding"), modes=d.get("modes"))
+                   column_encoding=d.get("column_encoding"))
 
     def describe(self) -> str:
         lines = []
         for s in self.specs:
             lines.append(f"  {s.name}: {s.describe()}")
         return "\n".join(lines)
-
-
-def _fit_modes(present: np.ndarray) -> dict[str, np.ndarray]:
-    """The mode encoding's mixture for one column's present values (see MODE_COMPONENTS): kept
-    components' weights (renormalised), means and standard deviations, sorted by mean. A
-    column of too few distinct values to fit is one mode."""
-    import warnings
-
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.mixture import GaussianMixture
-
-    spread = float(np.std(present)) if len(present) else 0.0
-    one = {"weights": np.ones(1), "means": np.array([float(np.mean(present)) if len(present) else 0.0]),
-           "stds": np.array([spread if spread > 0 else 1.0])}
-    if len(np.unique(present)) < 2 * MODE_COMPONENTS:
-        return one
-    x = present
-    if len(x) > MODE_FIT_ROWS:
-        x = np.random.default_rng(0).choice(present, MODE_FIT_ROWS, replace=False)
-    # Standardised first: the mixture's covariance floor (reg_covar 1e-6) is absolute, and a
-    # column of large numbers (seconds since 1970) would otherwise fit at another resolution.
-    mu, sd = float(np.mean(x)), float(np.std(x))
-    z = ((x - mu) / sd)[:, None]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        fits = [GaussianMixture(k, random_state=0).fit(z) for k in range(1, MODE_COMPONENTS + 1)]
-    gm = min(fits, key=lambda f: f.bic(z))
-    keep = gm.weights_ > MODE_MIN_WEIGHT
-    if keep.sum() < 2:
-        return one
-    w = gm.weights_[keep] / gm.weights_[keep].sum()
-    means = gm.means_[keep, 0] * sd + mu
-    stds = np.sqrt(gm.covariances_[keep].reshape(-1)) * sd
-    order = np.argsort(means)
-    return {"weights": w[order], "means": means[order], "stds": np.maximum(stds[order], 1e-12 * max(1.0, abs(mu)))}
 
 
 __all__ = ["Block", "ENCODINGS", "TableTransformer"]

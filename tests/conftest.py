@@ -114,13 +114,6 @@ def normal_data():
 
 
 @pytest.fixture(scope="session")
-def mode_data():
-    """The mixed table mode-encoded (CTGAN's mode-specific normalisation): linear slots plus a
-    softmax block of modes for each numeric column the mixture splits."""
-    return data_from_frame(make_mixed_frame(), "mixed-mode", encoding="mode")
-
-
-@pytest.fixture(scope="session")
 def mixed_data():
     """`make_mixed_frame()` as TabularData, quantile-encoded (tanh slots; `normal_data` has the
     default's linear ones)."""

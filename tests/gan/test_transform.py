@@ -140,35 +140,6 @@ def test_normal_encoding_makes_columns_standard_normal_and_its_slots_linear():
     assert out[0] == values[:, 0].min() and out[-1] == values[:, 0].max()
 
 
-def test_mode_encoding_gives_each_cluster_of_a_column_its_own_softmax_slot():
-    """The mode encoding (CTGAN's mode-specific normalisation): a price set by the product, three
-    products far apart, gets three modes; a value's mode slot names its product's cluster, its
-    value slot (linear) is its standard score within the mode, and decoding any mode slot with a
-    score of 0 gives that mode's centre. A column of one cluster is one mode and has no block."""
-    rng = np.random.default_rng(0)
-    product = rng.choice(3, 3000, p=[0.6, 0.3, 0.1])
-    base = np.array([2.5, 50.0, 300.0])
-    frame = pd.DataFrame({"price": np.round(base[product] * (1 + 0.05 * rng.standard_normal(3000)), 2),
-                          "flat": rng.normal(10, 2, 3000)})
-    t, values = fitted(frame, encoding="mode")
-    m = t.modes["price"]
-    assert len(m["means"]) == 3 and np.allclose(m["means"], base, rtol=0.05)
-    assert len(t.modes["flat"]["means"]) == 1 and [b.role for b in t.blocks] == ["value", "value", "mode"]
-    mode = t.blocks[2]
-    assert t.layout.linear == (0, 1) and t.layout.blocks == (3,)
-    enc = t.encode(values, seed=0)
-    np.testing.assert_array_equal(enc[:, mode.start : mode.start + 3].argmax(axis=1), product)
-    assert np.abs(enc[:, 0]).max() < 5 and abs(enc[:, 0].std() - 1) < 0.15  # scores within the mode
-    back = t.decode(enc)
-    np.testing.assert_array_equal(back[:, 0], values[:, 0])  # cents: exact
-    np.testing.assert_allclose(back[:, 1], values[:, 1], rtol=1e-6)  # full precision: float32's
-    centres = np.zeros((3, t.width), dtype=np.float32)
-    centres[np.arange(3), mode.start + np.arange(3)] = 1.0
-    np.testing.assert_allclose(t.decode(centres)[:, 0], np.round(m["means"], 2))
-    t2 = TableTransformer.from_dict(json.loads(json.dumps(t.to_dict())))
-    np.testing.assert_array_equal(t2.encode(values, seed=1), t.encode(values, seed=1))
-
-
 def test_quantile_encoding_makes_columns_uniform():
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"skewed": rng.lognormal(0, 1.5, 4000)})
@@ -225,7 +196,7 @@ def test_range_margin_lets_values_exceed_the_real_range(encoding):
     values = np.round(np.linspace(1.0, 2.0, 101), 1)[:, None]
     t = TableTransformer.fit([spec], values, encoding=encoding, margin=0.2)
     assert t.range(0) == pytest.approx((0.8, 2.2))
-    edge = 8.0 if encoding in ("normal", "mode") else 1.0  # G's linear slots reach the edges far out
+    edge = 8.0 if encoding == "normal" else 1.0  # G's normal slot reaches the edges far out
     out = t.decode(np.linspace(-edge, edge, 401)[:, None])[:, 0]
     assert out.min() == pytest.approx(0.8) and out.max() == pytest.approx(2.2)
     np.testing.assert_array_equal(out, np.round(out, 1))
