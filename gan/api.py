@@ -97,7 +97,7 @@ def fit(
     """
     from gan.data import data_spec, load_data
     from gan.models import sample_encoded
-    from gan.report import evaluate_values
+    from gan.report import column_types, evaluate_values
     from gan.train import check_batch_size, resolve_device, train
 
     _check_data_options(data_options)
@@ -159,14 +159,15 @@ def evaluate(
     `synthetic`: a DataFrame or CSV / Parquet file of generated rows (any tool's), or a
     `ModelBundle` / bundle directory, which generates `n` rows with `seed`. `real`: a DataFrame,
     file or built-in name; None scores a bundle against the data it was trained on. The result
-    holds `columns`, per-column `wd` and `wd_orig`, `wd_mean` (the search metric), the guard
+    holds `columns`, their `column_types` (numeric, integer, categorical, date, datetime: a
+    datetime column's `wd_orig` is in seconds, a date's in days), per-column `wd` and `wd_orig`, `wd_mean` (the search metric), the guard
     (`copy_share`, `passes_guard`), `dcr_ratio`, `corr_diff`, `detect_auc`, and the same
     scores for the `references` (a Gaussian fit, a resample of the real rows). `figure`: write
     real vs generated histograms there.
     """
     from gan.data import load_data, read_frame
     from gan.plots import histograms
-    from gan.report import evaluate_values
+    from gan.report import column_types, evaluate_values
 
     _check_data_options(data_options)
     na_values, dropna = data_options.get("na_values"), bool(data_options.get("dropna", False))
@@ -185,7 +186,7 @@ def evaluate(
     metrics = evaluate_values(data, fake, max_copy_share=max_copy_share)
     if figure:
         histograms(data.transformer, data.train_values, fake, figure, title=f"wd_mean {metrics['wd_mean']:.4f}")
-    return _plain({"columns": data.columns, **metrics})
+    return _plain({"columns": data.columns, "column_types": column_types(data.transformer.specs), **metrics})
 
 
 def _plain(value: Any) -> Any:

@@ -7,6 +7,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from gan.columns import DATE_TYPES, DATE_UNITS
 from gan.data import TabularData
 from gan.fidelity import detect_auc, passes_guard, table_fidelity
 from gan.metrics import Scorer, reference_values
@@ -76,18 +77,41 @@ def fresh_scores(data: TabularData, generator: Any, rows: int, used_seed: int, *
     return out
 
 
-def format_table(metrics: dict[str, Any], columns: Sequence[str]) -> str:
+def column_types(specs: Sequence[Any]) -> list[str]:
+    """Per column: "date" / "datetime" for dates, else its kind (numeric, integer, categorical)."""
+    return [s.dtype if s.dtype in DATE_TYPES else s.kind for s in specs]
+
+
+def _orig(value: float, kind: str | None) -> str:
+    """A column's wd_orig as the table shows it: dates in days (a datetime column's distance is
+    in seconds), nothing for a categorical column (its distance has no unit: it is `wd`)."""
+    if kind == "categorical":
+        return "-"
+    if kind in DATE_TYPES:
+        days = value * DATE_UNITS[kind].total_seconds() / 86400.0
+        return f"{days:.4g} days"
+    return f"{value:.4g}"
+
+
+def format_table(metrics: dict[str, Any], columns: Sequence[str], types: Sequence[str] | None = None) -> str:
+    """The per-column table. `types` (`column_types`; default: the metrics' own `column_types`)
+    shows dates' wd_orig in days and leaves out what has no unit: a categorical column's wd_orig
+    and the mean of wd_orig over columns of different kinds."""
     refs = metrics.get("references", {})
+    types = list(types if types is not None else metrics.get("column_types") or [None] * len(columns))
     head = ["column", "wd", "wd_orig"] + [f"{name}" for name in refs]
     rows = []
     for j, col in enumerate(columns):
-        rows.append([str(col), f"{metrics['wd'][j]:.4f}", f"{metrics['wd_orig'][j]:.4g}"] + [f"{r['wd'][j]:.4f}" for r in refs.values()])
-    rows.append(["MEAN", f"{metrics['wd_mean']:.4f}", f"{metrics['wd_orig_mean']:.4g}"] + [f"{r['wd_mean']:.4f}" for r in refs.values()])
+        rows.append([str(col), f"{metrics['wd'][j]:.4f}", _orig(metrics["wd_orig"][j], types[j])] + [f"{r['wd'][j]:.4f}" for r in refs.values()])
+    # Only numbers (or types unknown, as before): one unit per column, the mean is the user's to judge.
+    same_kind = all(t in (None, "numeric", "integer") for t in types)
+    mean_orig = f"{metrics['wd_orig_mean']:.4g}" if same_kind else "-"
+    rows.append(["MEAN", f"{metrics['wd_mean']:.4f}", mean_orig] + [f"{r['wd_mean']:.4f}" for r in refs.values()])
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
     line = lambda cells: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))  # noqa: E731
     text = [line(head), line(["-" * w for w in widths])] + [line(r) for r in rows]
     text.append("wd: per column, 1-D Wasserstein distance in scaled units [-1, 1] for numbers, total variation distance "
-                "for categories (the search metric); wd_orig: original units; gaussian / resample: the same score for a "
+                "for categories (the search metric); wd_orig: numbers' in original units (dates in days); gaussian / resample: the same score for a "
                 "Gaussian fit and for resampling real rows")
     if metrics.get("new_sample"):
         text.append(" ".join(new_sample_lines(metrics["new_sample"], metrics["wd_mean"])))

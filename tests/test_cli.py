@@ -183,6 +183,31 @@ def test_evaluate_csv_of_real_rows_scores_near_zero(tmp_path, capsys):
     assert fig.is_file()
 
 
+def test_evaluate_shows_dates_in_days_and_no_unit_where_there_is_none(tmp_path, capsys):
+    """A datetime column's wd_orig is in seconds (the JSON keeps it so, naming the type); the
+    table shows it in days. A categorical column's wd_orig is its wd (no unit): '-', and so is the
+    mean of wd_orig over columns of different kinds (it averaged seconds with centimetres)."""
+    rng = np.random.default_rng(0)
+    n = 300
+    stamps = pd.Timestamp("2020-01-01") + pd.to_timedelta(rng.integers(0, 3 * 365 * 86400, n), unit="s")
+    real = pd.DataFrame({"when": stamps.strftime("%Y-%m-%d %H:%M:%S"), "size": np.round(rng.normal(10, 2, n), 2),
+                         "colour": rng.choice(["red", "blue", "green"], n)})
+    fake = real.sample(frac=1, random_state=1).reset_index(drop=True)
+    fake["when"] = (pd.to_datetime(fake["when"]) + pd.Timedelta(days=30)).dt.strftime("%Y-%m-%d %H:%M:%S")  # 30 days late
+    real.to_csv(tmp_path / "real.csv", index=False)
+    fake.to_csv(tmp_path / "fake.csv", index=False)
+    args = ["evaluate", str(tmp_path / "fake.csv"), "--data", str(tmp_path / "real.csv"), "--figure", ""]
+    assert main([*args, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["column_types"] == ["datetime", "numeric", "categorical"]
+    assert report["wd_orig"][0] == pytest.approx(30 * 86400, rel=0.02)  # seconds
+    assert main(args) == 0
+    rows = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()[2:6]}
+    assert rows["when"][2:4] == [f"{report['wd_orig'][0] / 86400:.4g}", "days"]
+    assert rows["size"][2] == f"{report['wd_orig'][1]:.4g}"
+    assert rows["colour"][2] == "-" and rows["MEAN"][2] == "-"
+
+
 def test_evaluate_csv_scores_like_the_bundle(tmp_path, capsys, tiny_bundle):
     csv = tmp_path / "gen.csv"
     assert main(["sample", str(tiny_bundle), "-n", "400", "-o", str(csv), "--seed", "1"]) == 0

@@ -107,14 +107,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     """A thin layer over `gan.fit` and `ModelBundle.save` (gan/api.py)."""
     from gan.api import fit
     from gan.io import check_output_dir
-    from gan.report import format_table
+    from gan.report import column_types, format_table
 
     config = _config_from_args(args)
     check_output_dir(args.out, force=args.force)  # fail before training, not after
     bundle = fit(args.data, config, device=args.device, progress=not args.quiet, **data_options(args))
     bundle.save(args.out, force=args.force)
     metrics = bundle.metrics
-    print(format_table(metrics, bundle.columns))
+    print(format_table(metrics, bundle.columns, column_types(bundle.transformer.specs)))
     print(f"wd_mean {metrics['wd_mean']:.4f} ({metrics['status']}); bundle written to {args.out}")
     return 0
 
