@@ -97,7 +97,7 @@ def fit(
     """
     from gan.data import data_spec, load_data
     from gan.models import sample_encoded
-    from gan.report import column_types, evaluate_values
+    from gan.report import evaluate_values
     from gan.train import check_batch_size, resolve_device, train
 
     _check_data_options(data_options)
@@ -160,8 +160,9 @@ def evaluate(
     `ModelBundle` / bundle directory, which generates `n` rows with `seed`. `real`: a DataFrame,
     file or built-in name; None scores a bundle against the data it was trained on. The result
     holds `columns`, their `column_types` (numeric, integer, categorical, date, datetime: a
-    datetime column's `wd_orig` is in seconds, a date's in days), per-column `wd` and `wd_orig`, `wd_mean` (the search metric), the guard
-    (`copy_share`, `passes_guard`), `dcr_ratio`, `corr_diff`, `detect_auc`, and the same
+    datetime column's `wd_orig` is in seconds, a date's in days), per-column `wd` and
+    `wd_orig`, `wd_mean` (the search metric), the guard (`copy_share`, `passes_guard`),
+    `dcr_ratio`, `corr_diff`, `detect_auc`, and the same
     scores for the `references` (a Gaussian fit, a resample of the real rows). `figure`: write
     real vs generated histograms there.
     """

@@ -111,8 +111,8 @@ def format_table(metrics: dict[str, Any], columns: Sequence[str], types: Sequenc
     line = lambda cells: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))  # noqa: E731
     text = [line(head), line(["-" * w for w in widths])] + [line(r) for r in rows]
     text.append("wd: per column, 1-D Wasserstein distance in scaled units [-1, 1] for numbers, total variation distance "
-                "for categories (the search metric); wd_orig: numbers' in original units (dates in days); gaussian / resample: the same score for a "
-                "Gaussian fit and for resampling real rows")
+                "for categories (the search metric); wd_orig: numbers' in original units (dates in days); gaussian / resample: "
+                "the same score for a Gaussian fit and for resampling real rows")
     if metrics.get("new_sample"):
         text.append(" ".join(new_sample_lines(metrics["new_sample"], metrics["wd_mean"])))
     if "copy_share" in metrics:
