@@ -121,6 +121,59 @@ class Scorer:
         return self.score(self.transformer.decode(encoded))
 
 
+# `within_label_wd`: labels with fewer rows than this on either side are left out (a distance
+# between two handfuls of values is mostly noise; the column's own `wd` already scores how often
+# the label comes up), and at most this many real rows are used (seeded), so that a 1,000,000-row
+# table costs what a 50,000-row one does.
+MIN_LABEL_ROWS = 10
+MAX_LABEL_ROWS = 50_000
+
+
+def within_label_pairs(transformer: TableTransformer, real: np.ndarray, fake: np.ndarray, seed: int = 0) -> dict[tuple[str, str], float]:
+    """How well numbers follow the labels that set them (`cond_wd` is the mean of these): for
+    every pair of a numeric and a categorical column, {(numeric, categorical): the numeric
+    column's 1-D Wasserstein distance within each label (scaled units, as `wd`), averaged over
+    the labels weighted by their real shares}. 0 = each label's numbers as in the real rows; a
+    column's own error (its `wd`) shows in every pair it is in.
+
+    Why: per column, a generator that draws a price regardless of the product has a perfect
+    `wd` on both columns, and SDMetrics' pair score bins the price into ten ranges, too coarse to
+    see products whose prices share a range (measured on a 30-product table: a generated price
+    spread 17 times as wide within a product as the real one scored 0.845 there). Empty when the
+    table lacks either kind of column or no label has MIN_LABEL_ROWS rows on both sides.
+    Missing cells: a missing label is one more label; a missing number is left out.
+    """
+    real, fake = np.asarray(real, dtype=np.float64), np.asarray(fake, dtype=np.float64)
+    if len(real) > MAX_LABEL_ROWS:
+        real = real[np.sort(np.random.default_rng(seed).choice(len(real), MAX_LABEL_ROWS, replace=False))]
+    specs = transformer.specs
+    numeric = [j for j, s in enumerate(specs) if s.is_numeric and np.ptp(transformer.bounds[s.name]) > 0]
+    pairs: dict[tuple[str, str], float] = {}
+    for c, spec in enumerate(specs):
+        if spec.is_numeric:
+            continue
+        labels = len(spec.categories)  # NaN -> one more label
+        rc = np.where(np.isnan(real[:, c]), labels, real[:, c]).astype(np.int64)
+        fc = np.where(np.isnan(fake[:, c]), labels, fake[:, c]).astype(np.int64)
+        r_count, f_count = np.bincount(rc, minlength=labels + 1), np.bincount(fc, minlength=labels + 1)
+        kept = np.flatnonzero((r_count >= MIN_LABEL_ROWS) & (f_count >= MIN_LABEL_ROWS))
+        if len(kept) == 0:
+            continue
+        for j in numeric:
+            lo, hi = transformer.bounds[specs[j].name]
+            half = (hi - lo) / 2.0
+            dist, weight = 0.0, 0.0
+            for lab in kept:
+                x, y = real[rc == lab, j], fake[fc == lab, j]
+                x, y = x[~np.isnan(x)], y[~np.isnan(y)]
+                if len(x) and len(y):
+                    dist += r_count[lab] * wasserstein_distance(x, y) / half
+                    weight += r_count[lab]
+            if weight:
+                pairs[(specs[j].name, spec.name)] = dist / weight
+    return pairs
+
+
 def gaussian_values(transformer: TableTransformer, encoded: np.ndarray, n: int, seed: int) -> np.ndarray:
     """Rows of a multivariate Gaussian fitted to the encoded real rows, decoded: the 'trivial
     generator' baseline (numeric slots decoded as G's are: tanh slots clipped to [-1, 1], normal

@@ -10,7 +10,7 @@ import numpy as np
 from gan.columns import DATE_TYPES, DATE_UNITS
 from gan.data import TabularData
 from gan.fidelity import detect_auc, passes_guard, table_fidelity
-from gan.metrics import Scorer, reference_values
+from gan.metrics import Scorer, reference_values, within_label_pairs
 
 REFERENCE_SEED = 0
 # Noise draws for `fresh_scores` (each of a config's eval_samples rows). Measured on
@@ -34,6 +34,8 @@ def evaluate_values(data: TabularData, fake: np.ndarray, *, detect: bool = True,
         # The same distance against rows the model never saw: a copier scores well on training rows only.
         out["wd_holdout_mean"] = Scorer(data.transformer, data.holdout_values).score(fake)["wd_mean"]
     out.update(table_fidelity(data.reference, fake, seed=REFERENCE_SEED, detect=detect))
+    pairs = within_label_pairs(data.transformer, data.train_values, fake, seed=REFERENCE_SEED)
+    out["cond_wd"] = float(np.mean(list(pairs.values()))) if pairs else float("nan")
     out["passes_guard"] = passes_guard(out, **guard)
     refs: dict[str, dict[str, Any]] = {}
     for name, rows in reference_values(data.transformer, data.train_values, data.train_encoded, len(fake), REFERENCE_SEED).items():
@@ -41,6 +43,11 @@ def evaluate_values(data: TabularData, fake: np.ndarray, *, detect: bool = True,
         # The references' detection AUC with one cross-validation instead of three on small
         # tables: it is context, and the classifier fits dominated `gantune evaluate`'s time.
         refs[name].update(table_fidelity(data.reference, rows, seed=REFERENCE_SEED, detect=False))
+        ref_pairs = within_label_pairs(data.transformer, data.train_values, rows, seed=REFERENCE_SEED)
+        refs[name]["cond_wd"] = float(np.mean(list(ref_pairs.values()))) if ref_pairs else float("nan")
+        if pairs:
+            worst = max(pairs, key=pairs.__getitem__)
+            out.setdefault("cond_wd_worst", {"column": worst[0], "by": worst[1], "model": pairs[worst]})[name] = ref_pairs.get(worst, float("nan"))
         if detect:
             ref = data.reference
             refs[name]["detect_auc"] = detect_auc(ref.detect_rows, rows, seed=REFERENCE_SEED, categorical=ref.categorical,
@@ -136,8 +143,16 @@ FIDELITY_ROWS = (
     ("copy_share", "share of rows closer to a training row than real rows are to each other (guard)"),
     ("dcr_ratio", "median distance to closest training row / real rows' own (1 = like real, 0 = copies)"),
     ("corr_diff", "mean |difference| of the correlation matrices (0 = same)"),
+    ("cond_wd", "numbers within each label: wd of every numeric column per label of every categorical one (0 = same)"),
     ("detect_auc", "classifier telling real from generated (0.5 = indistinguishable, < 0.5 = copies)"),
 )
+
+
+def _finite(value: Any) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
 
 
 def format_fidelity(metrics: dict[str, Any]) -> str:
@@ -146,11 +161,17 @@ def format_fidelity(metrics: dict[str, Any]) -> str:
     names = ["model", *refs]
     cols = [metrics, *refs.values()]
     rows = [["score", *names]]
-    for key, _ in FIDELITY_ROWS:
+    # cond_wd is NaN where the table lacks labels or numbers (iris-setosa): no row for it there.
+    shown = [(key, doc) for key, doc in FIDELITY_ROWS if key != "cond_wd" or _finite(metrics.get(key))]
+    for key, _ in shown:
         rows.append([key, *(f"{c.get(key, float('nan')):.3f}" for c in cols)])
     rows.append(["guard", *("pass" if c.get("passes_guard") else "FAIL" for c in cols)])
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    lines += [f"{key}: {doc}" for key, doc in FIDELITY_ROWS]
+    lines += [f"{key}: {doc}" for key, doc in shown]
+    worst = metrics.get("cond_wd_worst")
+    if worst and any(k == "cond_wd" for k, _ in shown):
+        refs_text = ", ".join(f"{name} {worst[name]:.3f}" for name in refs if name in worst)
+        lines.append(f"cond_wd's worst pair: {worst['column']} within each {worst['by']}, {worst['model']:.3f}" + (f" ({refs_text})" if refs_text else ""))
     return "\n".join(lines)

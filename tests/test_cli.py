@@ -156,6 +156,7 @@ def test_evaluate_bundle_table_json_and_figure(tmp_path, capsys, tiny_bundle):
     assert lines[0].split() == ["column", "wd", "wd_orig", "gaussian", "resample"]
     assert any(line.startswith("MEAN") for line in lines)
     assert "sepal length (cm)" in out and f"histograms written to {fig}" in out
+    assert "cond_wd" not in out  # four numbers, no label: no within-label score to show
     assert fig.read_bytes()[:4] == b"\x89PNG"
 
     fig.unlink()
@@ -206,6 +207,13 @@ def test_evaluate_shows_dates_in_days_and_no_unit_where_there_is_none(tmp_path, 
     assert rows["when"][2:4] == [f"{report['wd_orig'][0] / 86400:.4g}", "days"]
     assert rows["size"][2] == f"{report['wd_orig'][1]:.4g}"
     assert rows["colour"][2] == "-" and rows["MEAN"][2] == "-"
+    # Numbers within each label (cond_wd): the late dates are the worst pair, in the JSON too.
+    assert report["cond_wd_worst"]["column"] == "when" and report["cond_wd_worst"]["by"] == "colour"
+    # Every colour's dates moved by exactly 30 days: that, in scaled units (half the range = 1).
+    seconds = (pd.to_datetime(real["when"]) - pd.Timestamp("1970-01-01")).dt.total_seconds()
+    assert report["cond_wd_worst"]["model"] == pytest.approx(30 * 86400 / (np.ptp(seconds) / 2), rel=1e-5)
+    assert main(args) == 0
+    assert f"cond_wd's worst pair: when within each colour, {report['cond_wd_worst']['model']:.3f}" in capsys.readouterr().out
 
 
 def test_evaluate_csv_scores_like_the_bundle(tmp_path, capsys, tiny_bundle):

@@ -201,11 +201,14 @@ def _export_run(run_dir: Path, out: str | Path, *, top_k: int | None, force: boo
         METRIC: metrics[METRIC],
         "wd_orig_mean": metrics["wd_orig_mean"],
         "guard": {"max_copy_share": guard, "copy_share": metrics.get("copy_share")},
-        "fidelity": {k: metrics.get(k) for k in FIDELITY_COLUMNS},
+        # cond_wd (numbers within labels) is scored here and by `gantune evaluate`, not on every
+        # trial report, so it is not one of trials.csv's FIDELITY_COLUMNS.
+        "fidelity": {**{k: metrics.get(k) for k in FIDELITY_COLUMNS}, "cond_wd": metrics.get("cond_wd"),
+                     "cond_wd_worst": metrics.get("cond_wd_worst")},
         # The crowned score is the lowest of many draws (biased low); this one is not.
         "fresh": fresh_scores(data, generator, config.eval_samples, config.eval_seed, max_copy_share=guard),
         "references": {k: v[METRIC] for k, v in metrics["references"].items()},
-        "references_fidelity": {k: {m: v.get(m) for m in FIDELITY_COLUMNS} for k, v in metrics["references"].items()},
+        "references_fidelity": {k: {m: v.get(m) for m in (*FIDELITY_COLUMNS, "cond_wd")} for k, v in metrics["references"].items()},
         "new_sample": metrics.get("new_sample"),
         "trials": len(records),
         "trials_by_status": counts,

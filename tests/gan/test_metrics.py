@@ -206,3 +206,45 @@ def test_a_table_computes_its_new_sample_score_once_per_row_count(monkeypatch):
     assert data.new_sample(1000)["wd_mean"] > 0 and calls == [1000]
     data.new_sample(200)
     assert calls == [1000, 200]
+
+
+def test_within_label_distance_sees_a_number_that_ignores_its_label():
+    """A price set by the product: generated rows with the prices shuffled across products have
+    exactly the real columns (per-column wd 0) but a large cond_wd on (price, product); the real
+    rows themselves score 0; an unrelated number scores ~0 either way (as real, per label)."""
+    rng = np.random.default_rng(0)
+    n = 4000
+    product = rng.choice(4, n, p=[0.4, 0.3, 0.2, 0.1])
+    frame = pd.DataFrame({"product": np.array(["a", "b", "c", "d"])[product],
+                          "price": np.round(np.array([2.0, 20.0, 50.0, 300.0])[product] * (1 + 0.05 * rng.standard_normal(n)), 2),
+                          "noise": rng.normal(0, 1, n)})
+    data = data_from_frame(frame, "prices")
+    real = data.train_values
+    shuffled = real.copy()
+    j = data.columns.index("price")
+    shuffled[:, j] = rng.permutation(real[:, j])
+    assert Scorer(data.transformer, real).score(shuffled)["wd_mean"] == 0.0  # per column: identical
+    same = metrics.within_label_pairs(data.transformer, real, real)
+    broken = metrics.within_label_pairs(data.transformer, real, shuffled)
+    assert set(broken) == {("price", "product"), ("noise", "product")}
+    assert same[("price", "product")] == 0.0 and broken[("price", "product")] > 0.3
+    assert broken[("noise", "product")] == 0.0  # its rows untouched
+    # By hand for one label pair: label 'd' (10 %) is the most expensive; weights are real shares.
+    codes = real[:, data.columns.index("product")]
+    half = np.ptp(data.transformer.bounds["price"]) / 2
+    by_hand = sum((codes == k).mean() * wasserstein_distance(real[codes == k, j], shuffled[codes == k, j]) / half for k in range(4))
+    assert broken[("price", "product")] == pytest.approx(by_hand)
+
+
+def test_within_label_distance_leaves_out_rare_labels_and_tables_without_both_kinds():
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({"kind": np.where(np.arange(500) < 5, "rare", rng.choice(["x", "y"], 500)), "v": rng.normal(0, 1, 500)})
+    data = data_from_frame(frame, "rare")
+    real = data.train_values
+    fake = real.copy()
+    k = data.columns.index("kind")
+    rare = data.transformer.specs[k].categories.index("rare")
+    fake[real[:, k] == rare, data.columns.index("v")] += 100.0  # only the 5 rare rows are wrong
+    assert metrics.within_label_pairs(data.transformer, real, fake)[("v", "kind")] == 0.0  # under MIN_LABEL_ROWS
+    iris = load_data("iris-setosa")
+    assert metrics.within_label_pairs(iris.transformer, iris.train_values, iris.train_values) == {}
