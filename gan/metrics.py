@@ -121,7 +121,7 @@ class Scorer:
         return self.score(self.transformer.decode(encoded))
 
 
-# `within_label_wd`: labels with fewer rows than this on either side are left out (a distance
+# `within_label_pairs`: labels with fewer rows than this on either side are left out (a distance
 # between two handfuls of values is mostly noise; the column's own `wd` already scores how often
 # the label comes up), and at most this many real rows are used (seeded), so that a 1,000,000-row
 # table costs what a 50,000-row one does.
@@ -138,8 +138,9 @@ def within_label_pairs(transformer: TableTransformer, real: np.ndarray, fake: np
 
     Why: per column, a generator that draws a price regardless of the product has a perfect
     `wd` on both columns, and SDMetrics' pair score bins the price into ten ranges, too coarse to
-    see products whose prices share a range (measured on a 30-product table: a generated price
-    spread 17 times as wide within a product as the real one scored 0.845 there). Empty when the
+    see products whose prices share a range (measured on a 30-product table: generated prices
+    spread 17 times as wide within a product as the real ones, and the table's pair score was
+    0.845 against a Gaussian copula's 0.724). Empty when the
     table lacks either kind of column or no label has MIN_LABEL_ROWS rows on both sides.
     Missing cells: a missing label is one more label; a missing number is left out.
     """
@@ -159,12 +160,13 @@ def within_label_pairs(transformer: TableTransformer, real: np.ndarray, fake: np
         kept = np.flatnonzero((r_count >= MIN_LABEL_ROWS) & (f_count >= MIN_LABEL_ROWS))
         if len(kept) == 0:
             continue
+        masks = [(lab, rc == lab, fc == lab) for lab in kept]
         for j in numeric:
             lo, hi = transformer.bounds[specs[j].name]
             half = (hi - lo) / 2.0
             dist, weight = 0.0, 0.0
-            for lab in kept:
-                x, y = real[rc == lab, j], fake[fc == lab, j]
+            for lab, in_real, in_fake in masks:
+                x, y = real[in_real, j], fake[in_fake, j]
                 x, y = x[~np.isnan(x)], y[~np.isnan(y)]
                 if len(x) and len(y):
                     dist += r_count[lab] * wasserstein_distance(x, y) / half
