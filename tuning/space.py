@@ -162,19 +162,6 @@ class SearchSpace:
             batch = self.params.get("batch_size")
             sizes = self._values(batch) if batch is not None else (self.base.batch_size,)
             self.params["pac"] = Param("pac", "fixed", value=default_pac(pac_rows, [b for b in sizes if isinstance(b, int)]))
-        # D's first layer under PacGAN: it reads pac rows side by side, so the default space
-        # offers it only widths of at least pac x the narrowest choice (pac 8: 64 and 128), each
-        # row the share of it a one-row D's narrowest first layer has. Why: on 10,000-row tables
-        # TPE favoured a first layer of 8 (the top three of a run had it), whose models ended
-        # worse on every score than the same configurations with 32 to 128 (docs/measured.md, "D's
-        # first layer under PacGAN"). Not applied when the user's space sets d_width.
-        self.first_d_choices: tuple[Any, ...] | None = None
-        pac = self.params.get("pac")
-        width = self.params.get("d_width")
-        if (pac is not None and pac.kind == "fixed" and isinstance(pac.value, int) and pac.value > 1
-                and "d_width" not in (spec or {}) and width is not None and width.kind == "categorical"):
-            floor = pac.value * min(width.choices)
-            self.first_d_choices = tuple(w for w in width.choices if w >= floor) or (max(width.choices),)
         # A fixed width list overrides depth/width ranges for that network.
         for net in ("g", "d"):
             if f"{net}_widths" in merged:
@@ -247,12 +234,6 @@ class SearchSpace:
                 if width_p is None or width_p.kind == "fixed":
                     fixed[name] = int(width_p.value if width_p else self.base.g_widths[0])
                 elif width_p.kind == "categorical":
-                    if net == "d" and i == 0 and self.first_d_choices is not None:
-                        try:
-                            trial.suggest_categorical(name, list(self.first_d_choices))
-                            continue
-                        except ValueError:  # a run begun before the floor (Optuna keeps a parameter's
-                            pass  # choices for the whole study): its first layers keep every width
                     trial.suggest_categorical(name, list(width_p.choices))
                 else:
                     trial.suggest_int(name, int(width_p.low), int(width_p.high), log=width_p.log)

@@ -220,32 +220,3 @@ def test_options_of_earlier_runs_still_read(tmp_path):
     raw = {**dataclasses.asdict(TuneOptions(name="old")), "fail_trials": None}
     (tmp_path / META_FILE).write_text(json.dumps(raw))
     assert read_options(tmp_path) == TuneOptions(name="old")
-
-
-def test_under_pacgan_ds_first_layer_is_at_least_pac_times_the_narrowest_width():
-    """pac 8 (tables of 300+ rows): D's first layer reads 8 rows side by side, so it is drawn from
-    64 and 128 only; its later layers and G keep every width; without PacGAN, or when the user's
-    space sets d_width, the first layer keeps every width too."""
-    configs = _configs(SearchSpace(n_rows=10_000, pac_rows=10_000, search_batch=False), 40)
-    assert {c.pac for c in configs} == {8}
-    assert {c.d_widths[0] for c in configs} == {64, 128}
-    assert {8, 16} <= {w for c in configs for w in (*c.d_widths[1:], *c.g_widths)}
-    assert {c.d_widths[0] for c in _configs(SearchSpace(n_rows=178, pac_rows=178), 40)} == {8, 16, 32, 64, 128}
-    mine = SearchSpace({"d_width": {"choices": [8, 16]}}, n_rows=10_000, pac_rows=10_000)
-    assert {c.d_widths[0] for c in _configs(mine, 12)} == {8, 16}
-
-
-def test_a_run_begun_before_the_floor_keeps_every_first_layer_width():
-    """Optuna keeps a parameter's choices for the whole study: resuming a run whose trials drew
-    D's first layer from every width must not fail on the narrower list."""
-    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
-    old = study.ask()
-    old.suggest_categorical("d_width_0", [8, 16, 32, 64, 128])
-    study.tell(old, 1.0)
-    space = SearchSpace(n_rows=10_000, pac_rows=10_000, search_batch=False)
-    widths = set()
-    for _ in range(12):
-        trial = study.ask()
-        widths.add(space.suggest_config(trial).d_widths[0])
-        study.tell(trial, 1.0)
-    assert widths & {8, 16, 32}  # the old run's choices, not an error
