@@ -94,6 +94,7 @@ class ColumnSpec:
     suffix: str = ""
     grouped: bool = False
     decimal_mark: str = "."  # "," where the file wrote 1.234,50 €
+    group_mark: str = ""  # a space where the file grouped thousands with one (1 234,50 €); "": "," or "."
 
     @property
     def is_numeric(self) -> bool:
@@ -115,6 +116,8 @@ class ColumnSpec:
             out["categories"] = list(self.categories)
         if self.prefix or self.suffix:
             out.update(prefix=self.prefix, suffix=self.suffix, grouped=self.grouped, decimal_mark=self.decimal_mark)
+            if self.group_mark:
+                out["group_mark"] = self.group_mark
         return out
 
     @classmethod
@@ -146,15 +149,15 @@ class ColumnSpec:
 
     def written(self, value: Any, decimal: str | None = None) -> str:
         """`value` as the table wrote this column's numbers: "$1,234.50", "-$5.00", "15%",
-        "1.234,50 €" (with `decimal`, that decimal mark instead of the file's)."""
+        "1.234,50 €", "1 234,50 €" (with `decimal`, that decimal mark instead of the file's)."""
         decimal = decimal or self.decimal_mark
         x = float(value)
         digits = self.decimals if self.decimals is not None else MAX_DECIMALS
         text = f"{abs(x):{',' if self.grouped else ''}.{digits}f}"
         if self.decimals is None and "." in text:
             text = text.rstrip("0").rstrip(".")
-        if decimal == ",":
-            text = text.translate(str.maketrans(",.", ".,"))
+        group = self.group_mark or ("." if decimal == "," else ",")
+        text = text.translate(str.maketrans({",": group, ".": decimal}))
         return f"{'-' if x < 0 else ''}{self.prefix}{text}{self.suffix}"
 
 

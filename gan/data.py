@@ -232,8 +232,9 @@ def _separator(path: Path, encoding: str = "utf-8") -> str:
 # fields with ';'. A ';' file whose first lines hold such a number is read with pandas'
 # decimal=","; a tab or '|' file only when some such number cannot be a thousands grouping
 # ("3,75", not "3,750", which stays 3750 as in a ',' file's quoted cells).
-_COMMA_NUMBER = re.compile(r"\s*[+-]?\d*,\d+\s*")
-_COMMA_DECIMAL = re.compile(r"\s*[+-]?\d*,(?:\d{1,2}|\d{4,})\s*")
+# (The integer part may be grouped with spaces, as French exports write: "19 687,05".)
+_COMMA_NUMBER = re.compile(r"\s*[+-]?(?:\d{1,3}(?:[ \u00a0\u202f]\d{3})+|\d*),\d+\s*")
+_COMMA_DECIMAL = re.compile(r"\s*[+-]?(?:\d{1,3}(?:[ \u00a0\u202f]\d{3})+|\d*),(?:\d{1,2}|\d{4,})\s*")
 DECIMAL_SNIFF_LINES = 1000
 
 
@@ -307,9 +308,13 @@ def _read_csv(path: Path, encoding: str, na_values: Sequence[str] | None) -> tup
 # identifier. pandas' own `thousands=","` reads "1,2" as 12 without a word; by hand, a text column
 # is read as numbers only when every value is a plain number or one grouped in threes, and at
 # least one is grouped.
+# The grouping mark is the other one than the decimal mark (1,234.50 / 1.234,50), or a space:
+# French and SI style write 1 234,50, and Excel's French exports a no-break space (U+00A0) or a
+# narrow one (U+202F) there; one mark throughout a value.
+_SPACES = " \u00a0\u202f"
 _NUMBER_FORMS = {  # decimal mark -> (grouped, plain)
-    ".": (re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?"), re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")),
-    ",": (re.compile(r"[+-]?\d{1,3}(?:\.\d{3})+(?:,\d+)?"), re.compile(r"[+-]?(?:\d+(?:,\d*)?|,\d+)")),
+    ".": (re.compile(rf"[+-]?\d{{1,3}}([,{_SPACES}])\d{{3}}(?:\1\d{{3}})*(?:\.\d+)?"), re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")),
+    ",": (re.compile(rf"[+-]?\d{{1,3}}([.{_SPACES}])\d{{3}}(?:\1\d{{3}})*(?:,\d+)?"), re.compile(r"[+-]?(?:\d+(?:,\d*)?|,\d+)")),
 }
 
 
@@ -329,7 +334,7 @@ def _number_kinds(text: pd.Series, decimal: str = ".") -> pd.Series | None:
 # text ("text with 2734 distinct values"). Read as numbers where every value carries the same
 # sign in the same place; the sign is kept (ColumnSpec.prefix / suffix, frame.attrs["affixes"]),
 # so that generated rows are written the same way (gan.columns.written_values).
-_AFFIXED = re.compile(rf"(?P<neg>[-\u2212]?)(?P<pre>[{_CURRENCY}]?)\s?(?P<num>[-+]?[\d.,]+)(?P<suf>\s?[%\u20ac]?)")
+_AFFIXED = re.compile(rf"(?P<neg>[-\u2212]?)(?P<pre>[{_CURRENCY}]?)\s?(?P<num>[-+]?\d[\d.,{_SPACES}]*\d|[-+]?[\d.,]+)(?P<suf>\s?[%\u20ac]?)")
 
 
 def _affixed_numbers(text: pd.Series, decimal: str = ".") -> tuple[pd.Series, dict[str, Any]] | None:
@@ -349,13 +354,18 @@ def _affixed_numbers(text: pd.Series, decimal: str = ".") -> tuple[pd.Series, di
         return None
     numbers = _plain_numbers(parts["num"], decimal)
     numbers[parts["neg"] != ""] *= -1
-    return numbers, {"prefix": pre.pop(), "suffix": suf.pop(), "grouped": bool(kinds.any()), "decimal_mark": decimal}
+    how = {"prefix": pre.pop(), "suffix": suf.pop(), "grouped": bool(kinds.any()), "decimal_mark": decimal}
+    if kinds.any():  # a space as the grouping mark is written back as it was (1 234,50 €)
+        mark = _NUMBER_FORMS[decimal][0].fullmatch(parts["num"][kinds].iloc[0].strip()).group(1)
+        if mark in _SPACES:
+            how["group_mark"] = mark
+    return numbers, how
 
 
 def _plain_numbers(text: pd.Series, decimal: str) -> pd.Series:
     """Numbers of `text` whose values `_number_kinds` accepted: thousands groupings dropped,
     a decimal comma read as a point."""
-    plain = text.str.strip().str.replace("," if decimal == "." else ".", "", regex=False)
+    plain = text.str.strip().str.replace(f"[{',' if decimal == '.' else '.'}{_SPACES}]", "", regex=True)
     return pd.to_numeric(plain.str.replace(",", ".", regex=False) if decimal == "," else plain)
 
 

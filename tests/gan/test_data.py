@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from gan.columns import ColumnSpec
+
 from gan.data import BUILTIN_DATASETS, load_data, read_frame
 from gan.errors import GanTuneError
 from tests.conftest import make_frame
@@ -341,6 +343,33 @@ def test_numbers_with_a_currency_or_percent_sign_are_read_as_numbers_and_keep_th
     assert (spec.kind, spec.decimals, spec.prefix, spec.grouped) == ("numeric", 2, "$", True)
     assert [spec.written(v) for v in (1234.5, -5, 0.5)] == ["$1,234.50", "-$5.00", "$0.50"]
     assert spec.written(1234.5, decimal=",") == "$1.234,50" and "written $5,000.00" in spec.describe()
+
+
+@pytest.mark.parametrize("space", [" ", "\u00a0", "\u202f"])
+def test_thousands_grouped_with_a_space_are_numbers_and_written_back_so(tmp_path, space):
+    """French and SI exports group thousands with a space (Excel's fr-FR: a no-break or narrow
+    no-break one): "19 687,05 €" was left out as an identifier (every value distinct). Read as
+    numbers, with or without a sign; the money column writes its space back; a phone number's
+    pairs of digits stay text."""
+    g = space
+    lines = [f"revenu;montant;tel", f"19{g}687,05 €;1{g}234{g}567,5;06 12 34 56 78", f"812,40 €;12,25;07 11 22 33 44",
+             f"-1{g}000,00 €;3{g}000;06 98 76 54 32"]
+    (tmp_path / "fr.csv").write_bytes("\n".join(lines).encode("utf-8") + b"\n")
+    frame, _ = read_frame(tmp_path / "fr.csv")
+    assert frame["revenu"].tolist() == [19687.05, 812.4, -1000.0]
+    assert frame["montant"].tolist() == [1234567.5, 12.25, 3000.0]
+    assert frame["tel"].tolist()[0] == "06 12 34 56 78"
+    assert frame.attrs["affixes"]["revenu"] == {"prefix": "", "suffix": " €", "grouped": True, "decimal_mark": ",", "group_mark": g}
+    rows = pd.DataFrame({"revenu": np.round(np.linspace(-500, 250000, 80), 2), "n": np.arange(80) * 1.5})
+    text = [f"{v:,.2f}".replace(",", "X").replace(".", ",").replace("X", g) + " €" for v in rows["revenu"]]
+    rows.assign(revenu=text).to_csv(tmp_path / "m.csv", index=False, sep=";", decimal=",")
+    spec = load_data(tmp_path / "m.csv", quiet=True).specs[0]
+    assert (spec.kind, spec.grouped, spec.group_mark) == ("numeric", True, g)
+    assert spec.written(1234567.5) == f"1{g}234{g}567,50 €"
+    assert ColumnSpec.from_dict(spec.to_dict()) == spec
+    # Decimal commas sniffed through the grouping: a file whose only such cells are grouped.
+    (tmp_path / "big.csv").write_bytes(f"revenu;n\n19{g}687,05 €;1\n2{g}812,40 €;2\n".encode("utf-8"))
+    assert read_frame(tmp_path / "big.csv")[0]["revenu"].tolist() == [19687.05, 2812.4]
 
 
 def test_compressed_csv_files_are_read_as_the_plain_file(tmp_path):
