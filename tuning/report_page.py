@@ -452,19 +452,39 @@ def build_page(*, summary: Mapping[str, Any], run_dir: Path, opts: Any, data: An
     # guard
     parts.append("<h2>Memorisation guard</h2>")
     parts.append(f'<p class="verdict">Verdict: {verdict} (copy_share {_fmt(share)} against --max-copy-share {_fmt(limit)}).</p>')
+    parts += guard_table(summary, limit)
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def guard_table(summary: Mapping[str, Any], limit: float) -> list[str]:
+    """The guard's and the cross-column scores' table for the model and the references, with
+    cond_wd (numbers within labels) and its worst pair where the table has numbers and labels."""
+    from gan.fidelity import passes_guard
+
     fid = [("model", summary.get("fidelity", {}))] + list((summary.get("references_fidelity") or {}).items())
+    cond = fid[0][1].get("cond_wd")
+    with_cond = isinstance(cond, (int, float)) and math.isfinite(cond)
     rows = []
     for label, f in fid:
         s = f.get("copy_share")
-        rows.append([label, s, f.get("dcr_ratio"), f.get("corr_diff"), f.get("detect_auc"),
+        rows.append([label, s, f.get("dcr_ratio"), f.get("corr_diff"), *([f.get("cond_wd")] if with_cond else []), f.get("detect_auc"),
                      "pass" if s is not None and passes_guard({"copy_share": s}, limit) else "FAIL"])
-    parts.append(_table(["rows", "copy_share", "dcr_ratio", "corr_diff", "detect_auc", "guard"], rows))
-    parts.append('<p class="muted">copy_share: share of generated rows closer to a training row than real rows are to each other '
-                 "(the guard); dcr_ratio: median distance to the closest training row over the real rows' own (1 like real data, 0 "
-                 "copying); corr_diff: mean |difference| of the association matrices; detect_auc: a classifier telling real from "
-                 "generated rows (0.5 indistinguishable, below 0.5 copies). A resample of the real rows fails the guard by design.</p>")
-    parts.append("</body></html>")
-    return "\n".join(parts)
+    head = ["rows", "copy_share", "dcr_ratio", "corr_diff", *(["cond_wd"] if with_cond else []), "detect_auc", "guard"]
+    out = [_table(head, rows)]
+    cond_text = ""
+    if with_cond:
+        cond_text = ("cond_wd: how numbers follow the labels that set them, the mean over pairs of a numeric and a "
+                     "categorical column of the numeric one's wd within each label (0 the same); ")
+        worst = fid[0][1].get("cond_wd_worst") or {}
+        if worst.get("column") is not None:
+            out.append(f'<p>cond_wd\'s worst pair: <b>{html.escape(str(worst["column"]))} within each {html.escape(str(worst["by"]))}</b>, '
+                       f'{_fmt(worst.get("model"), 3)} (gaussian {_fmt(worst.get("gaussian"), 3)}, resample {_fmt(worst.get("resample"), 3)}).</p>')
+    out.append('<p class="muted">copy_share: share of generated rows closer to a training row than real rows are to each other '
+               "(the guard); dcr_ratio: median distance to the closest training row over the real rows' own (1 like real data, 0 "
+               f"copying); corr_diff: mean |difference| of the association matrices; {cond_text}detect_auc: a classifier telling "
+               "real from generated rows (0.5 indistinguishable, below 0.5 copies). A resample of the real rows fails the guard by design.</p>")
+    return out
 
 
 def _clock(seconds: float) -> str:
@@ -491,4 +511,4 @@ def write_report_page(report_dir: Path, *, summary: Mapping[str, Any], run_dir: 
     return PAGE
 
 
-__all__ = ["PAGE", "build_page", "reports_frame", "write_report_page"]
+__all__ = ["PAGE", "build_page", "guard_table", "reports_frame", "write_report_page"]

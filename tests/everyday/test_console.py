@@ -223,3 +223,20 @@ def test_a_failed_copy_of_rays_experiment_state_is_one_line_not_a_traceback():
         assert out.getvalue().count("Traceback") == 2
     finally:
         logger.removeHandler(handler)
+
+
+def test_report_page_guard_table_shows_cond_wd_and_its_worst_pair_where_the_table_has_labels():
+    """The export's page shows what summary.json holds: cond_wd beside corr_diff and the worst
+    pair named, for a table with numbers and labels; nothing of it for one without (NaN)."""
+    from tuning.report_page import guard_table
+
+    fid = {"copy_share": 0.02, "dcr_ratio": 1.03, "corr_diff": 0.07, "detect_auc": 0.82, "cond_wd": 0.046,
+           "cond_wd_worst": {"column": "price", "by": "product", "model": 0.122, "gaussian": 0.255, "resample": 0.007}}
+    refs = {"gaussian": {"copy_share": 0.04, "dcr_ratio": 1.01, "corr_diff": 0.05, "detect_auc": 0.87, "cond_wd": 0.038},
+            "resample": {"copy_share": 1.0, "dcr_ratio": 0.0, "corr_diff": 0.04, "detect_auc": 0.47, "cond_wd": 0.029}}
+    page = "\n".join(guard_table({"fidelity": fid, "references_fidelity": refs}, 0.25))
+    assert "<th>cond_wd</th>" in page and "0.038" in page and "0.029" in page
+    assert "<b>price within each product</b>, 0.122 (gaussian 0.255, resample 0.007)" in page
+    plain = "\n".join(guard_table({"fidelity": {**fid, "cond_wd": float("nan"), "cond_wd_worst": None},
+                                   "references_fidelity": refs}, 0.25))
+    assert "cond_wd" not in plain and "<th>corr_diff</th>" in plain
