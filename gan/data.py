@@ -233,8 +233,11 @@ def _separator(path: Path, encoding: str = "utf-8") -> str:
 # decimal=","; a tab or '|' file only when some such number cannot be a thousands grouping
 # ("3,75", not "3,750", which stays 3750 as in a ',' file's quoted cells).
 # (The integer part may be grouped with spaces, as French exports write: "19 687,05".)
-_COMMA_NUMBER = re.compile(r"\s*[+-]?(?:\d{1,3}(?:[ \u00a0\u202f]\d{3})+|\d*),\d+\s*")
-_COMMA_DECIMAL = re.compile(r"\s*[+-]?(?:\d{1,3}(?:[ \u00a0\u202f]\d{3})+|\d*),(?:\d{1,2}|\d{4,})\s*")
+# Spaces that group thousands: a plain one, and the no-break (U+00A0) and narrow no-break
+# (U+202F) ones of Excel's French exports.
+_SPACES = " \u00a0\u202f"
+_COMMA_NUMBER = re.compile(rf"\s*[+-]?(?:\d{{1,3}}(?:[{_SPACES}]\d{{3}})+|\d*),\d+\s*")
+_COMMA_DECIMAL = re.compile(rf"\s*[+-]?(?:\d{{1,3}}(?:[{_SPACES}]\d{{3}})+|\d*),(?:\d{{1,2}}|\d{{4,}})\s*")
 DECIMAL_SNIFF_LINES = 1000
 
 
@@ -308,10 +311,8 @@ def _read_csv(path: Path, encoding: str, na_values: Sequence[str] | None) -> tup
 # identifier. pandas' own `thousands=","` reads "1,2" as 12 without a word; by hand, a text column
 # is read as numbers only when every value is a plain number or one grouped in threes, and at
 # least one is grouped.
-# The grouping mark is the other one than the decimal mark (1,234.50 / 1.234,50), or a space:
-# French and SI style write 1 234,50, and Excel's French exports a no-break space (U+00A0) or a
-# narrow one (U+202F) there; one mark throughout a value.
-_SPACES = " \u00a0\u202f"
+# The grouping mark is the other one than the decimal mark (1,234.50 / 1.234,50), or one of
+# _SPACES (French and SI style write 1 234,50); one mark throughout a value.
 _NUMBER_FORMS = {  # decimal mark -> (grouped, plain)
     ".": (re.compile(rf"[+-]?\d{{1,3}}([,{_SPACES}])\d{{3}}(?:\1\d{{3}})*(?:\.\d+)?"), re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")),
     ",": (re.compile(rf"[+-]?\d{{1,3}}([.{_SPACES}])\d{{3}}(?:\1\d{{3}})*(?:,\d+)?"), re.compile(r"[+-]?(?:\d+(?:,\d*)?|,\d+)")),
@@ -339,8 +340,9 @@ _AFFIXED = re.compile(rf"(?P<neg>[-\u2212]?)(?P<pre>[{_CURRENCY}]?)\s?(?P<num>[-
 
 def _affixed_numbers(text: pd.Series, decimal: str = ".") -> tuple[pd.Series, dict[str, Any]] | None:
     """The numbers of `text` (str values, none missing) and how they were written ({"prefix",
-    "suffix", "grouped"}), where every value is a number with the same currency or percent sign;
-    else None."""
+    "suffix", "grouped", "decimal_mark"}, and "group_mark" where a space grouped them: the
+    ColumnSpec fields of the same names), where every value is a number with the same currency
+    or percent sign; else None."""
     if not all(isinstance(v, str) for v in text):
         return None
     parts = text.str.strip().str.extract(f"^{_AFFIXED.pattern}$")
