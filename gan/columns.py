@@ -42,6 +42,8 @@ KINDS = ("numeric", "integer", "categorical")
 DATE_TYPES = ("date", "datetime")
 _EPOCH = pd.Timestamp("1970-01-01")
 DATE_UNITS = {"date": pd.Timedelta(days=1), "datetime": pd.Timedelta(seconds=1)}
+# ... in days: what a date column's number (or a distance in its units) is worth in days.
+DAYS_PER_DATE_UNIT = {dtype: unit / pd.Timedelta(days=1) for dtype, unit in DATE_UNITS.items()}
 # Types a metadata file may give: the three modelled kinds, date / datetime, or "ignore" to leave
 # a column out.
 METADATA_TYPES = (*KINDS, *DATE_TYPES, "ignore")
@@ -565,6 +567,7 @@ __all__ = [
     "ColumnSpec",
     "DATE_TYPES",
     "DATE_UNITS",
+    "DAYS_PER_DATE_UNIT",
     "KINDS",
     "MAX_CATEGORIES",
     "MAX_INT_LEVELS",

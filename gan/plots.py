@@ -7,9 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from gan.columns import DATE_UNITS
+from gan.columns import DAYS_PER_DATE_UNIT
 
 
 def _pyplot():
@@ -22,8 +21,7 @@ def _pyplot():
 
 
 # Date columns are held as days ("date") or seconds ("datetime") since 1970-01-01 (gan.columns
-# DATE_UNITS); matplotlib's date numbers are days since its epoch, 1970-01-01 by default.
-_DAYS_PER_UNIT = {dtype: unit / pd.Timedelta(days=1) for dtype, unit in DATE_UNITS.items()}
+# DAYS_PER_DATE_UNIT); matplotlib's date numbers are days since its epoch, 1970-01-01 by default.
 
 
 def histograms(transformer: Any, real: np.ndarray, fake: np.ndarray, path: str | Path, title: str = "", max_labels: int = 12) -> Path:
@@ -56,7 +54,7 @@ def histogram_figure(transformer: Any, real: np.ndarray, fake: np.ndarray, title
         r, f = real[:, j], fake[:, j]
         if s.is_numeric:
             r, f = r[~np.isnan(r)], f[~np.isnan(f)]
-            days = _DAYS_PER_UNIT.get(s.dtype)
+            days = DAYS_PER_DATE_UNIT.get(s.dtype)
             if days is not None:
                 r, f = r * days, f * days
                 locator = mdates.AutoDateLocator(minticks=2, maxticks=4)

@@ -7,7 +7,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from gan.columns import DATE_TYPES, DATE_UNITS
+from gan.columns import DATE_TYPES, DAYS_PER_DATE_UNIT
 from gan.data import TabularData
 from gan.fidelity import detect_auc, passes_guard, table_fidelity
 from gan.metrics import Scorer, reference_values, within_label_pairs
@@ -35,7 +35,10 @@ def evaluate_values(data: TabularData, fake: np.ndarray, *, detect: bool = True,
         out["wd_holdout_mean"] = Scorer(data.transformer, data.holdout_values).score(fake)["wd_mean"]
     out.update(table_fidelity(data.reference, fake, seed=REFERENCE_SEED, detect=detect))
     pairs = within_label_pairs(data.transformer, data.train_values, fake, seed=REFERENCE_SEED)
-    out["cond_wd"] = float(np.mean(list(pairs.values()))) if pairs else float("nan")
+    out["cond_wd"] = _mean(pairs)
+    worst = max(pairs, key=pairs.__getitem__) if pairs else None
+    if worst is not None:
+        out["cond_wd_worst"] = {"column": worst[0], "by": worst[1], "model": pairs[worst]}
     out["passes_guard"] = passes_guard(out, **guard)
     refs: dict[str, dict[str, Any]] = {}
     for name, rows in reference_values(data.transformer, data.train_values, data.train_encoded, len(fake), REFERENCE_SEED).items():
@@ -44,10 +47,9 @@ def evaluate_values(data: TabularData, fake: np.ndarray, *, detect: bool = True,
         # tables: it is context, and the classifier fits dominated `gantune evaluate`'s time.
         refs[name].update(table_fidelity(data.reference, rows, seed=REFERENCE_SEED, detect=False))
         ref_pairs = within_label_pairs(data.transformer, data.train_values, rows, seed=REFERENCE_SEED)
-        refs[name]["cond_wd"] = float(np.mean(list(ref_pairs.values()))) if ref_pairs else float("nan")
-        if pairs:
-            worst = max(pairs, key=pairs.__getitem__)
-            out.setdefault("cond_wd_worst", {"column": worst[0], "by": worst[1], "model": pairs[worst]})[name] = ref_pairs.get(worst, float("nan"))
+        refs[name]["cond_wd"] = _mean(ref_pairs)
+        if worst is not None:
+            out["cond_wd_worst"][name] = ref_pairs.get(worst, float("nan"))
         if detect:
             ref = data.reference
             refs[name]["detect_auc"] = detect_auc(ref.detect_rows, rows, seed=REFERENCE_SEED, categorical=ref.categorical,
@@ -58,6 +60,11 @@ def evaluate_values(data: TabularData, fake: np.ndarray, *, detect: bool = True,
     # model fitting these rows more closely than new rows from their source would.
     out["new_sample"] = data.new_sample(len(fake))
     return out
+
+
+def _mean(pairs: dict[Any, float]) -> float:
+    """cond_wd: the mean of `within_label_pairs`, NaN without a pair."""
+    return float(np.mean(list(pairs.values()))) if pairs else float("nan")
 
 
 def fresh_scores(data: TabularData, generator: Any, rows: int, used_seed: int, *, draws: int = FRESH_DRAWS,
@@ -95,8 +102,7 @@ def _orig(value: float, kind: str | None) -> str:
     if kind == "categorical":
         return "-"
     if kind in DATE_TYPES:
-        days = value * DATE_UNITS[kind].total_seconds() / 86400.0
-        return f"{days:.4g} days"
+        return f"{value * DAYS_PER_DATE_UNIT[kind]:.4g} days"
     return f"{value:.4g}"
 
 
@@ -162,7 +168,8 @@ def format_fidelity(metrics: dict[str, Any]) -> str:
     cols = [metrics, *refs.values()]
     rows = [["score", *names]]
     # cond_wd is NaN where the table lacks labels or numbers (iris-setosa): no row for it there.
-    shown = [(key, doc) for key, doc in FIDELITY_ROWS if key != "cond_wd" or _finite(metrics.get(key))]
+    with_cond = _finite(metrics.get("cond_wd"))
+    shown = [(key, doc) for key, doc in FIDELITY_ROWS if key != "cond_wd" or with_cond]
     for key, _ in shown:
         rows.append([key, *(f"{c.get(key, float('nan')):.3f}" for c in cols)])
     rows.append(["guard", *("pass" if c.get("passes_guard") else "FAIL" for c in cols)])
@@ -171,7 +178,7 @@ def format_fidelity(metrics: dict[str, Any]) -> str:
     lines.insert(1, "  ".join("-" * w for w in widths))
     lines += [f"{key}: {doc}" for key, doc in shown]
     worst = metrics.get("cond_wd_worst")
-    if worst and any(k == "cond_wd" for k, _ in shown):
+    if worst and with_cond:
         refs_text = ", ".join(f"{name} {worst[name]:.3f}" for name in refs if name in worst)
         lines.append(f"cond_wd's worst pair: {worst['column']} within each {worst['by']}, {worst['model']:.3f}" + (f" ({refs_text})" if refs_text else ""))
     return "\n".join(lines)
